@@ -1,0 +1,8 @@
+"""FireAct Studio entry point: no arguments starts the studio; subcommands run stages headless."""
+
+import sys
+
+from studio.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The store's schema as an ordered list of migrations; `Store` applies the ones a file lacks."""
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema.
+    """
+    CREATE TABLE recipes (
+        name VARCHAR PRIMARY KEY,
+        yaml VARCHAR NOT NULL,
+        updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    CREATE SEQUENCE run_ids START 1;
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY DEFAULT nextval('run_ids'),
+        name VARCHAR NOT NULL,
+        recipe_name VARCHAR,
+        stage VARCHAR NOT NULL,
+        status VARCHAR NOT NULL,
+        recipe JSON,
+        parent_id INTEGER,
+        artifact VARCHAR,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        started_at TIMESTAMP,
+        finished_at TIMESTAMP
+    );
+    CREATE TABLE trajectories (
+        run_id INTEGER NOT NULL,
+        key VARCHAR NOT NULL,
+        task VARCHAR NOT NULL,
+        split VARCHAR,
+        question_id VARCHAR NOT NULL,
+        question VARCHAR NOT NULL,
+        gold VARCHAR,
+        method VARCHAR NOT NULL,
+        model VARCHAR,
+        agent VARCHAR NOT NULL,
+        tool VARCHAR,
+        noise DOUBLE NOT NULL DEFAULT 0,
+        text VARCHAR NOT NULL,
+        steps JSON NOT NULL,
+        prediction VARCHAR,
+        em DOUBLE,
+        f1 DOUBLE,
+        correct BOOLEAN,
+        finished BOOLEAN NOT NULL DEFAULT false,
+        n_steps INTEGER NOT NULL DEFAULT 0,
+        invalid_actions INTEGER NOT NULL DEFAULT 0,
+        tokens_in INTEGER NOT NULL DEFAULT 0,
+        tokens_out INTEGER NOT NULL DEFAULT 0,
+        cost DOUBLE NOT NULL DEFAULT 0,
+        latency_s DOUBLE NOT NULL DEFAULT 0,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (run_id, key)
+    );
+    CREATE TABLE train_metrics (
+        run_id INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        epoch DOUBLE,
+        loss DOUBLE,
+        learning_rate DOUBLE,
+        tokens_per_s DOUBLE,
+        memory_mb DOUBLE,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (run_id, step)
+    );
+    CREATE TABLE tool_cache (
+        backend VARCHAR NOT NULL,
+        query VARCHAR NOT NULL,
+        top_k INTEGER NOT NULL,
+        result JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (backend, query, top_k)
+    );
+    CREATE TABLE dashboards (
+        id VARCHAR PRIMARY KEY,
+        title VARCHAR NOT NULL,
+        run_ids JSON NOT NULL,
+        spec JSON NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    """,
+]

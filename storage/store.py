@@ -1,0 +1,242 @@
+"""One DuckDB file holds recipes, runs, trajectories, training metrics, the tool cache and dashboards.
+
+DuckDB lets one process open a file for writing; a second one gets a `StoreLockedError` that names
+the holder. Every write commits at once, so a crash loses at most the episodes in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from storage.migrations import MIGRATIONS
+from studio.agents.trajectory import Episode
+from studio.paths import default_db
+
+TRAJECTORY_COLUMNS = (
+    "run_id", "key", "task", "split", "question_id", "question", "gold", "method", "model", "agent", "tool",
+    "noise", "text", "steps", "prediction", "em", "f1", "correct", "finished", "n_steps", "invalid_actions",
+    "tokens_in", "tokens_out", "cost", "latency_s", "error",
+)
+
+@cache
+def _arrow_schema():
+    import pyarrow as pa
+
+    types = {"run_id": pa.int64(), "noise": pa.float64(), "em": pa.float64(), "f1": pa.float64(),
+             "correct": pa.bool_(), "finished": pa.bool_(), "cost": pa.float64(), "latency_s": pa.float64()}
+    types |= {c: pa.int64() for c in ("n_steps", "invalid_actions", "tokens_in", "tokens_out")}
+    return pa.schema([(c, types.get(c, pa.string())) for c in TRAJECTORY_COLUMNS])
+
+
+JSON_COLUMNS = {"steps", "recipe", "run_ids", "spec", "result"}
+
+
+class StoreError(Exception):
+    """The store cannot be used as asked; the message says why."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the database file."""
+
+
+class Store:
+    """A handle on the studio's DuckDB file, migrated to the current schema on open."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else default_db()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            raise _lock_error(self.path, exc) from None
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise StoreError(f"{self.path} has schema version {current}, newer than this studio knows "
+                             f"({len(MIGRATIONS)}); update the studio")
+        for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self.transaction():
+                self.db.execute(sql)
+                self.db.execute("DELETE FROM schema_version")
+                self.db.execute("INSERT INTO schema_version VALUES (?)", [version])
+
+    @property
+    def schema_version(self) -> int:
+        row = self.db.execute("SELECT max(version) FROM schema_version").fetchone()
+        return row[0] or 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts, JSON columns decoded."""
+        cur = self.db.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [
+            {n: (json.loads(v) if n in JSON_COLUMNS and isinstance(v, str) else v) for n, v in zip(names, row, strict=True)}
+            for row in cur.fetchall()
+        ]
+
+    # -- recipes ------------------------------------------------------------------------------
+    def save_recipe(self, name: str, yaml_text: str) -> None:
+        self.db.execute(
+            "INSERT INTO recipes (name, yaml) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET yaml = excluded.yaml, updated_at = now()",
+            [name, yaml_text],
+        )
+
+    def get_recipe(self, name: str) -> str | None:
+        row = self.db.execute("SELECT yaml FROM recipes WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def list_recipes(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM recipes ORDER BY name").fetchall()]
+
+    # -- runs ---------------------------------------------------------------------------------
+    def create_run(self, name: str, stage: str, recipe: dict[str, Any] | None = None,
+                   recipe_name: str | None = None, parent_id: int | None = None) -> int:
+        """A new run in status `pending`, with the resolved recipe it was made from."""
+        row = self.db.execute(
+            "INSERT INTO runs (name, recipe_name, stage, status, recipe, parent_id) "
+            "VALUES (?, ?, ?, 'pending', ?, ?) RETURNING id",
+            [name, recipe_name, stage, json.dumps(recipe) if recipe is not None else None, parent_id],
+        ).fetchone()
+        return row[0]
+
+    def set_run_status(self, run_id: int, status: str, error: str | None = None,
+                       artifact: str | None = None) -> None:
+        """Move a run to `running`, `done`, `failed` or `cancelled`, stamping the time."""
+        stamp = "started_at" if status == "running" else "finished_at"
+        self.db.execute(
+            f"UPDATE runs SET status = ?, error = ?, artifact = coalesce(?, artifact), {stamp} = now() "
+            "WHERE id = ?",
+            [status, error, artifact, run_id],
+        )
+
+    def get_run(self, run_id: int) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM runs WHERE id = ?", [run_id])
+        return rows[0] if rows else None
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM runs ORDER BY id")
+
+    # -- trajectories -------------------------------------------------------------------------
+    def add_episode(self, run_id: int, episode: Episode) -> None:
+        """Store one finished episode at once; a rerun's retry of a failed one replaces it."""
+        self.add_episodes(run_id, [episode])
+
+    def add_episodes(self, run_id: int, episodes: list[Episode]) -> None:
+        """Store many episodes in one statement (through Arrow: row-by-row inserts are 50x slower)."""
+        import pyarrow as pa
+
+        rows = []
+        for episode in episodes:
+            row = episode.as_row() | {"run_id": run_id}
+            row["steps"] = json.dumps(row["steps"])
+            rows.append(row)
+        self.db.register("incoming", pa.Table.from_pylist(rows, schema=_arrow_schema()))
+        columns = ", ".join(TRAJECTORY_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in TRAJECTORY_COLUMNS[2:])
+        self.db.execute(
+            f"INSERT INTO trajectories ({columns}) SELECT {columns} FROM incoming "
+            f"ON CONFLICT (run_id, key) DO UPDATE SET {updates}, created_at = now()"
+        )
+        self.db.unregister("incoming")
+
+    def done_keys(self, run_id: int) -> set[str]:
+        """Keys of the episodes a rerun may skip: stored without error."""
+        rows = self.db.execute("SELECT key FROM trajectories WHERE run_id = ? AND error IS NULL", [run_id])
+        return {r[0] for r in rows.fetchall()}
+
+    def trajectories(self, run_id: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Stored episodes, filtered by run and by equality on any trajectory column."""
+        where, params = [], []
+        for column, value in ({"run_id": run_id} | filters).items():
+            if value is None:
+                continue
+            if column not in TRAJECTORY_COLUMNS:
+                raise StoreError(f"no trajectory column {column!r}")
+            where.append(f"{column} = ?")
+            params.append(value)
+        sql = "SELECT * FROM trajectories" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return self.query(sql + " ORDER BY run_id, created_at, key", params)
+
+    # -- training metrics ---------------------------------------------------------------------
+    def add_train_metric(self, run_id: int, step: int, **values: float | None) -> None:
+        columns = ["epoch", "loss", "learning_rate", "tokens_per_s", "memory_mb"]
+        unknown = set(values) - set(columns)
+        if unknown:
+            raise StoreError(f"unknown training metric(s): {', '.join(sorted(unknown))}")
+        self.db.execute(
+            f"INSERT OR REPLACE INTO train_metrics (run_id, step, {', '.join(columns)}) "
+            f"VALUES (?, ?, {', '.join('?' * len(columns))})",
+            [run_id, step, *(values.get(c) for c in columns)],
+        )
+
+    def train_metrics(self, run_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM train_metrics WHERE run_id = ? ORDER BY step", [run_id])
+
+    # -- tool cache ---------------------------------------------------------------------------
+    def cache_get(self, backend: str, query: str, top_k: int) -> list[str] | None:
+        row = self.db.execute(
+            "SELECT result FROM tool_cache WHERE backend = ? AND query = ? AND top_k = ?", [backend, query, top_k]
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def cache_put(self, backend: str, query: str, top_k: int, result: list[str]) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO tool_cache (backend, query, top_k, result) VALUES (?, ?, ?, ?)",
+            [backend, query, top_k, json.dumps(result)],
+        )
+
+    # -- dashboards ---------------------------------------------------------------------------
+    def save_dashboard(self, dashboard_id: str, title: str, run_ids: list[int], spec: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO dashboards (id, title, run_ids, spec) VALUES (?, ?, ?, ?)",
+            [dashboard_id, title, json.dumps(run_ids), json.dumps(spec)],
+        )
+
+    def get_dashboard(self, dashboard_id: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM dashboards WHERE id = ?", [dashboard_id])
+        return rows[0] if rows else None
+
+
+def _lock_error(path: Path, exc: Exception) -> StoreError:
+    text = str(exc)
+    if "lock" not in text.lower():
+        return StoreError(f"cannot open {path}: {text}")
+    holder = re.search(r"held in (.+?) \(PID (\d+)\)", text)
+    who = f"process {holder.group(2)} ({holder.group(1)})" if holder else "another process"
+    return StoreLockedError(
+        f"{path} is in use by {who}; DuckDB lets one process write a file at a time. "
+        "Stop that process (is the studio running?) or pass another file with --db."
+    )

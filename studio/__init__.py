@@ -1,0 +1,1 @@
+"""FireAct Studio: fine-tune language agents on teacher trajectories."""

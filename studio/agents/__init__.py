@@ -1,0 +1,1 @@
+"""Agents: prompting methods, the episode loop and the trajectory type."""

@@ -1,0 +1,120 @@
+"""The command line: thin subcommands over the stages. Errors print one line each, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from studio.paths import default_db
+
+
+def _store(args: argparse.Namespace):
+    from storage import Store
+
+    return Store(args.db or default_db())
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from studio.recipe_io import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    print(f"{args.recipe}: valid recipe {recipe.name!r}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from studio.recipe import Tool
+    from studio.tools.search import Search
+
+    tool = Tool(backend=args.backend, top_k=args.top_k)
+    with _store(args) as store:
+        passages = Search(tool, store).passages(args.query)
+    if not passages:
+        print("no passage matches")
+    for i, passage in enumerate(passages, 1):
+        print(f"[{i}] {passage}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from studio.importing import import_trajectories
+
+    with _store(args) as store:
+        summary = import_trajectories(store, args.file, args.format, task=args.task, name=args.name)
+    print(f"run {summary.run_id}: imported {summary.count} trajectories from {args.file} "
+          f"(methods {summary.by_method}, tasks {summary.by_task}, {summary.scored} scored against gold)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from studio.report import run_report
+
+    with _store(args) as store:
+        report = run_report(store)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    for run in report:
+        m = run["metrics"]
+        em = f"EM {m['em']:.3f}" if m.get("em") is not None else "EM -"
+        print(f"{run['id']:>4}  {run['stage']:<9} {run['status']:<9} {m.get('trajectories', 0):>5} traj  {em}  "
+              f"{run['name']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    db_help = "DuckDB file (default: $STUDIO_DB or storage/studio.duckdb)"
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=db_help)
+    parser = argparse.ArgumentParser(
+        prog="launch.py", description="FireAct Studio: fine-tune language agents on teacher trajectories.",
+    )
+    parser.add_argument("--db", type=Path, default=None, help=db_help)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("validate", cmd_validate, "Check a recipe; one line per problem with field and YAML line.")
+    p.add_argument("recipe", type=Path)
+    p = add("search", cmd_search, "Print the search tool's top passages for a query.")
+    p.add_argument("query")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--backend", choices=["local", "serpapi", "wikipedia"], default="local")
+    p = add("import", cmd_import, "Import recorded trajectories (Alpaca JSON or chat JSONL) as one run.")
+    p.add_argument("file", type=Path)
+    p.add_argument("--format", choices=["alpaca", "chat"], required=True)
+    p.add_argument("--task", choices=["hotpotqa", "bamboogle", "strategyqa", "mmlu", "custom"],
+                   help="task of every question (default: looked up, else guessed per question)")
+    p.add_argument("--name", help="run name (default: from the file name)")
+    p = add("report", cmd_report, "List every run with its counts and metrics.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from storage import StoreError
+    from studio.recipe_io import RecipeError
+    from studio.tasks import TaskDataError
+    from studio.tools.search_remote import SearchError
+    from studio.trajectory_files import TrajectoryFileError
+
+    try:
+        return args.func(args)
+    except (RecipeError, StoreError, TaskDataError, TrajectoryFileError, SearchError) as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,26 @@
+"""Where the studio keeps its files: one place, so tests and users can move them with env vars."""
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = ROOT / "studio" / "tasks" / "data"
+RECIPES_DIR = ROOT / "recipes"
+
+
+def default_db() -> Path:
+    """The DuckDB file: `STUDIO_DB` if set, else `storage/studio.duckdb`."""
+    return Path(os.environ.get("STUDIO_DB", ROOT / "storage" / "studio.duckdb"))
+
+
+def cache_dir() -> Path:
+    """Derived files (search index, converted model): `STUDIO_CACHE` if set, else `.cache/`."""
+    path = Path(os.environ.get("STUDIO_CACHE", ROOT / ".cache"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def resolve(path: str | Path) -> Path:
+    """Resolve a recipe path: absolute as given, relative from the studio's root folder."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else ROOT / p

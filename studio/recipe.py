@@ -1,0 +1,254 @@
+"""The one Recipe schema: YAML in, typed object out, through every stage.
+
+Field descriptions live here; the CLI help, the validation messages and the studio's form all read
+them, so a field is documented once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from studio.paths import resolve
+from studio.tasks.loaders import SPLITS
+
+TaskName = Literal["hotpotqa", "bamboogle", "strategyqa", "mmlu", "custom"]
+Method = Literal["react", "cot", "reflexion", "io"]
+Agent = Literal["prompted", "finetuned", "teacher"]
+BUNDLED_STUDENT = "bundled:gemma-3-270m"
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Spec(BaseModel):
+    """Base of every recipe section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_file(path: str | None) -> str | None:
+    if path is not None and not resolve(path).is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+def _check_env_name(name: str) -> str:
+    if not ENV_NAME.match(name):
+        raise ValueError("must be the NAME of an environment variable (like OPENAI_API_KEY), never a key")
+    return name
+
+
+class QuestionSource(Spec):
+    """A task and split, or a custom question file."""
+
+    task: TaskName = Field(description="Task to draw questions from; `custom` reads `path`.")
+    split: str | None = Field(
+        None, description="Split of the task (hotpotqa: dev, eval250; bamboogle: test; "
+        "strategyqa: dev, train; mmlu: dev, val). Empty means the task's first split."
+    )
+    path: str | None = Field(
+        None, description="CSV or JSONL file with `question` and `answer` columns, for task `custom`. "
+        "Relative paths start at the studio's folder."
+    )
+
+    _check_path = field_validator("path")(_check_file)
+
+    @model_validator(mode="after")
+    def _split_fits_task(self) -> QuestionSource:
+        if self.task not in SPLITS:
+            if self.path is None:
+                raise ValueError("task `custom` needs a `path` to a CSV or JSONL file")
+        elif self.split is None:
+            self.split = SPLITS[self.task][0]
+        elif self.split not in SPLITS[self.task]:
+            raise ValueError(f"split must be one of {', '.join(SPLITS[self.task])} for task {self.task}")
+        return self
+
+
+class TaskSpec(QuestionSource):
+    """One slice of the generation task mix: how many questions, drawn with which seed."""
+
+    n: int = Field(50, gt=0, description="Number of questions to draw.")
+    seed: int = Field(0, description="Seed of the random draw, so a rerun draws the same questions.")
+
+
+class Teacher(Spec):
+    """The strong model that writes trajectories: any OpenAI-compatible endpoint."""
+
+    model: str = Field("gpt-4o-mini", description="Model name as the endpoint knows it.")
+    base_url: str = Field("https://api.openai.com/v1", description="Base URL of the OpenAI-compatible API.")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key)."
+    )
+    api: Literal["chat", "completions"] = Field("chat", description="Chat or plain completions endpoint.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
+    max_tokens: int = Field(256, gt=0, description="Most tokens per model call.")
+    concurrency: int = Field(8, ge=1, le=256, description="Episodes in flight at once.")
+    timeout_s: float = Field(60.0, gt=0, description="Seconds before one request is abandoned and retried.")
+    max_retries: int = Field(5, ge=0, description="Retries on 429, 5xx, timeouts and malformed replies.")
+    price_input_per_m: float = Field(0.15, ge=0, description="Price in USD per million input tokens.")
+    price_output_per_m: float = Field(0.60, ge=0, description="Price in USD per million output tokens.")
+
+    _check_key_env = field_validator("api_key_env")(_check_env_name)
+
+
+class Trajectories(Spec):
+    """Where training trajectories come from: the teacher, or a recorded file."""
+
+    source: Literal["generate", "import"] = Field(
+        "generate", description="`generate` runs the teacher over the task mix; `import` reads `path`."
+    )
+    path: str | None = Field(None, description="Recorded trajectories to import (Alpaca JSON or chat JSONL).")
+    format: Literal["alpaca", "chat"] = Field("alpaca", description="Format of the file at `path`.")
+    task: TaskName | None = Field(
+        None, description="Task the imported questions belong to; empty guesses it per question."
+    )
+
+    _check_path = field_validator("path")(_check_file)
+
+    @model_validator(mode="after")
+    def _import_needs_path(self) -> Trajectories:
+        if self.source == "import" and self.path is None:
+            raise ValueError("source `import` needs a `path`")
+        return self
+
+
+class Noise(Spec):
+    """Tool noise for robustness tests, as in the paper: a wrong passage or nothing, with probability p."""
+
+    p: float = Field(0.0, ge=0, le=1, description="Probability that a search returns noise instead.")
+    kind: Literal["random", "empty"] = Field("random", description="`random` passage or `empty` result.")
+    seed: int = Field(0, description="Seed of the noise draws.")
+
+
+class Tool(Spec):
+    """The search tool the agents call."""
+
+    backend: Literal["local", "serpapi", "wikipedia"] = Field(
+        "local", description="`local` BM25 over the bundled corpus (offline), `serpapi` Google, or `wikipedia`."
+    )
+    top_k: int = Field(1, ge=1, le=10, description="Passages returned per search; the paper's tool returned 1.")
+    api_key_env: str = Field("SERPAPI_API_KEY", description="Environment variable with the SerpAPI key.")
+    base_url: str | None = Field(None, description="Endpoint of `serpapi` or `wikipedia` when not the public one.")
+    timeout_s: float = Field(20.0, gt=0, description="Seconds before a remote search is abandoned.")
+    noise: Noise = Field(default_factory=Noise, description="Noise injected into search results.")
+
+    _check_key_env = field_validator("api_key_env")(_check_env_name)
+
+
+class Data(Spec):
+    """How stored trajectories become a training set."""
+
+    correct_only: bool = Field(True, description="Keep only trajectories whose answer was right.")
+    max_steps: int | None = Field(None, gt=0, description="Drop trajectories with more steps than this.")
+    dedupe: bool = Field(True, description="Keep one trajectory per question and method.")
+    method_mix: dict[Method, float] | None = Field(
+        None, description="Relative weight of each method in the set, e.g. {react: 2, cot: 1}; empty keeps all."
+    )
+    task_mix: dict[TaskName, float] | None = Field(
+        None, description="Relative weight of each task in the set; empty keeps all."
+    )
+    max_examples: int | None = Field(None, gt=0, description="Cap on the size of the training set.")
+    format: Literal["alpaca", "chat"] = Field("alpaca", description="Format of the exported training set.")
+    seed: int = Field(0, description="Seed of the mixing draws.")
+
+    @field_validator("method_mix", "task_mix")
+    @classmethod
+    def _weights_positive(cls, mix: dict[str, float] | None) -> dict[str, float] | None:
+        if mix is not None and any(w < 0 for w in mix.values()):
+            raise ValueError("weights must be >= 0")
+        return mix
+
+
+class Lora(Spec):
+    """LoRA adapter shape."""
+
+    r: int = Field(16, gt=0, description="Rank of the LoRA matrices.")
+    alpha: int = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="Module names to adapt, or `all-linear` for every linear layer."
+    )
+
+
+class Student(Spec):
+    """The small open model that is fine-tuned into an agent."""
+
+    model: str = Field(
+        BUNDLED_STUDENT, description="Base model: `bundled:gemma-3-270m` (offline), a Hugging Face id or a folder."
+    )
+    backend: Literal["auto", "unsloth", "peft"] = Field(
+        "auto", description="`auto`: Unsloth on a CUDA GPU, transformers + PEFT on CPU."
+    )
+    max_seq_length: int = Field(1024, ge=64, description="Longest training sequence in tokens; longer ones are cut.")
+    load_in_4bit: bool = Field(False, description="Load the base model in 4 bits (QLoRA, CUDA only).")
+    lora: Lora = Field(default_factory=Lora, description="LoRA adapter shape.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training set (ignored when max_steps is set).")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    batch_size: int = Field(8, gt=0, description="Examples per device batch.")
+    grad_accum: int = Field(1, gt=0, description="Batches accumulated per optimizer step.")
+    packing: bool = Field(False, description="Pack examples padding-free into one sequence per batch.")
+    loss_on: Literal["agent", "all"] = Field(
+        "agent",
+        description="`agent`: loss on the agent's thoughts and actions only; `all`: every token, as the paper's code.",
+    )
+    checkpoint_every: int = Field(50, gt=0, description="Save a resumable checkpoint every N steps.")
+    save_merged: bool = Field(False, description="Also save the base model merged with the adapter.")
+    seed: int = Field(0, description="Training seed.")
+
+
+class EvalSet(QuestionSource):
+    """Questions to evaluate on, taken in file order."""
+
+    n: int = Field(20, gt=0, description="Number of questions, taken in file order.")
+
+
+class Evaluation(Spec):
+    """Which agents to compare, on which questions, how."""
+
+    sets: list[EvalSet] = Field(
+        default_factory=lambda: [EvalSet(task="hotpotqa", split="eval250", n=20)],
+        description="Question sets to evaluate on.",
+    )
+    agents: list[Agent] = Field(
+        ["prompted", "finetuned"], min_length=1,
+        description="`prompted`: base student, few-shot; `finetuned`: student + adapter, zero-shot; `teacher`.",
+    )
+    methods: list[Method] = Field(["react"], min_length=1, description="Prompting methods to evaluate.")
+    few_shot_k: int = Field(3, ge=0, description="Worked examples in the prompted baseline's prompt.")
+    max_steps: int = Field(8, gt=0, description="Most agent steps per question before a forced finish.")
+    noise_levels: list[float] = Field([0.0], min_length=1, description="Tool-noise probabilities to evaluate at.")
+    noise_kind: Literal["random", "empty"] = Field("random", description="Kind of tool noise.")
+    local_price_per_hour: float = Field(
+        0.0, ge=0, description="USD per hour of this machine, to cost local models per 1000 questions."
+    )
+
+    @field_validator("noise_levels")
+    @classmethod
+    def _probabilities(cls, levels: list[float]) -> list[float]:
+        if any(not 0 <= p <= 1 for p in levels):
+            raise ValueError("noise levels must be between 0 and 1")
+        return levels
+
+
+class Recipe(Spec):
+    """A whole FireAct experiment: data from a teacher, a fine-tuned student, and its evaluation."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Short name (lower case, digits, - and _); the file name."
+    )
+    description: str = Field("", description="What this recipe is for.")
+    tasks: list[TaskSpec] = Field(
+        default_factory=lambda: [TaskSpec(task="hotpotqa")], min_length=1,
+        description="Task mix the teacher answers to make training trajectories.",
+    )
+    methods: list[Method] = Field(["react"], min_length=1, description="Prompting methods the teacher uses.")
+    teacher: Teacher = Field(default_factory=Teacher, description="Teacher model (OpenAI-compatible).")
+    trajectories: Trajectories = Field(default_factory=Trajectories, description="Source of training trajectories.")
+    tool: Tool = Field(default_factory=Tool, description="Search tool.")
+    data: Data = Field(default_factory=Data, description="Training-set filters and mix.")
+    student: Student = Field(default_factory=Student, description="Student model and LoRA training.")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation of the agents.")

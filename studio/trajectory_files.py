@@ -1,0 +1,210 @@
+"""Trajectory files in the two forms users bring and trainers read: Alpaca JSON and OpenAI chat JSONL.
+
+Reading is all-or-nothing: a malformed record stops the import with its file and line, before
+anything is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.agents.trajectory import MARKER, Episode, detect_method, final_answer, parse_steps
+
+REWARD = re.compile(r"Episode finished, reward = (\w+(?:\.\d+)?)")
+CHOICES = re.compile(r"\nA\. .*\nB\. .*", re.DOTALL)
+YES_NO_START = re.compile(r"^(is|are|was|were|do|does|did|can|could|would|will|should|has|have|had)\b", re.I)
+
+
+class TrajectoryFileError(ValueError):
+    """A trajectory file that cannot be read; the message names the file, line and record."""
+
+
+@dataclass
+class Record:
+    """One recorded trajectory: the question the agent saw and the text it wrote (with observations)."""
+
+    question: str
+    text: str
+    line: int
+
+
+def _fail(path: Path, line: int, record: int, what: str) -> TrajectoryFileError:
+    return TrajectoryFileError(f"{path}:{line}: record {record}: {what}")
+
+
+def _json_array_items(path: Path, text: str) -> list[tuple[int, Any]]:
+    """(line, item) for each element of a top-level JSON array, so errors can name the line."""
+    decoder = json.JSONDecoder()
+    pos = len(text) - len(text.lstrip())
+    if not text[pos:pos + 1] == "[":
+        raise TrajectoryFileError(f"{path}:1: an Alpaca file is a JSON array of records")
+    pos += 1
+    items: list[tuple[int, Any]] = []
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text):
+            raise TrajectoryFileError(f"{path}:{text.count(chr(10)) + 1}: the JSON array is not closed")
+        if text[pos] == "]":
+            return items
+        line = text.count("\n", 0, pos) + 1
+        try:
+            item, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise _fail(path, exc.lineno, len(items) + 1, f"invalid JSON: {exc.msg}") from None
+        items.append((line, item))
+
+
+def _split_record(path: Path, line: int, number: int, stream: str) -> Record:
+    """Question and agent text from one record's text: everything before the first Thought/Action/
+    Observation line is the question (MMLU records keep their choices there, and a few chat records
+    carry the question in the first assistant turn), the rest is the trajectory."""
+    first = MARKER.search(stream)
+    if first is None:
+        raise _fail(path, line, number, "no Thought/Action/Observation lines")
+    question = stream[: first.start()].strip().removeprefix("Question: ").strip()
+    if not question:
+        raise _fail(path, line, number, "no question before the first Thought/Action line")
+    return Record(question, stream[first.start():].rstrip() + "\n", line)
+
+
+def _alpaca_record(path: Path, line: int, number: int, item: Any) -> Record:
+    if not isinstance(item, dict):
+        raise _fail(path, line, number, "expected an object with instruction, input, output")
+    for field in ("instruction", "output"):
+        if not isinstance(item.get(field), str) or not item[field].strip():
+            raise _fail(path, line, number, f"`{field}` is missing or empty")
+    parts = (item["instruction"], item.get("input") or "", item["output"])
+    return _split_record(path, line, number, "\n".join(p.strip() for p in parts if p.strip()))
+
+
+def _chat_record(path: Path, line: int, number: int, item: Any) -> Record:
+    messages = item.get("messages") if isinstance(item, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise _fail(path, line, number, "expected an object with a non-empty `messages` list")
+    for m in messages:
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str) or m.get("role") not in (
+            "system", "user", "assistant"
+        ):
+            raise _fail(path, line, number, "each message needs a role (system/user/assistant) and text content")
+    turns = [m["content"].strip() for m in messages if m["role"] != "system"]
+    return _split_record(path, line, number, "\n".join(turns))
+
+
+def read_records(path: str | Path, fmt: str) -> list[Record]:
+    """Every record of an Alpaca JSON or chat JSONL file, or a TrajectoryFileError for the first bad one."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrajectoryFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    if fmt == "alpaca":
+        items = _json_array_items(path, text)
+        records = [_alpaca_record(path, line, i, item) for i, (line, item) in enumerate(items, 1)]
+    elif fmt == "chat":
+        records = []
+        for line, raw in enumerate(text.splitlines(), 1):
+            if not raw.strip():
+                continue
+            try:
+                item = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise _fail(path, line, len(records) + 1, f"invalid JSON: {exc.msg}") from None
+            records.append(_chat_record(path, line, len(records) + 1, item))
+    else:
+        raise TrajectoryFileError(f"{path}: unknown format {fmt!r} (alpaca or chat)")
+    if not records:
+        raise TrajectoryFileError(f"{path}: no trajectories in the file")
+    return records
+
+
+def recorded_reward(text: str) -> bool | None:
+    """The reward the recording environment gave (`Episode finished, reward = True/1`), if any."""
+    found = REWARD.findall(text)
+    if not found:
+        return None
+    return found[-1].lower() in ("true", "1", "1.0")
+
+
+def guess_task(question: str, answer: str | None, text: str) -> str:
+    """Task of a recorded question the shipped data does not know: choices mean MMLU; a True/False
+    reward is what FireAct's HotpotQA environment wrote; a yes/no answer to a yes/no question is
+    StrategyQA; the rest HotpotQA. A guess: pass the task explicitly where it is known."""
+    if CHOICES.search("\n" + question):
+        return "mmlu"
+    if re.search(r"reward = (True|False)\b", text):
+        return "hotpotqa"
+    if answer and answer.strip().lower().rstrip(".") in ("yes", "no") and YES_NO_START.match(question):
+        return "strategyqa"
+    return "hotpotqa"
+
+
+def record_to_episode(record: Record, task: str | None, model: str | None) -> Episode:
+    """Parse, label and score one record: gold from the shipped data where the question is known,
+    else the recorded reward stands for correctness and EM/F1 stay unknown."""
+    from studio.tasks import find_gold, score
+
+    steps = parse_steps(record.text)
+    prediction = final_answer(steps)
+    known = find_gold(record.question)
+    task = task or (known.task if known else guess_task(record.question, prediction, record.text))
+    if known is not None and known.task == task:
+        qid, gold, split = known.id, known.answer, known.split
+        result = score(task, prediction, gold)
+        em, f1, correct = result.em, result.f1, result.correct
+    else:
+        qid = f"{task}-" + hashlib.sha1(record.question.encode()).hexdigest()[:12]
+        gold, split, em, f1, correct = None, None, None, None, recorded_reward(record.text)
+    return Episode(
+        task=task, split=split, question_id=qid, question=record.question, gold=gold,
+        method=detect_method(steps), agent="teacher", model=model, text=record.text, steps=steps,
+        prediction=prediction, em=em, f1=f1, correct=correct, finished=prediction is not None,
+        invalid_actions=sum(s.action == "invalid" for s in steps),
+    )
+
+
+def episodes_from_file(path: str | Path, fmt: str, task: str | None = None,
+                       model: str | None = None) -> list[Episode]:
+    """All records of a file as episodes, with keys made unique where a question repeats for a method."""
+    episodes = []
+    seen: dict[str, int] = {}
+    for record in read_records(path, fmt):
+        episode = record_to_episode(record, task, model)
+        seen[episode.key] = seen.get(episode.key, 0) + 1
+        if seen[episode.key] > 1:
+            episode.question_id = f"{episode.question_id}#{seen[episode.key]}"
+        episodes.append(episode)
+    return episodes
+
+
+def to_alpaca(row: dict[str, Any]) -> dict[str, str]:
+    """A stored trajectory as an Alpaca record: the question, and the agent's text as the output."""
+    return {"instruction": row["question"], "input": "", "output": row["text"]}
+
+
+def to_chat(row: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """A stored trajectory as OpenAI chat messages: the question, then agent turns and observations."""
+    messages = [{"role": "user", "content": row["question"]}]
+    for part in re.split(r"\n(?=Observation: |Thought: )", row["text"].strip()):
+        role = "user" if part.startswith("Observation: ") else "assistant"
+        if messages[-1]["role"] == role == "assistant":
+            messages[-1]["content"] += "\n" + part
+        else:
+            messages.append({"role": role, "content": part})
+    return {"messages": messages}
+
+
+def write_file(rows: list[dict[str, Any]], fmt: str, out: str | Path) -> int:
+    """Write trajectories as Alpaca JSON or chat JSONL; returns how many were written."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "alpaca":
+        out.write_text(json.dumps([to_alpaca(r) for r in rows], ensure_ascii=False, indent=1), encoding="utf-8")
+    else:
+        out.write_text("".join(json.dumps(to_chat(r), ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return len(rows)

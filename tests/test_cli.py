@@ -1,0 +1,68 @@
+"""The command line as a user runs it: exit codes, one line per problem, never a traceback."""
+
+import json
+
+from conftest import FINETUNE
+
+
+def test_validate_ok_and_errors(cli, tmp_path):
+    ok = cli("validate", "recipes/quickstart.yaml")
+    assert ok.returncode == 0 and "valid recipe 'quickstart'" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: demo\ntasks:\n  - task: hotpotqa\n    n: 3\n  - task: mmlu\n    n: 0\nstudent: {lr: 1}\n")
+    res = cli("validate", str(bad))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.splitlines() == [
+        "error: tasks[1].n: must be > 0 (line 6)",
+        "error: student.lr: is not a recipe field (line 7)",
+    ]
+
+
+def test_validate_syntax_error_and_missing_file(cli, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: demo\ntasks: [\n")
+    res = cli("validate", str(broken))
+    assert res.returncode == 2 and "YAML syntax error" in res.stderr and "Traceback" not in res.stderr
+    res = cli("validate", str(tmp_path / "absent.yaml"))
+    assert res.returncode == 2 and "absent.yaml: cannot read recipe" in res.stderr
+
+
+def test_search_prints_top_passages(cli):
+    res = cli("search", "Badr Hari kickboxer", "--top-k", "2")
+    assert res.returncode == 0
+    assert res.stdout.startswith("[1] Badr Hari (born 8 December 1984)") and "\n[2] " in res.stdout
+
+
+def test_import_then_report_json(cli, tmp_path):
+    res = cli("import", str(FINETUNE / "gpt_format/hotpotqa.jsonl"), "--format", "chat", "--task", "hotpotqa")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("run 1: imported 500 trajectories")
+    report = json.loads(cli("report", "--json").stdout)
+    (run,) = report
+    assert {"id", "name", "stage", "status", "counts", "metrics"} <= set(run)
+    assert run["stage"] == "import" and run["status"] == "done"
+    assert run["counts"] == {"method": {"react": 499, "cot": 1}, "task": {"hotpotqa": 500}}
+    assert run["metrics"]["trajectories"] == 500 and run["metrics"]["correct_rate"] == 1.0
+
+
+def test_bad_import_names_file_and_line_and_keeps_store(cli, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", '
+                   '"content": "Thought: a\\nAction: finish[b]"}]}\n{oops\n')
+    res = cli("import", str(bad), "--format", "chat")
+    assert res.returncode == 2 and f"error: {bad}:2: record 2: invalid JSON" in res.stderr
+    assert json.loads(cli("report", "--json").stdout) == []
+
+
+def test_locked_database_is_a_clear_error(cli, tmp_path):
+    from storage import Store
+
+    db = tmp_path / "held.duckdb"
+    with Store(db):
+        res = cli("report", db=db)
+    assert res.returncode == 2 and "is in use by process" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_no_arguments_prints_help(cli):
+    res = cli()
+    assert res.returncode == 0 and "validate" in res.stdout and "import" in res.stdout

@@ -1,0 +1,112 @@
+"""The DuckDB store: schema, round trips, resume keys, single-writer lock."""
+
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from storage import Store, StoreError
+from storage.migrations import MIGRATIONS
+from studio.agents.trajectory import Episode, Step
+from studio.paths import ROOT
+
+
+def episode(qid: str, **kw) -> Episode:
+    base = dict(task="hotpotqa", split="dev", question_id=qid, question=f"q {qid}?", method="react",
+                agent="teacher", gold="yes", text="Thought: t\nAction: finish[yes]\n",
+                steps=[Step("t", "finish", "yes")], prediction="yes", em=1.0, f1=1.0, correct=True,
+                finished=True, tokens_in=10, tokens_out=5, cost=0.001, latency_s=0.5)
+    return Episode(**(base | kw))
+
+
+def test_new_file_is_migrated_to_latest(tmp_path):
+    with Store(tmp_path / "a.duckdb") as s:
+        assert s.schema_version == len(MIGRATIONS)
+    with Store(tmp_path / "a.duckdb") as s:  # reopening applies nothing twice
+        assert s.schema_version == len(MIGRATIONS)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.duckdb"
+    with Store(path):
+        pass
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE schema_version SET version = 99")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        Store(path)
+
+
+def test_episode_round_trip(store):
+    run = store.create_run("gen", "generate", {"name": "r"}, "r")
+    store.add_episode(run, episode("1", steps=[Step("look", "search", "x", "obs"), Step("done", "finish", "yes")]))
+    (row,) = store.trajectories(run)
+    assert row["key"] == "teacher|react|hotpotqa|dev|1|0"
+    assert row["steps"][0] == {"thought": "look", "action": "search", "argument": "x", "observation": "obs"}
+    assert row["n_steps"] == 2 and row["correct"] is True and row["cost"] == pytest.approx(0.001)
+    assert store.get_run(run)["recipe"] == {"name": "r"}
+
+
+def test_resume_keys_skip_done_and_retry_failed(store):
+    run = store.create_run("gen", "generate")
+    store.add_episodes(run, [episode("1"), episode("2", error="HTTP 500", prediction=None)])
+    assert store.done_keys(run) == {episode("1").key}
+    store.add_episode(run, episode("2"))  # the retry replaces the failed row
+    assert store.done_keys(run) == {episode("1").key, episode("2").key}
+    assert len(store.trajectories(run)) == 2
+
+
+def test_keys_separate_agents_methods_and_noise(store):
+    run = store.create_run("eval", "evaluate")
+    store.add_episodes(run, [episode("1"), episode("1", method="cot"), episode("1", agent="finetuned"),
+                             episode("1", noise=0.5)])
+    assert len(store.done_keys(run)) == 4
+
+
+def test_failed_transaction_stores_nothing(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        run = store.create_run("x", "import")
+        store.add_episode(run, episode("1"))
+        raise RuntimeError("boom")
+    assert store.list_runs() == [] and store.trajectories() == []
+
+
+def test_run_status_and_filters(store):
+    run = store.create_run("gen", "generate")
+    store.set_run_status(run, "running")
+    store.add_episodes(run, [episode("1"), episode("2", task="mmlu")])
+    store.set_run_status(run, "failed", error="server down")
+    got = store.get_run(run)
+    assert got["status"] == "failed" and got["error"] == "server down" and got["started_at"] is not None
+    assert [r["question_id"] for r in store.trajectories(run, task="mmlu")] == ["2"]
+    with pytest.raises(StoreError, match="no trajectory column"):
+        store.trajectories(run, colour="red")
+
+
+def test_tool_cache_and_metrics_and_dashboards(store):
+    assert store.cache_get("local", "q", 1) is None
+    store.cache_put("local", "q", 1, ["passage"])
+    assert store.cache_get("local", "q", 1) == ["passage"]
+    run = store.create_run("t", "train")
+    store.add_train_metric(run, 1, loss=2.0, learning_rate=1e-4)
+    store.add_train_metric(run, 2, loss=1.5)
+    assert [m["loss"] for m in store.train_metrics(run)] == [2.0, 1.5]
+    store.save_dashboard("abc", "title", [run], {"figures": []})
+    assert store.get_dashboard("abc")["run_ids"] == [run]
+
+
+def test_recipes_are_saved_and_updated(store):
+    store.save_recipe("demo", "name: demo\n")
+    store.save_recipe("demo", "name: demo\ndescription: two\n")
+    assert store.list_recipes() == ["demo"] and "two" in store.get_recipe("demo")
+
+
+def test_second_process_gets_clear_lock_message(tmp_path):
+    path = tmp_path / "locked.duckdb"
+    code = (f"from storage import Store, StoreLockedError\ntry:\n    Store({str(path)!r})\n"
+            "except StoreLockedError as e:\n    print('LOCKED', e)\n")
+    with Store(path):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout
+    assert out.startswith("LOCKED") and f"is in use by process {os.getpid()}" in out and "--db" in out
