@@ -80,4 +80,8 @@ MIGRATIONS: list[str] = [
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     );
     """,
+    # 2: runs remember which settings of their recipe they were made from, so a rerun finds them.
+    """
+    ALTER TABLE runs ADD COLUMN fingerprint VARCHAR;
+    """,
 ]

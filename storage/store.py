@@ -101,8 +101,9 @@ class Store:
         """Rows as dicts, JSON columns decoded."""
         cur = self.db.execute(sql, params or [])
         names = [d[0] for d in cur.description]
+        decode = [n in JSON_COLUMNS for n in names]
         return [
-            {n: (json.loads(v) if n in JSON_COLUMNS and isinstance(v, str) else v) for n, v in zip(names, row, strict=True)}
+            {n: (json.loads(v) if d and isinstance(v, str) else v) for n, d, v in zip(names, decode, row, strict=True)}
             for row in cur.fetchall()
         ]
 
@@ -123,14 +124,23 @@ class Store:
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, name: str, stage: str, recipe: dict[str, Any] | None = None,
-                   recipe_name: str | None = None, parent_id: int | None = None) -> int:
+                   recipe_name: str | None = None, parent_id: int | None = None,
+                   fingerprint: str | None = None) -> int:
         """A new run in status `pending`, with the resolved recipe it was made from."""
         row = self.db.execute(
-            "INSERT INTO runs (name, recipe_name, stage, status, recipe, parent_id) "
-            "VALUES (?, ?, ?, 'pending', ?, ?) RETURNING id",
-            [name, recipe_name, stage, json.dumps(recipe) if recipe is not None else None, parent_id],
+            "INSERT INTO runs (name, recipe_name, stage, status, recipe, parent_id, fingerprint) "
+            "VALUES (?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
+            [name, recipe_name, stage, json.dumps(recipe) if recipe is not None else None, parent_id, fingerprint],
         ).fetchone()
         return row[0]
+
+    def find_run(self, recipe_name: str, stage: str, fingerprint: str) -> dict[str, Any] | None:
+        """The latest run of a recipe's stage made from the same settings, to resume or skip."""
+        rows = self.query(
+            "SELECT * FROM runs WHERE recipe_name = ? AND stage = ? AND fingerprint = ? ORDER BY id DESC LIMIT 1",
+            [recipe_name, stage, fingerprint],
+        )
+        return rows[0] if rows else None
 
     def set_run_status(self, run_id: int, status: str, error: str | None = None,
                        artifact: str | None = None) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio.paths import default_db
+from studio.stages import PIPELINE
 
 
 def _store(args: argparse.Namespace):
@@ -46,6 +47,58 @@ def cmd_import(args: argparse.Namespace) -> int:
         summary = import_trajectories(store, args.file, args.format, task=args.task, name=args.name)
     print(f"run {summary.run_id}: imported {summary.count} trajectories from {args.file} "
           f"(methods {summary.by_method}, tasks {summary.by_task}, {summary.scored} scored against gold)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from studio.pipeline import run_recipe
+    from studio.recipe_io import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    stages = tuple(args.stages.split(",")) if args.stages else PIPELINE
+    unknown = set(stages) - set(PIPELINE)
+    if unknown:
+        print(f"error: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(PIPELINE)}",
+              file=sys.stderr)
+        return 2
+    bars: dict[str, tqdm] = {}
+
+    def progress(p) -> None:
+        bar = bars.get(p.stage)
+        if bar is None:
+            bar = bars[p.stage] = tqdm(total=p.total, desc=f"{p.stage} (run {p.run_id})", unit="ep")
+        bar.n = p.done
+        bar.set_postfix(failed=p.failed, correct=p.correct, cost=f"${p.cost:.4f}", refresh=False)
+        bar.refresh()
+
+    with _store(args) as store:
+        try:
+            results = run_recipe(recipe, store, stages, progress)
+        finally:
+            for bar in bars.values():
+                bar.close()
+    for stage, r in results.items():
+        print(f"{stage}: run {r.run_id}: {r.ran} ran, {r.skipped} already done, {r.failed} failed, "
+              f"{r.correct} correct, cost ${r.cost:.4f}")
+    return 1 if any(r.failed for r in results.values()) else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from studio.data import training_rows
+    from studio.recipe import Data
+    from studio.recipe_io import load_recipe
+    from studio.trajectory_files import write_file
+
+    spec = load_recipe(args.recipe).data if args.recipe else Data(correct_only=not args.all, dedupe=not args.all)
+    with _store(args) as store:
+        if store.get_run(args.run) is None:
+            print(f"error: no run {args.run}", file=sys.stderr)
+            return 2
+        rows = training_rows(store, [args.run], spec)
+    count = write_file(rows, args.format, args.output)
+    print(f"wrote {count} trajectories to {args.output} ({args.format})")
     return 0
 
 
@@ -92,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=["hotpotqa", "bamboogle", "strategyqa", "mmlu", "custom"],
                    help="task of every question (default: looked up, else guessed per question)")
     p.add_argument("--name", help="run name (default: from the file name)")
+    p = add("run", cmd_run, "Run a recipe's stages (generate/import, ...), resuming where a rerun left off.")
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--stages", help=f"comma-separated subset of {','.join(PIPELINE)} (default: all)")
+    p = add("export", cmd_export, "Write a run's trajectories as training data (Alpaca JSON or chat JSONL).")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--format", choices=["alpaca", "chat"], required=True)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--recipe", type=Path, help="apply this recipe's `data` filters and mix (default: correct, deduped)")
+    p.add_argument("--all", action="store_true", help="keep every finished trajectory, wrong ones too")
     p = add("report", cmd_report, "List every run with its counts and metrics.")
     p.add_argument("--json", action="store_true", help="print JSON")
     return parser

@@ -21,13 +21,14 @@ class ImportSummary:
 
 def import_trajectories(store: Store, path: str | Path, fmt: str, task: str | None = None,
                         name: str | None = None, recipe: dict | None = None,
-                        recipe_name: str | None = None) -> ImportSummary:
+                        recipe_name: str | None = None, fingerprint: str | None = None) -> ImportSummary:
     """Parse the whole file first (a bad record raises before anything is stored), then store every
     trajectory and the run in one transaction."""
     path = Path(path)
     episodes = episodes_from_file(path, fmt, task, model=f"recorded:{path.name}")
     with store.transaction():
-        run_id = store.create_run(name or f"import {path.name}", "import", recipe, recipe_name)
+        run_id = store.create_run(name or f"import {path.name}", "import", recipe, recipe_name,
+                                  fingerprint=fingerprint)
         store.set_run_status(run_id, "running")
         store.add_episodes(run_id, episodes)
         store.set_run_status(run_id, "done", artifact=str(path))

@@ -77,7 +77,12 @@ class TaskSpec(QuestionSource):
 class Teacher(Spec):
     """The strong model that writes trajectories: any OpenAI-compatible endpoint."""
 
-    model: str = Field("gpt-4o-mini", description="Model name as the endpoint knows it.")
+    backend: Literal["openai", "local"] = Field(
+        "openai", description="`openai`: any OpenAI-compatible server; `local`: a transformers model run here."
+    )
+    model: str = Field(
+        "gpt-4o-mini", description="Model name as the endpoint knows it (for `local`: a folder, HF id or bundled:...)."
+    )
     base_url: str = Field("https://api.openai.com/v1", description="Base URL of the OpenAI-compatible API.")
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key)."
@@ -88,6 +93,8 @@ class Teacher(Spec):
     concurrency: int = Field(8, ge=1, le=256, description="Episodes in flight at once.")
     timeout_s: float = Field(60.0, gt=0, description="Seconds before one request is abandoned and retried.")
     max_retries: int = Field(5, ge=0, description="Retries on 429, 5xx, timeouts and malformed replies.")
+    few_shot_k: int = Field(3, ge=0, description="Worked examples in the teacher's prompt.")
+    max_steps: int = Field(8, gt=0, description="Most agent steps per question before a forced finish.")
     price_input_per_m: float = Field(0.15, ge=0, description="Price in USD per million input tokens.")
     price_output_per_m: float = Field(0.60, ge=0, description="Price in USD per million output tokens.")
 
@@ -220,6 +227,7 @@ class Evaluation(Spec):
     methods: list[Method] = Field(["react"], min_length=1, description="Prompting methods to evaluate.")
     few_shot_k: int = Field(3, ge=0, description="Worked examples in the prompted baseline's prompt.")
     max_steps: int = Field(8, gt=0, description="Most agent steps per question before a forced finish.")
+    reflect_after: int = Field(5, gt=0, description="Reflexion: steps without an answer before the agent reflects.")
     noise_levels: list[float] = Field([0.0], min_length=1, description="Tool-noise probabilities to evaluate at.")
     noise_kind: Literal["random", "empty"] = Field("random", description="Kind of tool noise.")
     local_price_per_hour: float = Field(

@@ -10,6 +10,11 @@ ACTION = re.compile(r"^\s*(\w+)\[(.*)\]\s*$", re.DOTALL)
 REFLECTION_START = "Now that I haven't solved the task"
 
 
+def episode_key(agent: str, method: str, task: str, split: str | None, question_id: str, noise: float) -> str:
+    """The resume key of an episode, computable before it runs."""
+    return f"{agent}|{method}|{task}|{split or ''}|{question_id}|{noise:g}"
+
+
 @dataclass
 class Step:
     """One Thought / Action / Observation triple; `action` is empty when none could be parsed."""
@@ -51,7 +56,7 @@ class Episode:
     @property
     def key(self) -> str:
         """What makes an episode unique within a run, so a rerun can skip it."""
-        return f"{self.agent}|{self.method}|{self.task}|{self.split or ''}|{self.question_id}|{self.noise:g}"
+        return episode_key(self.agent, self.method, self.task, self.split, self.question_id, self.noise)
 
     def as_row(self) -> dict:
         row = asdict(self)

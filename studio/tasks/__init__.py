@@ -16,6 +16,7 @@ from studio.tasks.loaders import (
     format_mmlu,
     load_custom,
     load_questions,
+    question_key,
 )
 from studio.tasks.scoring import Score, extract_choice, normalize_answer, score, to_yes_no
 
@@ -32,6 +33,7 @@ __all__ = [
     "load_custom",
     "load_questions",
     "normalize_answer",
+    "question_key",
     "score",
     "to_yes_no",
 ]

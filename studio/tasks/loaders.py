@@ -106,15 +106,17 @@ def load_questions(task: str, split: str | None = None, path: str | Path | None 
     return list(_shipped(task, split))
 
 
-def draw(task: str, split: str | None, path: str | Path | None, n: int, seed: int | None) -> list[Question]:
+def draw(task: str, split: str | None, path: str | Path | None, n: int, seed: int | None,
+         exclude: frozenset[str] = frozenset()) -> list[Question]:
     """n questions: the first n in file order when seed is None, else a random sample fixed by the seed.
 
     A sample with a seed is returned in file order, and the sample of n is contained in the sample of
     any larger n with the same seed, so growing an evaluation set keeps the questions already run.
+    Questions whose whitespace-normalised text is in `exclude` (say, the evaluation set) are skipped.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    questions = load_questions(task, split, path)
+    questions = [q for q in load_questions(task, split, path) if question_key(q.question) not in exclude]
     if seed is None:
         return questions[:n]
     order = list(range(len(questions)))
@@ -278,7 +280,8 @@ def load_custom(path: str | Path) -> list[Question]:
 # ---------------------------------------------------------------- gold lookup by question text
 
 
-def _key(text: str) -> str:
+def question_key(text: str) -> str:
+    """A question's text with whitespace normalised: how questions are matched across files."""
     return " ".join(text.split())
 
 
@@ -288,7 +291,7 @@ def _gold_index(data_dir: Path) -> dict[str, Question]:
     for task, splits in SPLITS.items():
         for split in splits:
             for q in _load_shipped(data_dir, task, split):
-                index.setdefault(_key(q.question), q)
+                index.setdefault(question_key(q.question), q)
     return index
 
 
@@ -300,7 +303,7 @@ def find_gold(question_text: str) -> Question | None:
     text is not found with it. The index is built on first use.
     """
     index = _gold_index(paths.DATA_DIR)
-    key = _key(question_text)
+    key = question_key(question_text)
     hit = index.get(key)
     if hit is None and key.startswith("Question:"):
         hit = index.get(key[len("Question:") :].strip())

@@ -1,0 +1,163 @@
+"""The episode loop: every unfinished episode advances one agent step per model call, all together.
+
+The loop does not know which backend it talks to: it hands the backend every open episode's prompt,
+reads back Thought / Action text, calls the search tool and scores the final answer. Each episode is
+handed to `on_episode` the moment it ends, so the caller can commit it at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from studio.agents.prompts import prompt_prefix, reflection
+from studio.agents.trajectory import Episode, Step, parse_action
+from studio.llm.base import Backend, Completion, Request
+from studio.tasks import Question, score
+
+STOP = ["\nObservation:", "\nQuestion:"]
+ANSWER_STOP = ["]", "\n"]
+INVALID = "Invalid action. Valid actions are search[query] and finish[answer]."
+
+
+@dataclass
+class AgentSpec:
+    """How one agent answers: the method, the prompt mode (k examples, 0 for zero-shot) and limits."""
+
+    method: str
+    agent: str
+    k: int = 0
+    max_steps: int = 8
+    reflect_after: int = 5
+    max_tokens: int = 160
+    seed: int = 0
+
+
+@dataclass
+class _State:
+    question: Question
+    prefix: str
+    episode: Episode
+    scratch: str = ""  # the trajectory so far, as the model sees it
+    cue: str = "Thought:"  # what the next model call continues from
+    retried: bool = False
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def request(self) -> Request:
+        return Request(self.episode.key, self.prefix + self.scratch + self.cue)
+
+
+def _thought_and_action(text: str) -> tuple[str, str | None]:
+    """Split `' thought...\\nAction: x[y]'` into the thought and the action text (None if absent)."""
+    head, sep, tail = text.partition("\nAction:")
+    thought = head.strip().removeprefix("Thought:").strip()
+    return (thought, tail.strip().split("\n")[0]) if sep else (thought, None)
+
+
+class EpisodeRunner:
+    """Runs questions through one agent on one backend; `in_flight` episodes advance together."""
+
+    def __init__(self, backend: Backend, search: Callable[[str], str], spec: AgentSpec, *,
+                 in_flight: int = 16, tool: str | None = None, noise: float = 0.0):
+        self.backend, self.search, self.spec = backend, search, spec
+        self.in_flight, self.tool, self.noise = in_flight, tool, noise
+
+    def _start(self, q: Question) -> _State:
+        spec = self.spec
+        episode = Episode(task=q.task, split=q.split, question_id=q.id, question=q.question, gold=q.answer,
+                          method=spec.method, agent=spec.agent, model=self.backend.model, tool=self.tool,
+                          noise=self.noise)
+        state = _State(q, prompt_prefix(q.task, spec.method, q.question, spec.k, spec.seed), episode)
+        if spec.method == "io":
+            state.cue = "Action: finish["
+        return state
+
+    def run(self, questions: list[Question], on_episode: Callable[[Episode], None]) -> None:
+        """Answer every question; `on_episode` receives each finished (or failed) episode."""
+        waiting = list(reversed(questions))
+        active: list[_State] = []
+        while waiting or active:
+            while waiting and len(active) < self.in_flight:
+                active.append(self._start(waiting.pop()))
+            for stop in (STOP, ANSWER_STOP):
+                group = [s for s in active if (s.cue.endswith("[")) == (stop is ANSWER_STOP)]
+                if not group:
+                    continue
+                completions = self.backend.generate([s.request for s in group], stop, self.spec.max_tokens)
+                for state, completion in zip(group, completions, strict=True):
+                    self._advance(state, completion)
+            for state in [s for s in active if s.episode.prediction is not None or s.episode.error]:
+                active.remove(state)
+                self.backend.release(state.episode.key)
+                on_episode(self._close(state))
+
+    # -- one step -------------------------------------------------------------------------------
+    def _advance(self, state: _State, completion: Completion) -> None:
+        ep = state.episode
+        ep.tokens_in += completion.tokens_in
+        ep.tokens_out += completion.tokens_out
+        ep.cost += completion.cost
+        if completion.error:
+            ep.error = completion.error
+            return
+        if state.cue.endswith("["):  # an answer was asked for directly (IO, forced finish, retry)
+            self._finish(state, completion.text.strip(), natural=ep.method == "io")
+            return
+        thought, action_text = _thought_and_action(state.cue.removeprefix("Thought:") + completion.text)
+        action, argument = parse_action(action_text) if action_text is not None else ("", "")
+        if action not in (("finish",) if ep.method == "cot" else ("search", "finish")):
+            ep.invalid_actions += 1
+            if not state.retried:  # ask once more for just the action, after the same thought
+                state.retried = True
+                state.cue = f"Thought: {thought}\nAction:"
+                return
+            self._record(state, Step(thought, "invalid", action_text or "", INVALID))
+        elif action == "finish":
+            ep.steps.append(Step(thought, "finish", argument))
+            state.scratch += f"Thought: {thought}\nAction: finish[{argument}]\n"
+            self._finish(state, argument, natural=True)
+            return
+        else:
+            try:
+                observation = self.search(argument)
+            except Exception as exc:  # a tool failure fails this episode, not the run
+                ep.error = f"search failed: {exc}"
+                return
+            self._record(state, Step(thought, "search", argument, observation))
+        self._next_cue(state)
+
+    def _record(self, state: _State, step: Step) -> None:
+        state.episode.steps.append(step)
+        action = f"{step.action}[{step.argument}]" if step.action != "invalid" else step.argument
+        state.scratch += f"Thought: {step.thought}\nAction: {action}\nObservation: {step.observation}\n"
+        state.retried = False
+
+    def _next_cue(self, state: _State) -> None:
+        steps, spec = len(state.episode.steps), self.spec
+        if spec.method == "cot" or steps >= spec.max_steps:
+            state.cue = "Action: finish["  # forced finish: the agent must answer now
+        elif spec.method == "reflexion" and steps == spec.reflect_after:
+            state.cue = f"Thought: {reflection(spec.reflect_after)}"
+        else:
+            state.cue = "Thought:"
+
+    def _finish(self, state: _State, answer: str, natural: bool) -> None:
+        ep = state.episode
+        if not natural or not ep.steps or ep.steps[-1].action != "finish":
+            ep.steps.append(Step("", "finish", answer))
+            state.scratch += f"Action: finish[{answer}]\n"
+        ep.prediction = answer
+        ep.finished = natural
+
+    def _close(self, state: _State) -> Episode:
+        ep = state.episode
+        ep.latency_s = time.perf_counter() - state.started
+        if ep.prediction is not None:
+            result = score(ep.task, ep.prediction, state.question.answer)
+            ep.em, ep.f1, ep.correct = result.em, result.f1, result.correct
+            ep.steps[-1].observation = f"Episode finished, reward = {result.correct}"
+            state.scratch += f"Observation: {ep.steps[-1].observation}\n"
+        ep.text = state.scratch
+        return ep
