@@ -68,9 +68,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     def progress(p) -> None:
         bar = bars.get(p.stage)
         if bar is None:
-            bar = bars[p.stage] = tqdm(total=p.total, desc=f"{p.stage} (run {p.run_id})", unit="ep")
+            unit = "step" if p.stage == "train" else "ep"
+            bar = bars[p.stage] = tqdm(total=p.total, desc=f"{p.stage} (run {p.run_id})", unit=unit)
         bar.n = p.done
-        bar.set_postfix(failed=p.failed, correct=p.correct, cost=f"${p.cost:.4f}", refresh=False)
+        if p.stage == "train":
+            bar.set_postfix(loss=f"{p.loss:.4f}" if p.loss is not None else "-", refresh=False)
+        else:
+            bar.set_postfix(failed=p.failed, correct=p.correct, cost=f"${p.cost:.4f}", refresh=False)
         bar.refresh()
 
     with _store(args) as store:
@@ -79,10 +83,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             for bar in bars.values():
                 bar.close()
-    for stage, r in results.items():
-        print(f"{stage}: run {r.run_id}: {r.ran} ran, {r.skipped} already done, {r.failed} failed, "
-              f"{r.correct} correct, cost ${r.cost:.4f}")
-    return 1 if any(r.failed for r in results.values()) else 0
+    for stage, result in results.items():
+        print(f"{stage}: {result.summary()}")
+    return 0 if all(r.ok for r in results.values()) else 1
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -99,6 +102,28 @@ def cmd_export(args: argparse.Namespace) -> int:
         rows = training_rows(store, [args.run], spec)
     count = write_file(rows, args.format, args.output)
     print(f"wrote {count} trajectories to {args.output} ({args.format})")
+    return 0
+
+
+def cmd_preview_mask(args: argparse.Namespace) -> int:
+    from transformers import AutoTokenizer
+
+    from studio.llm.bundled import resolve_model
+    from studio.pipeline import training_preview_rows
+    from studio.recipe_io import load_recipe
+    from studio.train.masking import preview, tokenize_example
+
+    recipe = load_recipe(args.recipe)
+    with _store(args) as store:
+        rows = training_preview_rows(recipe, store)
+    row = rows[min(args.index, len(rows) - 1)]
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(recipe.student.model))
+    student = recipe.student
+    example = tokenize_example(tokenizer, row["question"], row["text"], student.max_seq_length, student.loss_on)
+    print(preview(tokenizer, example))
+    trained = sum(label != -100 for label in example.labels)
+    print(f"\n-- [[trained]] {trained} of {len(example.input_ids)} tokens (loss_on: {student.loss_on})"
+          + (", cut at max_seq_length" if example.truncated else ""))
     return 0
 
 
@@ -154,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--recipe", type=Path, help="apply this recipe's `data` filters and mix (default: correct, deduped)")
     p.add_argument("--all", action="store_true", help="keep every finished trajectory, wrong ones too")
+    p = add("preview-mask", cmd_preview_mask, "Show one training example with the tokens that carry the loss.")
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--index", type=int, default=0, help="which training example (default: the first)")
     p = add("report", cmd_report, "List every run with its counts and metrics.")
     p.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -167,13 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from storage import StoreError
     from studio.recipe_io import RecipeError
+    from studio.stages import StageError
     from studio.tasks import TaskDataError
     from studio.tools.search_remote import SearchError
     from studio.trajectory_files import TrajectoryFileError
 
     try:
         return args.func(args)
-    except (RecipeError, StoreError, TaskDataError, TrajectoryFileError, SearchError) as exc:
+    except (RecipeError, StoreError, StageError, TaskDataError, TrajectoryFileError, SearchError) as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2

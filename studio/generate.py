@@ -25,6 +25,14 @@ class StageResult:
     correct: int
     cost: float
 
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def summary(self) -> str:
+        return (f"run {self.run_id}: {self.ran} episodes ran, {self.skipped} already done, {self.failed} failed, "
+                f"{self.correct} correct, cost ${self.cost:.4f}")
+
 
 def evaluation_questions(recipe: Recipe) -> list[Question]:
     """Every question the recipe evaluates on (generation never trains on them)."""

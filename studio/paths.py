@@ -24,3 +24,10 @@ def resolve(path: str | Path) -> Path:
     """Resolve a recipe path: absolute as given, relative from the studio's root folder."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else ROOT / p
+
+
+def runs_dir() -> Path:
+    """Run folders (training data, checkpoints, adapters): `STUDIO_RUNS` if set, else `artifacts/runs/`."""
+    path = Path(os.environ.get("STUDIO_RUNS", ROOT / "artifacts" / "runs"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

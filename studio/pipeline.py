@@ -7,7 +7,7 @@ from studio.generate import StageResult, generate
 from studio.importing import import_trajectories
 from studio.paths import resolve
 from studio.recipe import Recipe
-from studio.stages import PIPELINE, ProgressFn, fingerprint
+from studio.stages import PIPELINE, ProgressFn, StageError, fingerprint
 
 
 def trajectories(recipe: Recipe, store: Store, progress: ProgressFn | None = None) -> StageResult:
@@ -27,11 +27,15 @@ def trajectories(recipe: Recipe, store: Store, progress: ProgressFn | None = Non
 
 
 def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
-               progress: ProgressFn | None = None) -> dict[str, StageResult]:
+               progress: ProgressFn | None = None) -> dict[str, object]:
     """Run the named stages of a recipe in pipeline order."""
-    results: dict[str, StageResult] = {}
+    results: dict[str, object] = {}
     if "generate" in stages:
         results["generate"] = trajectories(recipe, store, progress)
+    if "train" in stages:
+        from studio.train.stage import train
+
+        results["train"] = train(recipe, store, progress)
     return results
 
 
@@ -40,3 +44,21 @@ def source_run(recipe: Recipe, store: Store) -> int | None:
     stage = "import" if recipe.trajectories.source == "import" else "generate"
     found = store.find_run(recipe.name, stage, fingerprint(recipe, stage))
     return found["id"] if found else None
+
+
+def training_preview_rows(recipe: Recipe, store: Store) -> list[dict]:
+    """Training rows for previews: from the stored source run, else straight from the recipe's import file."""
+    from studio.data import training_rows
+    from studio.trajectory_files import episodes_from_file
+
+    source = source_run(recipe, store)
+    if source is not None:
+        rows = training_rows(store, [source], recipe.data)
+    elif recipe.trajectories.source == "import":
+        t = recipe.trajectories
+        rows = [e.as_row() for e in episodes_from_file(resolve(t.path), t.format, t.task)[:20]]
+    else:
+        rows = []
+    if not rows:
+        raise StageError(f"recipe {recipe.name!r} has no training trajectories yet: run its generate stage first")
+    return rows

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from storage import Store
 from studio.recipe import Recipe
 
-PIPELINE = ("generate",)  # a recipe's stages, in order
+PIPELINE = ("generate", "train")  # a recipe's stages, in order
 
 # The recipe sections each stage depends on, its upstream stages' included.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "generate": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets"),
     "import": ("trajectories",),
+    "train": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets", "data", "student"),
 }
+
+
+class StageError(RuntimeError):
+    """A stage cannot run as asked; the message says why and what to do."""
 
 
 @dataclass
@@ -35,6 +40,7 @@ class Progress:
     correct: int = 0
     cost: float = 0.0
     run_id: int | None = None
+    loss: float | None = None
 
 
 ProgressFn = Callable[[Progress], None]

@@ -32,3 +32,31 @@ def cli(tmp_path):
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def bundled_model_dir() -> Path:
+    """The bundled Gemma 3 270M converted to a normal model folder, in the studio cache.
+
+    The cache is `STUDIO_CACHE` if set, else the repository's `.cache/`, so the one-time conversion (about a
+    minute) happens once per machine, not per test or per session.
+    """
+    from studio.llm.bundled import bundled_model_dir as convert
+
+    return convert()
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """A llama.cpp server (llama-cpp-python) serving the bundled Gemma 3 270M GGUF for the whole session;
+    yields its OpenAI-compatible base URL (`http://127.0.0.1:PORT/v1`). Fails, never skips, when
+    llama-cpp-python is missing: `tests/run.sh` installs it."""
+    from studio.llm.llama_server import LlamaServerError, bundled_gguf, require_llama_cpp
+    from studio.llm.llama_server import llama_server as start_server
+
+    try:
+        require_llama_cpp()
+    except LlamaServerError as e:
+        pytest.fail(str(e), pytrace=False)
+    with start_server(bundled_gguf(), n_ctx=2048, n_threads=2, startup_timeout_s=120) as url:
+        yield url

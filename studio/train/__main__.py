@@ -1,0 +1,5 @@
+import sys
+
+from studio.train.worker import main
+
+sys.exit(main())

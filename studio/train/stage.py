@@ -1,0 +1,146 @@
+"""The train stage, owner side: writes the run folder, starts the worker process, stores the metrics it
+streams, and kills it on cancel. The database stays with this process; the worker only sees files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage import Store
+from studio.data import training_rows
+from studio.paths import ROOT, runs_dir
+from studio.recipe import Recipe
+from studio.recipe_io import dump_recipe
+from studio.stages import Progress, ProgressFn, StageError, open_run
+
+
+class TrainError(StageError):
+    """Training could not run or failed; the message says why."""
+
+
+@dataclass
+class TrainResult:
+    run_id: int
+    status: str  # done, skipped, cancelled
+    adapter: str | None
+    examples: int
+    truncated: int
+    steps: int
+    final_loss: float | None
+
+    ok = True
+
+    def summary(self) -> str:
+        loss = f", final loss {self.final_loss:.4f}" if self.final_loss is not None else ""
+        return (f"run {self.run_id}: {self.status}, {self.examples} examples ({self.truncated} truncated), "
+                f"{self.steps} steps{loss}" + (f"; adapter {self.adapter}" if self.adapter else ""))
+
+
+def run_dir_for(run_id: int) -> Path:
+    return runs_dir() / f"run-{run_id}"
+
+
+def _store_events(store: Store, run_id: int, lines: list[str], state: dict) -> None:
+    for line in lines:
+        event = json.loads(line)
+        kind = event["event"]
+        if kind == "step":
+            store.add_train_metric(run_id, event["step"], **{k: event[k] for k in
+                                   ("epoch", "loss", "learning_rate", "tokens_per_s", "memory_mb")})
+            state["step"], state["loss"] = event["step"], event["loss"]
+        elif kind in ("start", "done", "error"):
+            state[kind] = event
+
+
+def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
+          cancel: threading.Event | None = None, source_run_id: int | None = None) -> TrainResult:
+    """Fine-tune the student on the recipe's training set; resumes an interrupted run of the same settings."""
+    from studio.pipeline import source_run
+
+    run_id, _ = open_run(store, recipe, "train")
+    run = store.get_run(run_id)
+    if run["status"] == "done":
+        last = store.train_metrics(run_id)
+        return TrainResult(run_id, "skipped", run["artifact"], 0, 0, len(last), last[-1]["loss"] if last else None)
+    source = source_run_id or source_run(recipe, store)
+    if source is None:
+        raise TrainError(f"recipe {recipe.name!r} has no trajectories yet: run its generate stage first")
+    rows = training_rows(store, [source], recipe.data)
+    if not rows:
+        raise TrainError(f"no training trajectories in run {source} pass the recipe's data filters")
+    folder = run_dir_for(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recipe.json").write_text(recipe.model_dump_json(indent=1), encoding="utf-8")
+    (folder / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
+    (folder / "train.jsonl").write_text(
+        "".join(json.dumps({"question": r["question"], "text": r["text"]}) + "\n" for r in rows), encoding="utf-8")
+    metrics = folder / "metrics.jsonl"
+    offset = metrics.stat().st_size if metrics.exists() else 0  # earlier attempts' lines are stored already
+    store.set_run_status(run_id, "running")
+    state: dict = {}
+    with (folder / "worker.log").open("ab") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "studio.train", str(folder)], cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    cancelled = False
+    try:
+        while True:
+            done = worker.poll() is not None
+            if metrics.exists():
+                with metrics.open("r", encoding="utf-8") as handle:
+                    handle.seek(offset)
+                    chunk = handle.read()
+                complete = chunk[: chunk.rfind("\n") + 1]
+                offset += len(complete.encode("utf-8"))
+                _store_events(store, run_id, complete.splitlines(), state)
+                if progress and "step" in state:
+                    progress(Progress("train", total=_steps(recipe, state), done=state["step"], run_id=run_id,
+                                      loss=state["loss"]))
+            if done:
+                break
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+                _kill(worker)
+                break
+            time.sleep(0.5)
+    except BaseException:
+        _kill(worker)
+        store.set_run_status(run_id, "interrupted", error="training interrupted; rerun to resume")
+        raise
+    start = state.get("start", {})
+    if cancelled:
+        store.set_run_status(run_id, "cancelled", error="cancelled; rerun to resume from the last checkpoint")
+        return TrainResult(run_id, "cancelled", None, start.get("examples", 0), start.get("truncated", 0),
+                           state.get("step", 0), state.get("loss"))
+    if worker.returncode != 0 or "done" not in state:
+        message = state.get("error", {}).get("message") or f"worker exited with status {worker.returncode}"
+        store.set_run_status(run_id, "failed", error=message)
+        raise TrainError(f"training failed: {message} (log: {folder / 'worker.log'})")
+    adapter = state["done"]["adapter"]
+    store.set_run_status(run_id, "done", artifact=adapter)
+    return TrainResult(run_id, "done", adapter, start.get("examples", 0), start.get("truncated", 0),
+                       state["done"]["step"], state.get("loss"))
+
+
+def _steps(recipe: Recipe, state: dict) -> int:
+    from studio.train.loop import total_steps
+
+    return total_steps(recipe.student, state.get("start", {}).get("examples", 1))
+
+
+def _kill(worker: subprocess.Popen) -> None:
+    """Stop the worker and anything it started; SIGKILL if it does not go within 5 s."""
+    if worker.poll() is not None:
+        return
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()

@@ -1,0 +1,78 @@
+"""The training worker: `python -m studio.train RUN_DIR`.
+
+It reads the resolved recipe and the training rows from the run folder (it never opens the database,
+which the owning process holds), writes metrics as JSON lines to `metrics.jsonl`, checkpoints every
+N steps, and leaves the adapter in PEFT format with the recipe beside it. Killing it is how a run is
+cancelled; starting it again resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+from studio.recipe import Recipe
+from studio.train.loop import jsonl_emitter, train_loop
+
+ADAPTER = "adapter"
+
+
+def run(run_dir: Path) -> int:
+    emit = jsonl_emitter(run_dir / "metrics.jsonl")
+    try:
+        recipe = Recipe.model_validate_json((run_dir / "recipe.json").read_text(encoding="utf-8"))
+        rows = [json.loads(line) for line in (run_dir / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+        student = recipe.student
+        from studio.train.loss import model_loss, selective_loss
+        from studio.train.masking import IGNORE, tokenize_example
+        from studio.train.model import load_student
+
+        loaded = load_student(student)
+        examples = [tokenize_example(loaded.tokenizer, r["question"], r["text"], student.max_seq_length,
+                                     student.loss_on) for r in rows]
+        examples = [e for e in examples if any(label != IGNORE for label in e.labels[1:])]
+        emit({"event": "start", "backend": loaded.backend, "device": loaded.device, "examples": len(examples),
+              "truncated": sum(e.truncated for e in examples), "rows": len(rows)})
+        if not examples:
+            raise ValueError("no training example has a token to learn from (check data filters and max_seq_length)")
+        loss_fn = model_loss if loaded.backend == "unsloth" else selective_loss
+        pad_id = loaded.tokenizer.pad_token_id or 0
+        autocast = loaded.dtype if loaded.device == "cuda" else None
+        step = train_loop(loaded.model, examples, student, pad_id, loaded.device, run_dir, loss_fn, emit, autocast)
+        save(loaded, recipe, run_dir)
+        emit({"event": "done", "step": step, "adapter": str(run_dir / ADAPTER)})
+        return 0
+    except Exception as exc:
+        emit({"event": "error", "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        return 1
+
+
+def save(loaded, recipe: Recipe, run_dir: Path) -> None:
+    """The adapter (PEFT format, loadable by transformers, vLLM and the local backend), the recipe beside
+    it, and the merged model when the recipe asks."""
+    from studio.recipe_io import dump_recipe
+
+    adapter = run_dir / ADAPTER
+    tmp = run_dir / (ADAPTER + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    loaded.model.save_pretrained(tmp)
+    loaded.tokenizer.save_pretrained(tmp)
+    (tmp / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
+    shutil.rmtree(adapter, ignore_errors=True)
+    tmp.rename(adapter)
+    if recipe.student.save_merged:
+        merged = run_dir / "merged"
+        loaded.model.merge_and_unload().save_pretrained(merged)
+        loaded.tokenizer.save_pretrained(merged)
+        (merged / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m studio.train RUN_DIR", file=sys.stderr)
+        return 2
+    return run(Path(args[0]))
