@@ -4,6 +4,9 @@ Gemma 3's 262k-token vocabulary makes the output layer the main cost of a small 
 every position of a padded batch are most of the compute and memory. `selective_loss` runs the
 decoder, keeps the hidden states of the positions that carry a label, and applies the output layer
 to those alone. `full_loss` is the plain way (every position's logits), kept as the baseline.
+
+Every forward passes `use_cache=False`: with a cache, transformers does not look for packed sequences
+in `position_ids`, and packed examples would attend to each other.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def selective_loss(model, batch: Batch):
 
     lm = _causal_lm(model)
     hidden = lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                      position_ids=batch.position_ids).last_hidden_state
+                      position_ids=batch.position_ids, use_cache=False).last_hidden_state
     targets = torch.cat([batch.labels[:, 1:], torch.full_like(batch.labels[:, :1], IGNORE)], dim=1)
     keep = targets != IGNORE
     logits = lm.lm_head(hidden[keep])
@@ -37,11 +40,11 @@ def full_loss(model, batch: Batch):
     import torch.nn.functional as F
 
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                   position_ids=batch.position_ids).logits
+                   position_ids=batch.position_ids, use_cache=False).logits
     return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), batch.labels[:, 1:].flatten(), ignore_index=IGNORE)
 
 
 def model_loss(model, batch: Batch):
     """The model's own loss from labels (Unsloth's fused cross-entropy on CUDA)."""
     return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                 position_ids=batch.position_ids, labels=batch.labels).loss
+                 position_ids=batch.position_ids, labels=batch.labels, use_cache=False).loss
