@@ -1,0 +1,138 @@
+"""Training on CPU: loss masks, packing, the selective loss, and the worker's cancel / resume / adapter."""
+
+import json
+import threading
+
+import pytest
+import torch
+
+from studio.recipe import Recipe
+from studio.train.batches import collate
+from studio.train.loss import full_loss, selective_loss
+from studio.train.masking import IGNORE, Example, tokenize_example
+
+TRAJECTORY = ("Thought: I need to search Scott Derrickson.\nAction: search[Scott Derrickson]\n"
+              "Observation: Scott Derrickson is an American director.\nThought: Ed Wood is American too.\n"
+              "Action: finish[yes]\nObservation: Episode finished, reward = True\n")
+QUESTION = "Were Scott Derrickson and Ed Wood of the same nationality?"
+
+
+@pytest.fixture(scope="module")
+def tokenizer(bundled_model_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(bundled_model_dir)
+
+
+def trained_text(tokenizer, example: Example) -> str:
+    return tokenizer.decode([t for t, label in zip(example.input_ids, example.labels, strict=True) if label != IGNORE])
+
+
+def test_default_mask_trains_only_the_agents_words(tokenizer):
+    example = tokenize_example(tokenizer, QUESTION, TRAJECTORY, 512)
+    trained = trained_text(tokenizer, example)
+    assert "Thought: I need to search Scott Derrickson." in trained and "Action: finish[yes]" in trained
+    assert "Derrickson and Ed Wood of the same" not in trained  # the question
+    assert "American director" not in trained and "reward" not in trained  # the observations
+    assert trained.count("Observation:") == 2  # the hand-back marker is learned, its text is not
+
+
+def test_loss_on_all_trains_every_token(tokenizer):
+    example = tokenize_example(tokenizer, QUESTION, TRAJECTORY, 512, loss_on="all")
+    assert example.labels == example.input_ids and not example.truncated
+    cut = tokenize_example(tokenizer, QUESTION, TRAJECTORY, 20)
+    assert cut.truncated and len(cut.input_ids) == len(cut.labels) == 20
+
+
+def test_packed_batch_restarts_positions_and_never_crosses_examples():
+    a, b = Example([2, 5, 6, 7], [IGNORE, IGNORE, 6, 7], False), Example([2, 8, 9], [2, 8, 9], False)
+    batch = collate([a, b], pad_id=0, packing=True)
+    assert batch.position_ids.tolist() == [[0, 1, 2, 3, 0, 1, 2]]
+    assert batch.labels.tolist() == [[IGNORE, IGNORE, 6, 7, IGNORE, 8, 9]]
+    assert batch.tokens == 7 and batch.loss_tokens == 4
+    padded = collate([a, b], pad_id=0, packing=False)
+    assert padded.input_ids.tolist() == [[2, 5, 6, 7], [2, 8, 9, 0]]
+    assert padded.attention_mask.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+
+
+def test_selective_loss_on_packed_batch_equals_full_loss_on_padded_batch():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, pad_token_id=0))
+    model.eval()
+    gen = torch.Generator().manual_seed(1)
+    examples = []
+    for n in (9, 23, 14):
+        ids = torch.randint(3, 300, (n,), generator=gen).tolist()
+        labels = [t if i % 3 else IGNORE for i, t in enumerate(ids)]
+        examples.append(Example(ids, labels, False))
+    with torch.no_grad():
+        packed = selective_loss(model, collate(examples, 0, packing=True))
+        padded = full_loss(model, collate(examples, 0, packing=False))
+        one_by_one = [full_loss(model, collate([e], 0, packing=False)) for e in examples]
+    assert packed.item() == pytest.approx(padded.item(), abs=1e-5)
+    assert not any(x.item() == pytest.approx(packed.item(), abs=1e-3) for x in one_by_one)
+
+
+def test_loss_falls_on_a_repeated_batch(tokenizer):
+    from studio.recipe import Student
+    from studio.train.model import load_student
+
+    loaded = load_student(Student(learning_rate=1e-3))
+    assert loaded.backend == "peft" and loaded.device == "cpu"
+    batch = collate([tokenize_example(loaded.tokenizer, QUESTION, TRAJECTORY, 256)], 0, packing=True)
+    optimizer = torch.optim.AdamW([p for p in loaded.model.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(4):
+        loss = selective_loss(loaded.model, batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.8, losses
+
+
+@pytest.fixture(scope="module")
+def tiny_source(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "four.json"
+    records = [{"instruction": f"{QUESTION} ({i})", "input": "", "output": TRAJECTORY} for i in range(4)]
+    path.write_text(json.dumps(records))
+    return path
+
+
+def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tmp_path, monkeypatch):
+    from studio.pipeline import trajectories
+    from studio.train.stage import run_dir_for, train
+
+    monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
+    recipe = Recipe.model_validate({
+        "name": "tiny", "trajectories": {"source": "import", "path": str(tiny_source), "task": "hotpotqa"},
+        "data": {"correct_only": False},
+        "student": {"max_steps": 4, "checkpoint_every": 2, "batch_size": 2, "max_seq_length": 128},
+    })
+    trajectories(recipe, store)
+    cancel = threading.Event()
+    seen = []
+
+    def progress(p):
+        seen.append(p.done)
+        if p.done >= 2 and (run_dir_for(p.run_id) / "checkpoints" / "step-2").exists():
+            cancel.set()
+
+    first = train(recipe, store, progress, cancel)
+    assert first.status == "cancelled"
+    run = store.get_run(first.run_id)
+    assert run["status"] == "cancelled" and "resume" in run["error"]
+    assert 2 <= len(store.train_metrics(first.run_id)) < 4
+    second = train(recipe, store)
+    assert second.status == "done" and second.run_id == first.run_id and second.steps == 4
+    assert [m["step"] for m in store.train_metrics(first.run_id)] == [1, 2, 3, 4]
+    events = [json.loads(line)["event"] for line in (run_dir_for(first.run_id) / "metrics.jsonl").open()]
+    assert "resumed" in events and events[-1] == "done"
+    adapter = run_dir_for(first.run_id) / "adapter"
+    assert (adapter / "adapter_model.safetensors").exists() and (adapter / "adapter_config.json").exists()
+    assert "name: tiny" in (adapter / "recipe.yaml").read_text()
+    assert store.get_run(first.run_id)["status"] == "done"
+    assert train(recipe, store).status == "skipped"
