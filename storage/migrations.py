@@ -84,4 +84,8 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN fingerprint VARCHAR;
     """,
+    # 3: a stage's own numbers (training examples, truncations, backend) beside its run.
+    """
+    ALTER TABLE runs ADD COLUMN summary JSON;
+    """,
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -36,7 +37,7 @@ def _arrow_schema():
     return pa.schema([(c, types.get(c, pa.string())) for c in TRAJECTORY_COLUMNS])
 
 
-JSON_COLUMNS = {"steps", "recipe", "run_ids", "spec", "result"}
+JSON_COLUMNS = {"steps", "recipe", "run_ids", "spec", "result", "summary"}
 
 
 class StoreError(Exception):
@@ -57,6 +58,7 @@ class Store:
             self.db = duckdb.connect(str(self.path))
         except duckdb.IOException as exc:
             raise _lock_error(self.path, exc) from None
+        self._lock = threading.RLock()
         self._migrate()
 
     def close(self) -> None:
@@ -70,69 +72,80 @@ class Store:
 
     # -- plumbing -----------------------------------------------------------------------------
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        self._exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         current = self.schema_version
         if current > len(MIGRATIONS):
             raise StoreError(f"{self.path} has schema version {current}, newer than this studio knows "
                              f"({len(MIGRATIONS)}); update the studio")
         for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
             with self.transaction():
-                self.db.execute(sql)
-                self.db.execute("DELETE FROM schema_version")
-                self.db.execute("INSERT INTO schema_version VALUES (?)", [version])
+                self._exec(sql)
+                self._exec("DELETE FROM schema_version")
+                self._exec("INSERT INTO schema_version VALUES (?)", [version])
 
     @property
     def schema_version(self) -> int:
-        row = self.db.execute("SELECT max(version) FROM schema_version").fetchone()
-        return row[0] or 0
+        return self._one("SELECT max(version) FROM schema_version") or 0
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
-        self.db.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self._lock:
+            self._exec("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self._exec("ROLLBACK")
+                raise
+            self._exec("COMMIT")
+
+    def _exec(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        """Run one statement and read its whole result, under the store's lock: the studio calls the store
+        from several threads, and DuckDB refuses new work on a connection while a result is half-read."""
+        with self._lock:
+            return self.db.execute(sql, params or []).fetchall()
+
+    def _one(self, sql: str, params: list[Any] | None = None) -> Any:
+        """The first column of the first row, or None."""
+        rows = self._exec(sql, params)
+        return rows[0][0] if rows else None
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Rows as dicts, JSON columns decoded."""
-        cur = self.db.execute(sql, params or [])
-        names = [d[0] for d in cur.description]
+        with self._lock:
+            cur = self.db.execute(sql, params or [])
+            names = [d[0] for d in cur.description]
+            fetched = cur.fetchall()
         decode = [n in JSON_COLUMNS for n in names]
         return [
             {n: (json.loads(v) if d and isinstance(v, str) else v) for n, d, v in zip(names, decode, row, strict=True)}
-            for row in cur.fetchall()
+            for row in fetched
         ]
 
     # -- recipes ------------------------------------------------------------------------------
     def save_recipe(self, name: str, yaml_text: str) -> None:
-        self.db.execute(
+        self._exec(
             "INSERT INTO recipes (name, yaml) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET yaml = excluded.yaml, updated_at = now()",
             [name, yaml_text],
         )
 
     def get_recipe(self, name: str) -> str | None:
-        row = self.db.execute("SELECT yaml FROM recipes WHERE name = ?", [name]).fetchone()
-        return row[0] if row else None
+        return self._one("SELECT yaml FROM recipes WHERE name = ?", [name])
 
     def list_recipes(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT name FROM recipes ORDER BY name").fetchall()]
+        return [r[0] for r in self._exec("SELECT name FROM recipes ORDER BY name")]
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, name: str, stage: str, recipe: dict[str, Any] | None = None,
                    recipe_name: str | None = None, parent_id: int | None = None,
                    fingerprint: str | None = None) -> int:
         """A new run in status `pending`, with the resolved recipe it was made from."""
-        row = self.db.execute(
+        return self._one(
             "INSERT INTO runs (name, recipe_name, stage, status, recipe, parent_id, fingerprint) "
             "VALUES (?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
             [name, recipe_name, stage, json.dumps(recipe) if recipe is not None else None, parent_id, fingerprint],
-        ).fetchone()
-        return row[0]
+        )
 
     def find_run(self, recipe_name: str, stage: str, fingerprint: str) -> dict[str, Any] | None:
         """The latest run of a recipe's stage made from the same settings, to resume or skip."""
@@ -146,11 +159,16 @@ class Store:
                        artifact: str | None = None) -> None:
         """Move a run to `running`, `done`, `failed` or `cancelled`, stamping the time."""
         stamp = "started_at" if status == "running" else "finished_at"
-        self.db.execute(
+        self._exec(
             f"UPDATE runs SET status = ?, error = ?, artifact = coalesce(?, artifact), {stamp} = now() "
             "WHERE id = ?",
             [status, error, artifact, run_id],
         )
+
+    def set_run_summary(self, run_id: int, summary: dict[str, Any]) -> None:
+        """Merge a stage's own numbers into the run's summary."""
+        current = (self.get_run(run_id) or {}).get("summary") or {}
+        self._exec("UPDATE runs SET summary = ? WHERE id = ?", [json.dumps(current | summary), run_id])
 
     def get_run(self, run_id: int) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM runs WHERE id = ?", [run_id])
@@ -173,19 +191,19 @@ class Store:
             row = episode.as_row() | {"run_id": run_id}
             row["steps"] = json.dumps(row["steps"])
             rows.append(row)
-        self.db.register("incoming", pa.Table.from_pylist(rows, schema=_arrow_schema()))
         columns = ", ".join(TRAJECTORY_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in TRAJECTORY_COLUMNS[2:])
-        self.db.execute(
-            f"INSERT INTO trajectories ({columns}) SELECT {columns} FROM incoming "
-            f"ON CONFLICT (run_id, key) DO UPDATE SET {updates}, created_at = now()"
-        )
-        self.db.unregister("incoming")
+        with self._lock:
+            self.db.register("incoming", pa.Table.from_pylist(rows, schema=_arrow_schema()))
+            try:
+                self._exec(f"INSERT INTO trajectories ({columns}) SELECT {columns} FROM incoming "
+                           f"ON CONFLICT (run_id, key) DO UPDATE SET {updates}, created_at = now()")
+            finally:
+                self.db.unregister("incoming")
 
     def done_keys(self, run_id: int) -> set[str]:
         """Keys of the episodes a rerun may skip: stored without error."""
-        rows = self.db.execute("SELECT key FROM trajectories WHERE run_id = ? AND error IS NULL", [run_id])
-        return {r[0] for r in rows.fetchall()}
+        return {r[0] for r in self._exec("SELECT key FROM trajectories WHERE run_id = ? AND error IS NULL", [run_id])}
 
     def trajectories(self, run_id: int | None = None, **filters: Any) -> list[dict[str, Any]]:
         """Stored episodes, filtered by run and by equality on any trajectory column."""
@@ -206,7 +224,7 @@ class Store:
         unknown = set(values) - set(columns)
         if unknown:
             raise StoreError(f"unknown training metric(s): {', '.join(sorted(unknown))}")
-        self.db.execute(
+        self._exec(
             f"INSERT OR REPLACE INTO train_metrics (run_id, step, {', '.join(columns)}) "
             f"VALUES (?, ?, {', '.join('?' * len(columns))})",
             [run_id, step, *(values.get(c) for c in columns)],
@@ -217,20 +235,20 @@ class Store:
 
     # -- tool cache ---------------------------------------------------------------------------
     def cache_get(self, backend: str, query: str, top_k: int) -> list[str] | None:
-        row = self.db.execute(
+        found = self._one(
             "SELECT result FROM tool_cache WHERE backend = ? AND query = ? AND top_k = ?", [backend, query, top_k]
-        ).fetchone()
-        return json.loads(row[0]) if row else None
+        )
+        return json.loads(found) if found is not None else None
 
     def cache_put(self, backend: str, query: str, top_k: int, result: list[str]) -> None:
-        self.db.execute(
+        self._exec(
             "INSERT OR REPLACE INTO tool_cache (backend, query, top_k, result) VALUES (?, ?, ?, ?)",
             [backend, query, top_k, json.dumps(result)],
         )
 
     # -- dashboards ---------------------------------------------------------------------------
     def save_dashboard(self, dashboard_id: str, title: str, run_ids: list[int], spec: dict[str, Any]) -> None:
-        self.db.execute(
+        self._exec(
             "INSERT OR REPLACE INTO dashboards (id, title, run_ids, spec) VALUES (?, ?, ?, ?)",
             [dashboard_id, title, json.dumps(run_ids), json.dumps(spec)],
         )

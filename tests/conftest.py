@@ -51,12 +51,22 @@ def llama_server():
     """A llama.cpp server (llama-cpp-python) serving the bundled Gemma 3 270M GGUF for the whole session;
     yields its OpenAI-compatible base URL (`http://127.0.0.1:PORT/v1`). Fails, never skips, when
     llama-cpp-python is missing: `tests/run.sh` installs it."""
-    from studio.llm.llama_server import LlamaServerError, bundled_gguf, require_llama_cpp
+    from studio.llm.llama_server import (
+        BUNDLED_ALIAS,
+        BUNDLED_CHAT_FORMAT,
+        LlamaServerError,
+        bundled_gguf,
+        require_llama_cpp,
+    )
     from studio.llm.llama_server import llama_server as start_server
 
+    problem = None
     try:
         require_llama_cpp()
     except LlamaServerError as e:
-        pytest.fail(str(e), pytrace=False)
-    with start_server(bundled_gguf(), n_ctx=2048, n_threads=2, startup_timeout_s=120) as url:
+        problem = str(e)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    with start_server(bundled_gguf(), n_ctx=2048, n_threads=2, chat_format=BUNDLED_CHAT_FORMAT,
+                      model_alias=BUNDLED_ALIAS, startup_timeout_s=120) as url:
         yield url

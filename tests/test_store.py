@@ -110,3 +110,14 @@ def test_second_process_gets_clear_lock_message(tmp_path):
     with Store(path):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT).stdout
     assert out.startswith("LOCKED") and f"is in use by process {os.getpid()}" in out and "--db" in out
+
+
+def test_reads_between_writes_leave_no_open_result(store):
+    """DuckDB refuses new work while a result is half-read: every read must finish its result."""
+    run = store.create_run("eval", "evaluate")
+    store.cache_put("local", "q", 1, ["p"])
+    store.save_recipe("demo", "name: demo\n")
+    for _ in range(2):
+        assert store.cache_get("local", "q", 1) == ["p"] and store.get_recipe("demo") == "name: demo\n"
+        store.add_episode(run, episode(str(_)))
+    assert len(store.trajectories(run)) == 2

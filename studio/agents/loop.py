@@ -60,9 +60,12 @@ class EpisodeRunner:
     """Runs questions through one agent on one backend; `in_flight` episodes advance together."""
 
     def __init__(self, backend: Backend, search: Callable[[str], str], spec: AgentSpec, *,
-                 in_flight: int = 16, tool: str | None = None, noise: float = 0.0):
+                 in_flight: int = 16, tool: str | None = None, noise: float = 0.0, price_per_hour: float = 0.0):
+        """`price_per_hour` costs a local model's time: each model call's wall time is shared out
+        among the episodes it served, so the costs add up to the machine time used."""
         self.backend, self.search, self.spec = backend, search, spec
         self.in_flight, self.tool, self.noise = in_flight, tool, noise
+        self.price_per_s = price_per_hour / 3600
 
     def _start(self, q: Question) -> _State:
         spec = self.spec
@@ -85,8 +88,11 @@ class EpisodeRunner:
                 group = [s for s in active if (s.cue.endswith("[")) == (stop is ANSWER_STOP)]
                 if not group:
                     continue
+                started = time.perf_counter()
                 completions = self.backend.generate([s.request for s in group], stop, self.spec.max_tokens)
+                share = (time.perf_counter() - started) * self.price_per_s / len(group)
                 for state, completion in zip(group, completions, strict=True):
+                    state.episode.cost += share
                     self._advance(state, completion)
             for state in [s for s in active if s.episode.prediction is not None or s.episode.error]:
                 active.remove(state)

@@ -1,0 +1,306 @@
+"""The teacher path: any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, a hosted API).
+
+`generate` is synchronous for its callers, but sends every request concurrently (at most
+`teacher.concurrency` in flight) from a private event loop on a background thread, so it works the
+same whether or not the calling thread already runs an event loop.
+
+The retry policy is ours, not the SDK's (the SDK's own `max_retries` is 0), so retries are counted
+and reported: 408/409/429, 5xx, timeouts, connection errors and malformed replies (a body that is not
+JSON, or one without `choices` or their text) are retried with exponential backoff and jitter, honouring
+`Retry-After` up to `MAX_RETRY_AFTER_S`. A request that still fails comes back as
+`Completion(text="", error=...)`; a per-request failure never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import os
+import random
+import threading
+import time
+import weakref
+from concurrent.futures import Future
+from typing import Any
+from urllib.parse import urlparse
+
+import openai
+
+from studio.llm.base import Completion, Request, cut_at_stop
+from studio.recipe import Teacher
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+PLACEHOLDER_KEY = "sk-local-no-key"
+MAX_RETRY_AFTER_S = 60.0  # cap on a server's Retry-After
+MAX_BACKOFF_S = 60.0  # cap on our own exponential backoff
+OPENAI_MAX_STOP = 4  # the OpenAI API takes at most 4 stop strings; the rest are applied client-side only
+CHARS_PER_TOKEN = 4  # rough estimate, used only when a reply has no `usage`
+RETRY_STATUS = {408, 409, 429}
+
+
+class BackendError(RuntimeError):
+    """The backend is misconfigured (for example, its API key variable is not set)."""
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way worth retrying; `reason` is short and goes into the final error."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def is_local_url(url: str) -> bool:
+    return (urlparse(url).hostname or "").lower() in LOCAL_HOSTS
+
+
+def resolve_api_key(teacher: Teacher) -> str:
+    """The key from the variable the recipe names; a placeholder for a local server that needs none."""
+    key = os.environ.get(teacher.api_key_env)
+    if key:
+        return key
+    if is_local_url(teacher.base_url):
+        return PLACEHOLDER_KEY
+    raise BackendError(
+        f"The teacher's API key variable {teacher.api_key_env} is not set: export {teacher.api_key_env}=... "
+        f"(needed for {teacher.base_url}), or name another variable in `teacher.api_key_env`."
+    )
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (numeric or HTTP date), capped; None if absent."""
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError, IndexError):
+                continue
+        if seconds != seconds:  # NaN
+            continue
+        return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+    return None
+
+
+def _parse_reply(raw: bytes, chat: bool) -> tuple[str, dict | None]:
+    """Text of the first choice and the `usage` object, or `_Retryable` for a malformed reply."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise _Retryable("malformed reply (not JSON)") from None
+    choices = body.get("choices") if isinstance(body, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise _Retryable("malformed reply (no choices)")
+    choice = choices[0]
+    if chat:
+        message = choice.get("message")
+        if not isinstance(message, dict) or "content" not in message:
+            raise _Retryable("malformed reply (no message content)")
+        text = message["content"] or ""  # null content (e.g. a refusal) is an empty reply, not a broken one
+    else:
+        text = choice.get("text")
+    if not isinstance(text, str):
+        raise _Retryable("malformed reply (no text)")
+    usage = body.get("usage")
+    return text, usage if isinstance(usage, dict) else None
+
+
+def _count(usage: dict | None, field: str) -> int | None:
+    value = usage.get(field) if usage else None
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+class OpenAIBackend:
+    """A `Backend` for an OpenAI-compatible endpoint, configured by the recipe's `Teacher` section.
+
+    `backoff_s` is the first retry delay (doubled each retry, with jitter); tests make it small.
+    `self.retries` counts retries across all calls, for progress reports. Call `close()` (or use the
+    backend as a context manager) to stop its event-loop thread; it is also stopped when the backend
+    is garbage-collected or the interpreter exits.
+    """
+
+    def __init__(self, teacher: Teacher, *, backoff_s: float = 1.0) -> None:
+        self.teacher = teacher
+        self.model = teacher.model
+        self.backoff_s = backoff_s
+        self.retries = 0
+        self.requests = 0
+        self.failures = 0
+        self._api_key = resolve_api_key(teacher)
+        self._send_stop = True  # dropped if the server rejects the `stop` parameter
+        self._token_param = "max_tokens"  # switched to max_completion_tokens if the server asks for it
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: openai.AsyncOpenAI | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    # -- the Backend protocol ------------------------------------------------------------------
+
+    def generate(self, requests: list[Request], stop: list[str], max_tokens: int) -> list[Completion]:
+        """One completion per request, in request order. `max_tokens` is capped at `teacher.max_tokens`."""
+        if not requests:
+            return []
+        loop = self._ensure_loop()
+        max_tokens = max(1, min(max_tokens, self.teacher.max_tokens))
+        future: Future = asyncio.run_coroutine_threadsafe(self._run_all(requests, list(stop), max_tokens), loop)
+        return future.result()
+
+    def release(self, key: str) -> None:
+        """Nothing is kept per episode on a remote server."""
+
+    # -- lifetime --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._finalizer is not None:
+                self._finalizer()
+            self._finalizer = self._loop = self._client = self._semaphore = None
+
+    def __enter__(self) -> OpenAIBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=_serve_loop, args=(loop,), name="openai-backend", daemon=True)
+                thread.start()
+                client = openai.AsyncOpenAI(
+                    api_key=self._api_key,
+                    base_url=self.teacher.base_url,
+                    max_retries=0,  # the retry policy is ours, so that retries are counted
+                    timeout=self.teacher.timeout_s,
+                )
+                self._loop, self._client = loop, client
+                self._finalizer = weakref.finalize(self, _shutdown, loop, thread, client)
+            return self._loop
+
+    # -- the requests ----------------------------------------------------------------------------
+
+    async def _run_all(self, requests: list[Request], stop: list[str], max_tokens: int) -> list[Completion]:
+        if self._semaphore is None:  # created here, on the backend's own loop
+            self._semaphore = asyncio.Semaphore(self.teacher.concurrency)
+        return list(await asyncio.gather(*(self._one(r, stop, max_tokens) for r in requests)))
+
+    async def _one(self, request: Request, stop: list[str], max_tokens: int) -> Completion:
+        assert self._semaphore is not None
+        async with self._semaphore:
+            start = time.perf_counter()
+            completion = await self._with_retries(request, stop, max_tokens)
+            completion.latency_s = time.perf_counter() - start
+        self.requests += 1
+        if completion.error:
+            self.failures += 1
+        return completion
+
+    async def _with_retries(self, request: Request, stop: list[str], max_tokens: int) -> Completion:
+        max_retries = self.teacher.max_retries
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(request, stop, max_tokens)
+            except _Retryable as failure:
+                if attempt >= max_retries:
+                    return Completion(text="", error=f"{failure.reason} after {max_retries} retries")
+                delay = failure.retry_after
+                if delay is None:
+                    delay = min(self.backoff_s * 2**attempt, MAX_BACKOFF_S) * random.uniform(0.5, 1.5)
+                attempt += 1
+                self.retries += 1
+                await asyncio.sleep(delay)
+            except openai.APIStatusError as e:  # other 4xx: retrying will not help
+                return Completion(text="", error=f"HTTP {e.status_code}: {_short(e)}")
+
+    async def _attempt(self, request: Request, stop: list[str], max_tokens: int) -> Completion:
+        assert self._client is not None
+        teacher = self.teacher
+        chat = teacher.api == "chat"
+        params: dict[str, Any] = {"model": teacher.model, "temperature": teacher.temperature}
+        params[self._token_param] = max_tokens
+        if stop and self._send_stop:
+            params["stop"] = stop[:OPENAI_MAX_STOP]
+        try:
+            async with asyncio.timeout(teacher.timeout_s):
+                if chat:
+                    messages = [{"role": "user", "content": request.prompt}]
+                    raw = await self._client.chat.completions.with_raw_response.create(messages=messages, **params)
+                else:
+                    raw = await self._client.completions.with_raw_response.create(prompt=request.prompt, **params)
+                body = raw.http_response.content
+        except (TimeoutError, openai.APITimeoutError):
+            raise _Retryable(f"timeout ({teacher.timeout_s:g} s)") from None
+        except openai.APIConnectionError as e:
+            raise _Retryable(f"connection error ({_short(e)})") from None
+        except openai.APIStatusError as e:
+            status = e.status_code
+            if status in RETRY_STATUS or status >= 500:
+                raise _Retryable(f"HTTP {status}", _retry_after(e.response.headers)) from None
+            if status == 400 and self._drop_unsupported(e, params):
+                return await self._attempt(request, stop, max_tokens)
+            raise
+        except openai.APIResponseValidationError as e:
+            raise _Retryable(f"malformed reply ({_short(e)})") from None
+
+        full_text, usage = _parse_reply(body, chat)
+        text, _ = cut_at_stop(full_text, stop)  # servers differ in whether (and how) they honour `stop`
+        tokens_in = _count(usage, "prompt_tokens")
+        tokens_out = _count(usage, "completion_tokens")
+        # No usage in the reply: estimate about 4 characters per token. Output is counted on the text the
+        # server sent, not the cut text, since that is what was generated (and billed).
+        if tokens_in is None:
+            tokens_in = max(1, round(len(request.prompt) / CHARS_PER_TOKEN))
+        if tokens_out is None:
+            tokens_out = round(len(full_text) / CHARS_PER_TOKEN)
+        cost = (tokens_in * teacher.price_input_per_m + tokens_out * teacher.price_output_per_m) / 1_000_000
+        return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
+
+    def _drop_unsupported(self, error: openai.APIStatusError, sent: dict[str, Any]) -> bool:
+        """Some models reject `stop` or `max_tokens` (OpenAI's reasoning models): stop sending it and retry
+        (not counted as a retry). Decided on what this attempt sent, since requests run concurrently."""
+        param = getattr(error, "param", None) or ""
+        if param == "stop" and "stop" in sent:
+            self._send_stop = False  # stop strings are still applied client-side
+            return True
+        if param == "max_tokens" and "max_tokens" in sent:
+            self._token_param = "max_completion_tokens"
+            return True
+        return False
+
+
+def _short(error: Exception, limit: int = 160) -> str:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    message = " ".join(str(message).split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def _serve_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
+def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread, client: openai.AsyncOpenAI) -> None:
+    """Close the HTTP client on its own loop, then stop the loop and its thread."""
+    if loop.is_closed():
+        return
+    with contextlib.suppress(Exception):
+        asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=5)
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(loop.stop)
+    if thread is not threading.current_thread():
+        thread.join(timeout=5)
