@@ -88,4 +88,8 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN summary JSON;
     """,
+    # 4: the machine time an episode used (its share of each batched model call), beside its wall latency.
+    """
+    ALTER TABLE trajectories ADD COLUMN compute_s DOUBLE DEFAULT 0;
+    """,
 ]

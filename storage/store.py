@@ -24,15 +24,15 @@ from studio.paths import default_db
 TRAJECTORY_COLUMNS = (
     "run_id", "key", "task", "split", "question_id", "question", "gold", "method", "model", "agent", "tool",
     "noise", "text", "steps", "prediction", "em", "f1", "correct", "finished", "n_steps", "invalid_actions",
-    "tokens_in", "tokens_out", "cost", "latency_s", "error",
+    "tokens_in", "tokens_out", "cost", "latency_s", "compute_s", "error",
 )
 
 @cache
 def _arrow_schema():
     import pyarrow as pa
 
-    types = {"run_id": pa.int64(), "noise": pa.float64(), "em": pa.float64(), "f1": pa.float64(),
-             "correct": pa.bool_(), "finished": pa.bool_(), "cost": pa.float64(), "latency_s": pa.float64()}
+    types = {"run_id": pa.int64(), "correct": pa.bool_(), "finished": pa.bool_()}
+    types |= {c: pa.float64() for c in ("noise", "em", "f1", "cost", "latency_s", "compute_s")}
     types |= {c: pa.int64() for c in ("n_steps", "invalid_actions", "tokens_in", "tokens_out")}
     return pa.schema([(c, types.get(c, pa.string())) for c in TRAJECTORY_COLUMNS])
 

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.paths import default_db
+from studio.paths import default_db, runs_dir
 from studio.stages import PIPELINE
 
 
@@ -83,9 +83,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             for bar in bars.values():
                 bar.close()
-    for stage, result in results.items():
-        print(f"{stage}: {result.summary()}")
+        for stage, result in results.items():
+            print(f"{stage}: {result.summary()}")
+        if "evaluate" in results:
+            from studio.dashboards import render_html, save_dashboard
+            from studio.scores import format_table, scores
+
+            run_ids = [r.run_id for r in results.values()]
+            print("\n" + format_table(scores(store, [results["evaluate"].run_id])))
+            dashboard_id = save_dashboard(store, run_ids, title=f"{recipe.name}")
+            out = args.dashboard or runs_dir() / f"dashboard-{recipe.name}.html"
+            out.write_text(render_html(store.get_dashboard(dashboard_id)["spec"]), encoding="utf-8")
+            print(f"\ndashboard {dashboard_id}: {out} (served by the studio at /dashboards/{dashboard_id})")
     return 0 if all(r.ok for r in results.values()) else 1
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from studio.dashboards import render_html, save_dashboard
+
+    run_ids = [int(x) for x in args.runs.split(",")]
+    with _store(args) as store:
+        missing = [i for i in run_ids if store.get_run(i) is None]
+        if missing:
+            print(f"error: no run {', '.join(map(str, missing))}", file=sys.stderr)
+            return 2
+        dashboard_id = save_dashboard(store, run_ids, args.title)
+        spec = store.get_dashboard(dashboard_id)["spec"]
+    args.output.write_text(render_html(spec), encoding="utf-8")
+    print(f"dashboard {dashboard_id}: wrote {args.output} ({len(spec['figures'])} figures)")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -173,12 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", cmd_run, "Run a recipe's stages (generate/import, ...), resuming where a rerun left off.")
     p.add_argument("recipe", type=Path)
     p.add_argument("--stages", help=f"comma-separated subset of {','.join(PIPELINE)} (default: all)")
+    p.add_argument("--dashboard", type=Path, help="where to write the dashboard HTML (default: artifacts/runs/)")
     p = add("export", cmd_export, "Write a run's trajectories as training data (Alpaca JSON or chat JSONL).")
     p.add_argument("--run", type=int, required=True)
     p.add_argument("--format", choices=["alpaca", "chat"], required=True)
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--recipe", type=Path, help="apply this recipe's `data` filters and mix (default: correct, deduped)")
     p.add_argument("--all", action="store_true", help="keep every finished trajectory, wrong ones too")
+    p = add("dashboard", cmd_dashboard, "Save a dashboard of runs and write it as one self-contained HTML file.")
+    p.add_argument("--runs", required=True, help="comma-separated run ids")
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--title")
     p = add("preview-mask", cmd_preview_mask, "Show one training example with the tokens that carry the loss.")
     p.add_argument("recipe", type=Path)
     p.add_argument("--index", type=int, default=0, help="which training example (default: the first)")

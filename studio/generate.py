@@ -3,6 +3,7 @@ every finished episode is committed at once; a rerun skips what is done and retr
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from storage import Store
@@ -10,7 +11,7 @@ from studio.agents.loop import AgentSpec, EpisodeRunner
 from studio.agents.trajectory import Episode, episode_key
 from studio.llm.base import Backend
 from studio.recipe import Recipe, Teacher
-from studio.stages import Progress, ProgressFn, open_run
+from studio.stages import Cancelled, Progress, ProgressFn, open_run
 from studio.tasks import Question, draw, question_key
 from studio.tools.search import Search
 
@@ -56,7 +57,7 @@ def teacher_backend(teacher: Teacher) -> Backend:
 
 
 def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
-             backend: Backend | None = None) -> StageResult:
+             backend: Backend | None = None, cancel: threading.Event | None = None) -> StageResult:
     """Run teacher x task mix x methods into the recipe's generate run."""
     run_id, _ = open_run(store, recipe, "generate")
     questions = generation_questions(recipe)
@@ -92,7 +93,10 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
             spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, max_steps=teacher.max_steps,
                              reflect_after=recipe.evaluation.reflect_after, max_tokens=teacher.max_tokens)
             runner = EpisodeRunner(backend, search, spec, in_flight=in_flight, tool=recipe.tool.backend, noise=noise)
-            runner.run(qs, commit)
+            runner.run(qs, commit, cancel)
+    except Cancelled:
+        store.set_run_status(run_id, "cancelled", error="cancelled; rerun to resume")
+        raise
     except BaseException as exc:
         store.set_run_status(run_id, "interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
         raise

@@ -228,6 +228,7 @@ class Evaluation(Spec):
     few_shot_k: int = Field(3, ge=0, description="Worked examples in the prompted baseline's prompt.")
     max_steps: int = Field(8, gt=0, description="Most agent steps per question before a forced finish.")
     reflect_after: int = Field(5, gt=0, description="Reflexion: steps without an answer before the agent reflects.")
+    max_tokens: int = Field(160, gt=0, description="Most tokens an agent writes in one step.")
     noise_levels: list[float] = Field([0.0], min_length=1, description="Tool-noise probabilities to evaluate at.")
     noise_kind: Literal["random", "empty"] = Field("random", description="Kind of tool noise.")
     local_price_per_hour: float = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage import Store
+from studio.scores import scores
 
 
 def _iso(value: Any) -> str | None:
@@ -48,8 +49,10 @@ def run_report(store: Store) -> list[dict[str, Any]]:
             "error": run["error"],
             "created_at": _iso(run["created_at"]),
             "finished_at": _iso(run["finished_at"]),
+            "summary": run["summary"] or {},
             "counts": counts.get(rid, {"method": {}, "task": {}}),
             "metrics": {k: (round(v, 6) if isinstance(v, float) else v)
                         for k, v in (metrics.get(rid, {}) | train.get(rid, {})).items()},
+            "scores": scores(store, [rid]) if run["stage"] == "evaluate" else [],
         })
     return report

@@ -15,18 +15,23 @@ from dataclasses import dataclass
 from storage import Store
 from studio.recipe import Recipe
 
-PIPELINE = ("generate", "train")  # a recipe's stages, in order
+PIPELINE = ("generate", "train", "evaluate")  # a recipe's stages, in order
 
 # The recipe sections each stage depends on, its upstream stages' included.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "generate": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets"),
     "import": ("trajectories",),
     "train": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets", "data", "student"),
+    "evaluate": ("tasks", "methods", "teacher", "trajectories", "tool", "data", "student", "evaluation"),
 }
 
 
 class StageError(RuntimeError):
     """A stage cannot run as asked; the message says why and what to do."""
+
+
+class Cancelled(Exception):
+    """A stage stopped because its job was cancelled; what it finished is stored."""
 
 
 @dataclass
@@ -46,9 +51,16 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
+# Settings that change how a stage runs, not what it produces: a rerun with new values resumes.
+OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries"), "student": ("checkpoint_every",)}
+
+
 def fingerprint(recipe: Recipe, stage: str) -> str:
     """Hash of the settings `stage` reads: equal fingerprints mean the stage's output would be the same."""
     data = recipe.model_dump(mode="json")
+    for section, fields in OPERATIONAL.items():
+        for name in fields:
+            data[section].pop(name)
     picked = {}
     for path in STAGE_SECTIONS[stage]:
         value = data

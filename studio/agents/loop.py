@@ -7,6 +7,7 @@ handed to `on_episode` the moment it ends, so the caller can commit it at once.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from studio.agents.prompts import prompt_prefix, reflection
 from studio.agents.trajectory import Episode, Step, parse_action
 from studio.llm.base import Backend, Completion, Request
+from studio.stages import Cancelled
 from studio.tasks import Question, score
 
 STOP = ["\nObservation:", "\nQuestion:"]
@@ -61,8 +63,8 @@ class EpisodeRunner:
 
     def __init__(self, backend: Backend, search: Callable[[str], str], spec: AgentSpec, *,
                  in_flight: int = 16, tool: str | None = None, noise: float = 0.0, price_per_hour: float = 0.0):
-        """`price_per_hour` costs a local model's time: each model call's wall time is shared out
-        among the episodes it served, so the costs add up to the machine time used."""
+        """Each model call's wall time is shared out among the episodes it served (`compute_s`), so the
+        episodes' times add up to the machine time used; `price_per_hour` turns that into cost."""
         self.backend, self.search, self.spec = backend, search, spec
         self.in_flight, self.tool, self.noise = in_flight, tool, noise
         self.price_per_s = price_per_hour / 3600
@@ -77,11 +79,17 @@ class EpisodeRunner:
             state.cue = "Action: finish["
         return state
 
-    def run(self, questions: list[Question], on_episode: Callable[[Episode], None]) -> None:
-        """Answer every question; `on_episode` receives each finished (or failed) episode."""
+    def run(self, questions: list[Question], on_episode: Callable[[Episode], None],
+            cancel: threading.Event | None = None) -> None:
+        """Answer every question; `on_episode` receives each finished (or failed) episode. A set `cancel`
+        stops the run between model calls (raising Cancelled); episodes in flight are dropped."""
         waiting = list(reversed(questions))
         active: list[_State] = []
         while waiting or active:
+            if cancel is not None and cancel.is_set():
+                for state in active:
+                    self.backend.release(state.episode.key)
+                raise Cancelled("cancelled")
             while waiting and len(active) < self.in_flight:
                 active.append(self._start(waiting.pop()))
             for stop in (STOP, ANSWER_STOP):
@@ -90,9 +98,10 @@ class EpisodeRunner:
                     continue
                 started = time.perf_counter()
                 completions = self.backend.generate([s.request for s in group], stop, self.spec.max_tokens)
-                share = (time.perf_counter() - started) * self.price_per_s / len(group)
+                share = (time.perf_counter() - started) / len(group)
                 for state, completion in zip(group, completions, strict=True):
-                    state.episode.cost += share
+                    state.episode.compute_s += share
+                    state.episode.cost += share * self.price_per_s
                     self._advance(state, completion)
             for state in [s for s in active if s.episode.prediction is not None or s.episode.error]:
                 active.remove(state)

@@ -51,6 +51,7 @@ class Episode:
     tokens_out: int = 0
     cost: float = 0.0
     latency_s: float = 0.0
+    compute_s: float = 0.0
     error: str | None = None
 
     @property

@@ -57,6 +57,8 @@ def _store_events(store: Store, run_id: int, lines: list[str], state: dict) -> N
             state["step"], state["loss"] = event["step"], event["loss"]
         elif kind in ("start", "done", "error"):
             state[kind] = event
+            if kind == "start":
+                store.set_run_summary(run_id, {k: event[k] for k in ("backend", "device", "examples", "truncated")})
 
 
 def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,

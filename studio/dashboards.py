@@ -1,0 +1,206 @@
+"""Plotly dashboards built from DuckDB queries, saved as snapshots that can be shared.
+
+A snapshot holds the figures as plotly JSON plus the scores table and a few sample episodes, so it
+renders the same later even if runs are deleted. `render_html` turns one into a single self-contained
+page (plotly.js inlined, opens offline); every piece of text, model output above all, is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from typing import Any
+
+from storage import Store
+from studio.scores import scores
+
+SAMPLES_PER_AGENT = 3
+
+
+def _figure_scores(rows: list[dict[str, Any]]):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    labels = [f"{r['task']} / {r['method']}" + (f" / noise {r['noise']:g}" if r["noise"] else "") for r in rows]
+    for agent in dict.fromkeys(r["agent"] for r in rows):
+        picked = [(label, r) for label, r in zip(labels, rows, strict=True) if r["agent"] == agent]
+        fig.add_bar(name=f"{agent} EM", x=[p[0] for p in picked], y=[p[1]["em"] for p in picked])
+        fig.add_bar(name=f"{agent} F1", x=[p[0] for p in picked], y=[p[1]["f1"] for p in picked], opacity=0.55)
+    fig.update_layout(title="EM and F1 by agent, task and method", barmode="group", yaxis_title="score (%)")
+    return fig
+
+
+def _figure_tradeoff(rows: list[dict[str, Any]], x: str, title: str, x_title: str):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for agent in dict.fromkeys(r["agent"] for r in rows):
+        picked = [r for r in rows if r["agent"] == agent and r["noise"] == 0]
+        fig.add_scatter(name=agent, mode="markers+text", x=[r[x] for r in picked], y=[r["em"] for r in picked],
+                        text=[f"{r['task']}/{r['method']}" for r in picked], textposition="top center",
+                        marker={"size": 12})
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="EM (%)")
+    return fig
+
+
+def _figure_loss(store: Store, train_runs: list[int]):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for run_id in train_runs:
+        metrics = store.train_metrics(run_id)
+        fig.add_scatter(name=f"run {run_id}", mode="lines", x=[m["step"] for m in metrics],
+                        y=[m["loss"] for m in metrics])
+    fig.update_layout(title="Training loss", xaxis_title="step", yaxis_title="loss")
+    return fig
+
+
+def _figure_steps(store: Store, run_ids: list[int]):
+    import plotly.graph_objects as go
+
+    rows = store.query(
+        f"SELECT agent, n_steps, count(*) AS n FROM trajectories WHERE run_id IN ({', '.join('?' * len(run_ids))}) "
+        "AND error IS NULL GROUP BY ALL ORDER BY agent, n_steps", run_ids)
+    fig = go.Figure()
+    for agent in dict.fromkeys(r["agent"] for r in rows):
+        picked = [r for r in rows if r["agent"] == agent]
+        fig.add_bar(name=agent, x=[r["n_steps"] for r in picked], y=[r["n"] for r in picked])
+    fig.update_layout(title="Steps per episode", barmode="group", xaxis_title="steps", yaxis_title="episodes")
+    return fig
+
+
+def _figure_noise(rows: list[dict[str, Any]]):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for key in dict.fromkeys((r["agent"], r["task"], r["method"]) for r in rows):
+        picked = sorted((r for r in rows if (r["agent"], r["task"], r["method"]) == key), key=lambda r: r["noise"])
+        fig.add_scatter(name="/".join(key), mode="lines+markers", x=[r["noise"] for r in picked],
+                        y=[r["em"] for r in picked])
+    fig.update_layout(title="Robustness to noisy search", xaxis_title="noise probability", yaxis_title="EM (%)")
+    return fig
+
+
+def _figure_scaling(points: list[dict[str, Any]]):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for key in dict.fromkeys((p["task"], p["method"]) for p in points):
+        picked = sorted((p for p in points if (p["task"], p["method"]) == key), key=lambda p: p["examples"])
+        fig.add_scatter(name="/".join(key), mode="lines+markers", x=[p["examples"] for p in picked],
+                        y=[p["em"] for p in picked], text=[p["recipe"] for p in picked])
+    fig.update_layout(title="Fine-tuned EM against training trajectories", xaxis_title="training trajectories",
+                      yaxis_title="EM (%)")
+    return fig
+
+
+def _scaling_points(store: Store, eval_runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict]:
+    """(training examples, fine-tuned EM) for each evaluate run whose recipe has a finished train run."""
+    points = []
+    for run in eval_runs:
+        train = store.query("SELECT summary FROM runs WHERE recipe_name = ? AND stage = 'train' AND status = 'done' "
+                            "ORDER BY id DESC LIMIT 1", [run["recipe_name"]])
+        examples = (train[0]["summary"] or {}).get("examples") if train else None
+        if examples is None:
+            continue
+        for r in rows:
+            if r["run_id"] == run["id"] and r["agent"] == "finetuned" and r["noise"] == 0:
+                points.append({"examples": examples, "em": r["em"], "task": r["task"], "method": r["method"],
+                               "recipe": run["recipe_name"]})
+    return points
+
+
+def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) -> dict[str, Any]:
+    """Figures, scores and sample episodes of the given runs (evaluate and train runs both count)."""
+    runs = [r for r in (store.get_run(i) for i in run_ids) if r is not None]
+    if not runs:
+        raise ValueError("no such runs: " + ", ".join(map(str, run_ids)))
+    episode_runs = [r["id"] for r in runs if r["stage"] in ("evaluate", "generate", "import")]
+    rows = scores(store, episode_runs)
+    train_runs = [r["id"] for r in runs if r["stage"] == "train"]
+    train_runs += [t["id"] for r in runs if r["stage"] == "evaluate" for t in store.query(
+        "SELECT id FROM runs WHERE recipe_name = ? AND stage = 'train' AND status = 'done' ORDER BY id DESC LIMIT 1",
+        [r["recipe_name"]]) if t["id"] not in train_runs]
+    figures = []
+    if rows:
+        figures += [_figure_scores(rows),
+                    _figure_tradeoff(rows, "cost_per_1000", "EM against cost", "USD per 1000 questions"),
+                    _figure_tradeoff(rows, "compute_s", "EM against time", "machine seconds per question"),
+                    _figure_steps(store, episode_runs)]
+        if len({r["noise"] for r in rows}) > 1:
+            figures.append(_figure_noise(rows))
+    if train_runs:
+        figures.append(_figure_loss(store, train_runs))
+    points = _scaling_points(store, [r for r in runs if r["stage"] == "evaluate"], rows)
+    if len({p["examples"] for p in points}) > 1:
+        figures.append(_figure_scaling(points))
+    samples = []
+    for agent in dict.fromkeys(r["agent"] for r in rows):
+        samples += store.query(
+            f"SELECT run_id, agent, task, method, question, prediction, gold, correct, text FROM trajectories "
+            f"WHERE run_id IN ({', '.join('?' * len(episode_runs))}) AND agent = ? AND error IS NULL "
+            f"ORDER BY run_id, key LIMIT {SAMPLES_PER_AGENT}", [*episode_runs, agent])
+    return {
+        "title": title or "Runs " + ", ".join(str(r["id"]) for r in runs),
+        "runs": [{"id": r["id"], "name": r["name"], "stage": r["stage"], "status": r["status"]} for r in runs],
+        "scores": rows,
+        "figures": [json.loads(f.to_json()) for f in figures],
+        "samples": samples,
+    }
+
+
+def save_dashboard(store: Store, run_ids: list[int], title: str | None = None) -> str:
+    """Build and store a snapshot; returns its id (the `/dashboards/<id>` of the share link)."""
+    spec = build_dashboard(store, run_ids, title)
+    dashboard_id = secrets.token_urlsafe(9)
+    store.save_dashboard(dashboard_id, spec["title"], run_ids, json.loads(json.dumps(spec, default=str)))
+    return dashboard_id
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element: no `</script>` or `<!--` can close or confuse it."""
+    return json.dumps(value, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    def cell(value: Any) -> str:
+        return f"<td>{html.escape('' if value is None else str(value))}</td>"
+
+    body = "".join("<tr>" + "".join(cell(r.get(c)) for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(spec: dict[str, Any]) -> str:
+    """One self-contained HTML page for a dashboard snapshot; opens offline."""
+    from plotly.offline import get_plotlyjs
+
+    score_columns = ["agent", "model", "task", "method", "noise", "questions", "em", "f1", "finished_pct",
+                     "mean_steps", "tokens_in", "tokens_out", "latency_s", "compute_s", "cost_per_1000"]
+    samples = "".join(
+        f"<details><summary>{html.escape(s['agent'])} · {html.escape(s['task'])} · {html.escape(s['method'])} · "
+        f"{'correct' if s['correct'] else 'wrong'}: {html.escape(s['question'])}</summary>"
+        f"<p>prediction: <b>{html.escape(str(s['prediction']))}</b> · gold: {html.escape(str(s['gold']))}</p>"
+        f"<pre>{html.escape(s['text'])}</pre></details>"
+        for s in spec["samples"]
+    )
+    divs = "".join(f'<div class="figure" id="figure-{i}"></div>' for i in range(len(spec["figures"])))
+    title = html.escape(spec["title"])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} · FireAct Studio</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}}table{{border-collapse:collapse;
+font-size:.85rem}}td,th{{border:1px solid #ddd;padding:.25rem .5rem}}pre{{white-space:pre-wrap;background:#f6f6f6;
+padding:.5rem}}.figure{{height:420px;margin:1rem 0}}</style>
+<script>{get_plotlyjs()}</script></head>
+<body><h1>{title}</h1>
+<p>FireAct Studio dashboard · runs {html.escape(", ".join(f"{r['id']} ({r['stage']})" for r in spec["runs"]))}</p>
+<h2>Scores</h2>{_table(spec["scores"], score_columns)}
+<h2>Figures</h2>{divs}
+<h2>Sample episodes</h2>{samples}
+<script>
+const figures = {_script_json(spec["figures"])};
+figures.forEach((f, i) => Plotly.newPlot("figure-" + i, f.data, f.layout, {{responsive: true}}));
+</script>
+</body></html>
+"""

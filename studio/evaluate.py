@@ -1,0 +1,86 @@
+"""The evaluate stage: the prompted baseline, the fine-tuned agent and optionally the teacher answer the
+same questions with the same tool; every episode is stored, and scores are read back with SQL."""
+
+from __future__ import annotations
+
+import threading
+
+from storage import Store
+from studio.agents.loop import AgentSpec, EpisodeRunner
+from studio.agents.trajectory import Episode, episode_key
+from studio.generate import StageResult, teacher_backend
+from studio.llm.base import Backend
+from studio.recipe import Noise, Recipe
+from studio.stages import Cancelled, Progress, ProgressFn, StageError, fingerprint, open_run
+from studio.tasks import Question, draw
+from studio.tools.search import Search
+
+
+def trained_adapter(recipe: Recipe, store: Store) -> str:
+    """The adapter of the recipe's finished train run."""
+    found = store.find_run(recipe.name, "train", fingerprint(recipe, "train"))
+    if found is None or found["status"] != "done" or not found["artifact"]:
+        raise StageError(f"recipe {recipe.name!r} has no trained adapter yet: run its train stage first")
+    return found["artifact"]
+
+
+def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
+             backends: dict[str, Backend] | None = None, cancel: threading.Event | None = None) -> StageResult:
+    """Run every (agent, method, noise level) of the recipe on its evaluation sets into one run."""
+    ev = recipe.evaluation
+    questions: list[Question] = [q for s in ev.sets for q in draw(s.task, s.split, s.path, s.n, None)]
+    adapter = trained_adapter(recipe, store) if "finetuned" in ev.agents else None
+    run_id, _ = open_run(store, recipe, "evaluate")
+    done = store.done_keys(run_id)
+    plan = [
+        (agent, method, noise, todo)
+        for agent in ev.agents for method in ev.methods for noise in ev.noise_levels
+        if (todo := [q for q in questions
+                     if episode_key(agent, method, q.task, q.split, q.id, noise) not in done])
+    ]
+    state = Progress("evaluate", total=sum(len(p[3]) for p in plan), run_id=run_id)
+    store.set_run_status(run_id, "running")
+    made: dict[str, Backend] = dict(backends or {})
+
+    def backend_for(agent: str) -> Backend:
+        if agent not in made:
+            if agent == "teacher":
+                made[agent] = teacher_backend(recipe.teacher)
+            else:
+                from studio.llm.local import LocalBackend
+
+                made[agent] = LocalBackend(recipe.student.model, adapter=adapter if agent == "finetuned" else None)
+        return made[agent]
+
+    def commit(episode: Episode) -> None:
+        store.add_episode(run_id, episode)
+        state.done += 1
+        state.failed += episode.error is not None
+        state.correct += bool(episode.correct)
+        state.cost += episode.cost
+        if progress:
+            progress(state)
+
+    try:
+        for agent, method, noise, todo in plan:
+            remote = agent == "teacher" and recipe.teacher.backend == "openai"
+            spec = AgentSpec(
+                method, agent, k=0 if agent == "finetuned" else (recipe.teacher.few_shot_k if agent == "teacher"
+                                                                   else ev.few_shot_k),
+                max_steps=ev.max_steps, reflect_after=ev.reflect_after, max_tokens=ev.max_tokens,
+            )
+            search = Search(recipe.tool, store, Noise(p=noise, kind=ev.noise_kind, seed=recipe.tool.noise.seed))
+            runner = EpisodeRunner(backend_for(agent), search, spec, in_flight=recipe.teacher.concurrency if remote
+                                   else 16, tool=recipe.tool.backend, noise=noise,
+                                   price_per_hour=0.0 if remote else ev.local_price_per_hour)
+            runner.run(todo, commit, cancel)
+    except Cancelled:
+        store.set_run_status(run_id, "cancelled", error="cancelled; rerun to resume")
+        raise
+    except BaseException as exc:
+        store.set_run_status(run_id, "interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    store.set_run_status(run_id, "done" if state.failed == 0 else "failed",
+                         error=f"{state.failed} episode(s) failed; rerun to retry them" if state.failed else None)
+    total = len(questions) * len(ev.agents) * len(ev.methods) * len(ev.noise_levels)
+    return StageResult(run_id, total, state.done, len(done), state.failed, state.correct, state.cost)
