@@ -121,13 +121,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from studio.trajectory_files import write_file
 
     spec = load_recipe(args.recipe).data if args.recipe else Data(correct_only=not args.all, dedupe=not args.all)
+    fmt = args.format or spec.format
     with _store(args) as store:
         if store.get_run(args.run) is None:
             print(f"error: no run {args.run}", file=sys.stderr)
             return 2
         rows = training_rows(store, [args.run], spec)
-    count = write_file(rows, args.format, args.output)
-    print(f"wrote {count} trajectories to {args.output} ({args.format})")
+    count = write_file(rows, fmt, args.output)
+    print(f"wrote {count} trajectories to {args.output} ({fmt})")
     return 0
 
 
@@ -174,9 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=db_help)
     parser = argparse.ArgumentParser(
-        prog="launch.py", description="FireAct Studio: fine-tune language agents on teacher trajectories.",
+        prog="launch.py", description="FireAct Studio: fine-tune language agents on teacher trajectories. "
+        "Without a command, starts the studio in the browser (http://127.0.0.1:7860).",
     )
     parser.add_argument("--db", type=Path, default=None, help=db_help)
+    parser.add_argument("--host", default="127.0.0.1", help="studio: address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="studio: port to listen on (default: 7860)")
+    parser.add_argument("--auth", metavar="USER:PASSWORD", default=None,
+                        help="studio: require this login (default: $STUDIO_AUTH, else none)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -202,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dashboard", type=Path, help="where to write the dashboard HTML (default: artifacts/runs/)")
     p = add("export", cmd_export, "Write a run's trajectories as training data (Alpaca JSON or chat JSONL).")
     p.add_argument("--run", type=int, required=True)
-    p.add_argument("--format", choices=["alpaca", "chat"], required=True)
+    p.add_argument("--format", choices=["alpaca", "chat"], help="default: the recipe's data.format, else alpaca")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--recipe", type=Path, help="apply this recipe's `data` filters and mix (default: correct, deduped)")
     p.add_argument("--all", action="store_true", help="keep every finished trajectory, wrong ones too")
@@ -221,9 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # no subcommand: the studio in the browser
+        from studio.app.server import serve
+
+        try:
+            return serve(args.host, args.port, args.db, args.auth)
+        except KeyboardInterrupt:
+            return 0
     from storage import StoreError
     from studio.recipe_io import RecipeError
     from studio.stages import StageError
