@@ -7,11 +7,11 @@ import threading
 
 from storage import Store
 from studio.agents.loop import AgentSpec, EpisodeRunner
-from studio.agents.trajectory import Episode, episode_key
-from studio.generate import StageResult, teacher_backend
+from studio.agents.trajectory import episode_key
+from studio.generate import teacher_backend
 from studio.llm.base import Backend
 from studio.recipe import Noise, Recipe
-from studio.stages import Cancelled, Progress, ProgressFn, StageError, fingerprint, open_run
+from studio.stages import EpisodeRun, ProgressFn, StageError, StageResult, fingerprint, open_run
 from studio.tasks import Question, draw
 from studio.tools.search import Search
 
@@ -38,8 +38,8 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
         if (todo := [q for q in questions
                      if episode_key(agent, method, q.task, q.split, q.id, noise) not in done])
     ]
-    state = Progress("evaluate", total=sum(len(p[3]) for p in plan), run_id=run_id)
-    store.set_run_status(run_id, "running")
+    total = len(questions) * len(ev.agents) * len(ev.methods) * len(ev.noise_levels)
+    run = EpisodeRun(store, run_id, "evaluate", total, len(done), progress)
     made: dict[str, Backend] = dict(backends or {})
 
     def backend_for(agent: str) -> Backend:
@@ -52,16 +52,7 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
                 made[agent] = LocalBackend(recipe.student.model, adapter=adapter if agent == "finetuned" else None)
         return made[agent]
 
-    def commit(episode: Episode) -> None:
-        store.add_episode(run_id, episode)
-        state.done += 1
-        state.failed += episode.error is not None
-        state.correct += bool(episode.correct)
-        state.cost += episode.cost
-        if progress:
-            progress(state)
-
-    try:
+    def work() -> None:
         for agent, method, noise, todo in plan:
             remote = agent == "teacher" and recipe.teacher.backend == "openai"
             spec = AgentSpec(
@@ -73,14 +64,6 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
             runner = EpisodeRunner(backend_for(agent), search, spec, in_flight=recipe.teacher.concurrency if remote
                                    else 16, tool=recipe.tool.backend, noise=noise,
                                    price_per_hour=0.0 if remote else ev.local_price_per_hour)
-            runner.run(todo, commit, cancel)
-    except Cancelled:
-        store.set_run_status(run_id, "cancelled", error="cancelled; rerun to resume")
-        raise
-    except BaseException as exc:
-        store.set_run_status(run_id, "interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
-        raise
-    store.set_run_status(run_id, "done" if state.failed == 0 else "failed",
-                         error=f"{state.failed} episode(s) failed; rerun to retry them" if state.failed else None)
-    total = len(questions) * len(ev.agents) * len(ev.methods) * len(ev.noise_levels)
-    return StageResult(run_id, total, state.done, len(done), state.failed, state.correct, state.cost)
+            runner.run(todo, run.commit, cancel)
+
+    return run.execute(work)

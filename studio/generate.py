@@ -4,35 +4,15 @@ every finished episode is committed at once; a rerun skips what is done and retr
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from storage import Store
 from studio.agents.loop import AgentSpec, EpisodeRunner
-from studio.agents.trajectory import Episode, episode_key
+from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
 from studio.recipe import Recipe, Teacher
-from studio.stages import Cancelled, Progress, ProgressFn, open_run
+from studio.stages import EpisodeRun, ProgressFn, StageResult, open_run
 from studio.tasks import Question, draw, question_key
 from studio.tools.search import Search
-
-
-@dataclass
-class StageResult:
-    run_id: int
-    total: int
-    ran: int
-    skipped: int
-    failed: int
-    correct: int
-    cost: float
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0
-
-    def summary(self) -> str:
-        return (f"run {self.run_id}: {self.ran} episodes ran, {self.skipped} already done, {self.failed} failed, "
-                f"{self.correct} correct, cost ${self.cost:.4f}")
 
 
 def evaluation_questions(recipe: Recipe) -> list[Question]:
@@ -68,39 +48,20 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
                  if episode_key("teacher", method, q.task, q.split, q.id, noise) not in done]
         for method in recipe.methods
     }
-    todo = sum(len(qs) for qs in plan.values())
-    state = Progress("generate", total=todo, run_id=run_id)
-    store.set_run_status(run_id, "running")
-    if todo == 0:
-        store.set_run_status(run_id, "done")
-        return StageResult(run_id, len(questions) * len(recipe.methods), 0, len(done), 0, 0, 0.0)
+    total = len(questions) * len(recipe.methods)
+    run = EpisodeRun(store, run_id, "generate", total, len(done), progress)
+    if not any(plan.values()):
+        return run.execute(lambda: None)
     backend = backend or teacher_backend(recipe.teacher)
     search = Search(recipe.tool, store)
-
-    def commit(episode: Episode) -> None:
-        store.add_episode(run_id, episode)
-        state.done += 1
-        state.failed += episode.error is not None
-        state.correct += bool(episode.correct)
-        state.cost += episode.cost
-        if progress:
-            progress(state)
-
     teacher = recipe.teacher
     in_flight = teacher.concurrency if teacher.backend == "openai" else 16
-    try:
+
+    def work() -> None:
         for method, qs in plan.items():
             spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, max_steps=teacher.max_steps,
                              reflect_after=recipe.evaluation.reflect_after, max_tokens=teacher.max_tokens)
             runner = EpisodeRunner(backend, search, spec, in_flight=in_flight, tool=recipe.tool.backend, noise=noise)
-            runner.run(qs, commit, cancel)
-    except Cancelled:
-        store.set_run_status(run_id, "cancelled", error="cancelled; rerun to resume")
-        raise
-    except BaseException as exc:
-        store.set_run_status(run_id, "interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
-        raise
-    store.set_run_status(run_id, "done" if state.failed == 0 else "failed",
-                         error=f"{state.failed} episode(s) failed; rerun to retry them" if state.failed else None)
-    return StageResult(run_id, len(questions) * len(recipe.methods), state.done, len(done), state.failed,
-                       state.correct, state.cost)
+            runner.run(qs, run.commit, cancel)
+
+    return run.execute(work)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 from storage import Store
-from studio.generate import StageResult, generate
+from studio.generate import generate
 from studio.importing import import_trajectories
 from studio.paths import resolve
 from studio.recipe import Recipe
-from studio.stages import PIPELINE, Cancelled, ProgressFn, StageError, fingerprint
+from studio.stages import PIPELINE, Cancelled, ProgressFn, StageError, StageResult, fingerprint
 
 
 def trajectories(recipe: Recipe, store: Store, progress: ProgressFn | None = None,

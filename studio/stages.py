@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage import Store
+from studio.agents.trajectory import Episode
 from studio.recipe import Recipe
 
 PIPELINE = ("generate", "train", "evaluate")  # a recipe's stages, in order
@@ -49,6 +50,62 @@ class Progress:
 
 
 ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class StageResult:
+    run_id: int
+    total: int
+    ran: int
+    skipped: int
+    failed: int
+    correct: int
+    cost: float
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def summary(self) -> str:
+        return (f"run {self.run_id}: {self.ran} episodes ran, {self.skipped} already done, {self.failed} failed, "
+                f"{self.correct} correct, cost ${self.cost:.4f}")
+
+
+class EpisodeRun:
+    """A stage's run that produces episodes: commits each one the moment it ends, keeps the progress
+    counters, and leaves the run row in a status that says what to do next."""
+
+    def __init__(self, store: Store, run_id: int, stage: str, total: int, skipped: int,
+                 progress: ProgressFn | None = None):
+        self.store, self.run_id, self.total, self.skipped, self.progress = store, run_id, total, skipped, progress
+        self.state = Progress(stage, total=total - skipped, run_id=run_id)
+
+    def commit(self, episode: Episode) -> None:
+        self.store.add_episode(self.run_id, episode)
+        s = self.state
+        s.done += 1
+        s.failed += episode.error is not None
+        s.correct += bool(episode.correct)
+        s.cost += episode.cost
+        if self.progress:
+            self.progress(s)
+
+    def execute(self, work: Callable[[], None]) -> StageResult:
+        """Run `work` (which calls `commit`), then mark the run done, failed (rerun retries the failed
+        episodes), cancelled or interrupted."""
+        self.store.set_run_status(self.run_id, "running")
+        try:
+            work()
+        except Cancelled:
+            self.store.set_run_status(self.run_id, "cancelled", error="cancelled; rerun to resume")
+            raise
+        except BaseException as exc:
+            self.store.set_run_status(self.run_id, "interrupted", error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        s = self.state
+        self.store.set_run_status(self.run_id, "failed" if s.failed else "done",
+                                  error=f"{s.failed} episode(s) failed; rerun to retry them" if s.failed else None)
+        return StageResult(self.run_id, self.total, s.done, self.skipped, s.failed, s.correct, s.cost)
 
 
 # Settings that change how a stage runs, not what it produces: a rerun with new values resumes.

@@ -63,6 +63,8 @@ def test_locked_database_is_a_clear_error(cli, tmp_path):
     assert res.returncode == 2 and "is in use by process" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_no_arguments_prints_help(cli):
-    res = cli()
-    assert res.returncode == 0 and "validate" in res.stdout and "import" in res.stdout
+def test_help_lists_every_command(cli):
+    res = cli("--help")
+    assert res.returncode == 0
+    for command in ("run", "validate", "import", "export", "preview-mask", "dashboard", "search", "report"):
+        assert f"    {command}" in res.stdout
