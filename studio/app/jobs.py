@@ -1,0 +1,325 @@
+"""The studio's job queue: recipes' stages run one heavy job at a time in a background thread.
+
+A job is a recipe and the stages to run. The worker thread takes jobs in order and runs each stage with
+`studio.pipeline.run_recipe`, in this process (which owns the store); training itself runs in the
+train stage's worker subprocess. Everything a page shows about a job (status, counters, cost, loss
+points, tokens/s, log tail) lives here in memory, keyed by job id, so a reloaded page finds running and
+finished jobs again. Cancelling a queued job drops it; cancelling a running one sets its cancel event:
+generate/evaluate stop between model calls, and the train stage kills its worker process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from storage import Store
+from studio.recipe import Recipe
+from studio.stages import PIPELINE, Progress
+
+LOG_LINES = 400
+ACTIVE = ("queued", "running", "cancelling")
+
+Runner = Callable[..., dict[str, object]]
+
+
+def _default_runner(recipe: Recipe, store: Store, stages: tuple[str, ...], progress, cancel) -> dict[str, object]:
+    from studio.pipeline import run_recipe
+
+    return run_recipe(recipe, store, stages, progress=progress, cancel=cancel)
+
+
+def _now() -> str:
+    return datetime.now().isoformat(timespec="seconds")
+
+
+@dataclass
+class Job:
+    id: int
+    recipe: Recipe
+    stages: tuple[str, ...]
+    status: str = "queued"  # queued, running, cancelling, done, failed, cancelled
+    created_at: str = field(default_factory=_now)
+    started: float | None = None
+    finished: float | None = None
+    stage: str | None = None
+    progress: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> last Progress counters
+    run_ids: dict[str, int] = field(default_factory=dict)
+    loss: list[tuple[int, float]] = field(default_factory=list)
+    tokens_per_s: float | None = None
+    error: str | None = None
+    dashboard_id: str | None = None
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
+    cancel: threading.Event = field(default_factory=threading.Event)
+    # stage bookkeeping for tokens/s of agent stages
+    _stage_started: float = 0.0
+    _tokens_base: int | None = None
+    _last_logged: float = 0.0
+
+
+class JobQueue:
+    """Jobs of this studio process; one runs at a time, the rest wait in submission order."""
+
+    def __init__(self, store: Store, runner: Runner | None = None, make_dashboard: bool = True):
+        self.store = store
+        self.runner = runner or _default_runner
+        self.make_dashboard = make_dashboard
+        self._jobs: dict[int, Job] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.version = 0  # bumped on every status change, so pages refresh their lists only then
+
+    # -- public API -------------------------------------------------------------------------------------
+    def submit(self, recipe: Recipe, stages: tuple[str, ...] = PIPELINE) -> int:
+        """Queue the recipe's stages (in pipeline order); returns the job id."""
+        unknown = set(stages) - set(PIPELINE)
+        if unknown or not stages:
+            raise ValueError(f"unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(PIPELINE)}")
+        with self._lock:
+            job = Job(next(self._ids), recipe, tuple(s for s in PIPELINE if s in stages))
+            self._jobs[job.id] = job
+            waiting = sum(j.status in ACTIVE for j in self._jobs.values()) - 1
+            self._log(job, f"queued {', '.join(job.stages)} for recipe {recipe.name!r}"
+                      + (f" ({waiting} job(s) ahead)" if waiting else ""))
+            self._changed()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="studio-jobs", daemon=True)
+                self._thread.start()
+        self._queue.put(job)
+        return job.id
+
+    def cancel(self, job_id: int) -> bool:
+        """Stop a job: a queued one never starts, a running one stops at its next check. False if it is over."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status not in ACTIVE:
+                return False
+            job.cancel.set()
+            if job.status == "queued":
+                job.status, job.finished = "cancelled", time.time()
+                self._log(job, "cancelled before it started")
+            elif job.status == "running":
+                job.status = "cancelling"
+                self._log(job, "cancelling: stopping the running stage")
+            self._changed()
+            return True
+
+    def get(self, job_id: int | None) -> dict[str, Any] | None:
+        """A job's state as plain data, with the training worker's log tail while it trains."""
+        with self._lock:
+            job = self._jobs.get(job_id) if job_id is not None else None
+            if job is None:
+                return None
+            snap = self._snapshot(job)
+        if snap["stage"] == "train" and snap["status"] in ACTIVE:  # outside the lock: reads the store and a file
+            snap["worker_log"] = _worker_log(job, self.store)
+        return snap
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every job of this process, newest first."""
+        with self._lock:
+            return [self._snapshot(j) for j in sorted(self._jobs.values(), key=lambda j: -j.id)]
+
+    def current(self) -> int | None:
+        """The job a fresh page should show: the running one, else the next queued, else the newest."""
+        with self._lock:
+            for status in ("running", "cancelling", "queued"):
+                found = [j.id for j in self._jobs.values() if j.status == status]
+                if found:
+                    return min(found)
+            return max(self._jobs, default=None)
+
+    def job_for_run(self, run_id: int) -> int | None:
+        with self._lock:
+            return next((j.id for j in sorted(self._jobs.values(), key=lambda j: -j.id)
+                         if run_id in j.run_ids.values()), None)
+
+    def wait(self, job_id: int, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the job is over (tests and scripts); returns its snapshot."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            snap = self.get(job_id)
+            if snap is None or snap["status"] not in ACTIVE:
+                return snap
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {snap['status']} after {timeout} s")
+            time.sleep(0.05)
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Cancel everything (so a training worker process does not outlive the studio) and stop the thread."""
+        with self._lock:
+            for job in self._jobs.values():
+                if job.status in ACTIVE:
+                    self.cancel(job.id)
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- worker -----------------------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if job.cancel.is_set():
+                continue
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        from studio.stages import Cancelled
+
+        with self._lock:
+            job.status, job.started = "running", time.time()
+            self._log(job, "started")
+            self._changed()
+        try:
+            for stage in job.stages:
+                with self._lock:
+                    job.stage, job._stage_started, job._tokens_base, job.tokens_per_s = stage, time.time(), None, None
+                    self._log(job, f"{stage}: starting")
+                    self._changed()
+                results = self.runner(job.recipe, self.store, (stage,), lambda p, job=job: self._progress(job, p),
+                                      job.cancel)
+                for name, result in results.items():
+                    run_id = getattr(result, "run_id", None)
+                    with self._lock:
+                        if run_id is not None:
+                            job.run_ids[name] = run_id
+                        summary = result.summary() if hasattr(result, "summary") else str(result)
+                        self._log(job, f"{name}: {summary}")
+                if job.cancel.is_set():
+                    raise Cancelled("cancelled")
+            if self.make_dashboard and "evaluate" in job.run_ids:
+                from studio.dashboards import save_dashboard
+
+                job.dashboard_id = save_dashboard(self.store, list(dict.fromkeys(job.run_ids.values())),
+                                                  title=job.recipe.name)
+                self._log(job, f"dashboard saved: /dashboards/{job.dashboard_id}")
+            status, error = "done", None
+        except Cancelled:
+            status, error = "cancelled", None
+        except Exception as exc:  # a job's failure is shown on its page, never kills the queue
+            status, error = "failed", str(exc) or type(exc).__name__
+            if not _expected(exc):
+                error = f"{type(exc).__name__}: {exc}"
+                tail = traceback.format_exc().strip().splitlines()[-6:]
+                with self._lock:
+                    for line in tail:
+                        self._log(job, line)
+        with self._lock:
+            job.status, job.error, job.finished = status, error, time.time()
+            self._log(job, f"{status}" + (f": {error}" if error else ""))
+            self._changed()
+
+    def _progress(self, job: Job, p: Progress) -> None:
+        with self._lock:
+            counters = {"total": p.total, "done": p.done, "failed": p.failed, "correct": p.correct,
+                        "cost": p.cost, "run_id": p.run_id, "loss": p.loss}
+            previous = job.progress.get(p.stage)
+            job.progress[p.stage] = counters
+            if p.run_id is not None:
+                job.run_ids[p.stage] = p.run_id
+            if p.stage == "train" and p.loss is not None and (not job.loss or job.loss[-1][0] < p.done):
+                job.loss.append((p.done, p.loss))
+            changed = previous is None or previous["done"] != p.done or previous["failed"] != p.failed
+            now = time.time()
+            if changed and (now - job._last_logged >= 1.0 or p.done >= p.total):
+                job._last_logged = now
+                extra = (f", loss {p.loss:.4f}" if p.loss is not None else "") if p.stage == "train" else \
+                    f", {p.correct} correct, {p.failed} failed, cost ${p.cost:.4f}"
+                self._log(job, f"{p.stage}: {p.done}/{p.total}{extra}")
+        if changed and p.run_id is not None:
+            self._measure_speed(job, p)
+
+    def _measure_speed(self, job: Job, p: Progress) -> None:
+        """tokens/s: the trainer's own figure while training, else output tokens stored per second of the stage."""
+        if p.stage == "train":
+            metrics = self.store.query("SELECT tokens_per_s FROM train_metrics WHERE run_id = ? ORDER BY step DESC "
+                                       "LIMIT 1", [p.run_id])
+            speed = metrics[0]["tokens_per_s"] if metrics else None
+        else:
+            tokens = self.store.query("SELECT coalesce(sum(tokens_out), 0) AS n FROM trajectories WHERE run_id = ?",
+                                      [p.run_id])[0]["n"]
+            now = time.time()
+            with self._lock:
+                if job._tokens_base is None:  # counted from the first episode this job stored
+                    job._tokens_base, job._stage_started = tokens, now
+                    return
+                base, since = job._tokens_base, job._stage_started
+            speed = (tokens - base) / (now - since) if now > since else None
+        with self._lock:
+            job.tokens_per_s = speed
+
+    # -- helpers ----------------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self.version += 1
+
+    @staticmethod
+    def _log(job: Job, line: str) -> None:
+        job.log.append(f"{datetime.now():%H:%M:%S} {line}")
+
+    def _snapshot(self, job: Job) -> dict[str, Any]:
+        end = job.finished or time.time()
+        cost = sum(c["cost"] for c in job.progress.values())
+        log = list(job.log)
+        return {
+            "id": job.id,
+            "recipe": job.recipe.name,
+            "stages": list(job.stages),
+            "status": job.status,
+            "stage": job.stage,
+            "created_at": job.created_at,
+            "elapsed_s": round(end - job.started, 1) if job.started else 0.0,
+            "progress": {k: dict(v) for k, v in job.progress.items()},
+            "run_ids": dict(job.run_ids),
+            "cost": cost,
+            "loss": list(job.loss),
+            "tokens_per_s": job.tokens_per_s,
+            "error": job.error,
+            "dashboard_id": job.dashboard_id,
+            "log": log,
+            "worker_log": [],
+        }
+
+
+def _expected(exc: Exception) -> bool:
+    """Errors whose message is the whole story (no traceback in the log)."""
+    from storage import StoreError
+    from studio.recipe_io import RecipeError
+    from studio.stages import StageError
+
+    return isinstance(exc, StageError | StoreError | RecipeError | ValueError | FileNotFoundError)
+
+
+def _worker_log(job: Job, store: Store, lines: int = 15) -> list[str]:
+    """The last lines of the training worker's own log (its stdout and stderr), from its first line on."""
+    from studio.paths import runs_dir
+    from studio.stages import fingerprint
+
+    run_id = job.run_ids.get("train")
+    if run_id is None:  # no step reported yet (the worker is loading the model): the stage's open run
+        found = store.find_run(job.recipe.name, "train", fingerprint(job.recipe, "train"))
+        if found is None:
+            return []
+        run_id = found["id"]
+    path = runs_dir() / f"run-{run_id}" / "worker.log"
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 8192))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    text = text.replace("\r", "\n")
+    return [line for line in text.splitlines() if line.strip()][-lines:]

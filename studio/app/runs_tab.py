@@ -1,0 +1,116 @@
+"""Runs tab: start a recipe's stages as a job, watch it live (counters, cost, loss, tokens/s, log), cancel it;
+browse stored runs. A timer polls the job queue, so a reloaded page picks running jobs up again."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import gradio as gr
+
+from studio.app import views
+from studio.app.views import Studio
+from studio.recipe_io import RecipeError
+from studio.stages import PIPELINE
+
+POLL_S = 1.0
+
+
+def create_runs_tab(studio: Studio) -> dict[str, Any]:
+    """Build the Runs tab; returns its components."""
+    with gr.Row(equal_height=False, elem_classes=["toolbar"]):
+        recipe = gr.Dropdown(choices=views.recipe_names(studio), value=None, label="recipe", scale=3,
+                             elem_id="run-recipe", allow_custom_value=True)
+        stages = gr.Radio(list(views.STAGE_CHOICES), value="all", label="stages", scale=3, elem_id="run-stages")
+        start = gr.Button("Start", variant="primary", scale=1, min_width=100, elem_id="run-start")
+        cancel = gr.Button("Cancel job", variant="stop", scale=1, min_width=100, elem_id="run-cancel")
+    message = gr.Markdown(elem_id="run-message")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            job = gr.Dropdown(choices=views.job_choices(studio), value=studio.jobs.current(), label="job",
+                              elem_id="run-job", allow_custom_value=True)
+            progress = gr.Markdown(views.job_markdown(studio.jobs.get(studio.jobs.current())), elem_id="run-progress")
+            loss = gr.Plot(label="training loss", visible=False, elem_id="run-loss")
+        with gr.Column(scale=2):
+            log = gr.Textbox(label="log", lines=14, max_lines=14, autoscroll=True, interactive=False,
+                             elem_id="run-log", buttons=["copy"])
+    jobs_table = gr.Dataframe(value=views.job_rows(studio), headers=views.JOB_COLUMNS, interactive=False,
+                              label="jobs of this studio session (one runs at a time, the rest queue)",
+                              elem_id="run-jobs")
+    gr.Markdown("### Stored runs")
+    with gr.Row(equal_height=False, elem_classes=["toolbar"]):
+        run = gr.Dropdown(choices=views.run_choices(studio), value=None, label="run", scale=4, elem_id="run-select",
+                          allow_custom_value=True)
+        refresh = gr.Button("Refresh", scale=1, min_width=100, elem_id="run-refresh")
+    run_info = gr.Markdown(elem_id="run-info")
+    run_loss = gr.Plot(label="training loss of this run", visible=False)
+    runs_table = gr.Dataframe(value=views.runs_rows(studio), headers=views.RUN_COLUMNS, interactive=False,
+                              label="runs in the store", elem_id="run-table", max_height=360)
+    seen = gr.State({"version": -1, "loss": -1, "job": None})
+    timer = gr.Timer(POLL_S)
+
+    def start_job(name: str, which: str) -> list[Any]:
+        if not name:
+            return ["⚠ pick a recipe first (save one in the Recipes tab)", gr.skip()]
+        try:
+            recipe_obj = views.load_saved(studio, name)
+        except (RecipeError, KeyError) as exc:
+            text = "; ".join(exc.problems) if isinstance(exc, RecipeError) else str(exc)
+            return [f"⚠ recipe {html.escape(name)} is not valid: {html.escape(text)}", gr.skip()]
+        chosen = PIPELINE if which in (None, "", "all") else (which,)
+        job_id = studio.jobs.submit(recipe_obj, chosen)
+        return [f"job {job_id} queued: {', '.join(chosen)} of **{html.escape(name)}**",
+                gr.update(choices=views.job_choices(studio), value=job_id)]
+
+    def cancel_job(job_id: int | None) -> str:
+        try:
+            job_id = int(job_id)
+        except (TypeError, ValueError):
+            return "⚠ no job selected"
+        ok = studio.jobs.cancel(job_id)
+        return f"cancelling job {job_id}" if ok else f"job {job_id} is not running or queued"
+
+    def poll(job_id: int | None, state: dict[str, Any]) -> list[Any]:
+        """Every second: the selected job's counters and log; the lists only when some job changed."""
+        try:
+            job_id = int(job_id) if job_id not in (None, "") else None
+        except (TypeError, ValueError):
+            job_id = None
+        snap = studio.jobs.get(job_id)
+        state = dict(state or {})
+        out: list[Any] = [views.job_markdown(snap), views.job_log(snap)]
+        points = snap["loss"] if snap else []
+        if len(points) != state.get("loss") or job_id != state.get("job"):
+            out.append(gr.update(value=views.loss_figure(points) if points else None, visible=bool(points)))
+        else:
+            out.append(gr.skip())
+        state["loss"], state["job"] = len(points), job_id
+        if studio.jobs.version != state.get("version"):
+            state["version"] = studio.jobs.version
+            out += [views.job_rows(studio), gr.update(choices=views.job_choices(studio)),
+                    views.runs_rows(studio), gr.update(choices=views.run_choices(studio))]
+        else:
+            out += [gr.skip()] * 4
+        return [*out, state]
+
+    def open_run(run_id: int | None) -> list[Any]:
+        detail = views.run_detail(studio, run_id)
+        points = (detail or {}).get("loss") or []
+        return [views.run_markdown(detail),
+                gr.update(value=views.loss_figure(points) if points else None, visible=bool(points))]
+
+    def refresh_runs() -> list[Any]:
+        return [views.runs_rows(studio), gr.update(choices=views.run_choices(studio)),
+                gr.update(choices=views.recipe_names(studio))]
+
+    start.click(start_job, inputs=[recipe, stages], outputs=[message, job], api_name="start_job")
+    cancel.click(cancel_job, inputs=job, outputs=message, api_name="cancel_job")
+    timer.tick(poll, inputs=[job, seen], outputs=[progress, log, loss, jobs_table, job, runs_table, run, seen],
+               api_name="poll_job", show_progress="hidden", trigger_mode="always_last")
+    job.input(poll, inputs=[job, seen], outputs=[progress, log, loss, jobs_table, job, runs_table, run, seen],
+              api_visibility="private", show_progress="hidden")
+    run.input(open_run, inputs=run, outputs=[run_info, run_loss], api_name="open_run")
+    refresh.click(refresh_runs, outputs=[runs_table, run, recipe], api_name="list_runs")
+    return {"recipe": recipe, "stages": stages, "start": start, "cancel": cancel, "message": message, "job": job,
+            "progress": progress, "loss": loss, "log": log, "jobs": jobs_table, "run": run, "run_info": run_info,
+            "run_loss": run_loss, "runs": runs_table, "timer": timer, "open_run": open_run}

@@ -1,0 +1,170 @@
+"""The studio's web server: FastAPI with the read-only dashboard routes, and the Gradio UI mounted at `/`.
+
+Routes:
+- `/` – the Gradio studio (behind the login when `auth` is set).
+- `GET /dashboards/{id}` – a saved dashboard snapshot as one self-contained HTML page (plotly.js inlined);
+  `GET /dashboards/{id}.html` – the same file as a download. Unknown ids answer 404.
+
+The dashboard routes are deliberately public and read-only, even with login on: a dashboard is made to be
+shared (the "Share" button gives its link), the id is an unguessable random token, and a snapshot holds
+only figures, scores and sample episodes, never the recipe itself or any secret (recipes name
+environment variables for keys, never keys). Everything else needs the login when one is configured.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from storage import Store
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# The dashboard page runs only its own inline scripts and styles and fetches nothing.
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                               "img-src data: blob:; font-src data:; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """`user:password` -> (user, password); None or empty -> no login."""
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth must be USER:PASSWORD (both non-empty)")
+    return user, password
+
+
+def _not_found(dashboard_id: str) -> str:
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>No such dashboard</title></head>"
+            f"<body style=\"font-family:system-ui,sans-serif;margin:2rem\"><h1>No such dashboard</h1>"
+            f"<p>There is no dashboard <code>{html.escape(dashboard_id)}</code> in this studio.</p></body></html>")
+
+
+def create_app(store: Store, auth: tuple[str, str] | None = None, recipes_dir: str | Path | None = None,
+               host: str = "127.0.0.1", port: int = 7860, jobs=None) -> FastAPI:
+    """The studio as an ASGI app over an open store (this process owns it). `recipes_dir` is where Save writes
+    (default: `STUDIO_RECIPES`, else the repository's recipes/); `jobs` is a JobQueue (default: a new one)."""
+    import gradio as gr
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse, Response
+
+    from studio.app.jobs import JobQueue
+    from studio.app.ui import CSS, create_ui, theme
+    from studio.app.views import Studio
+    from studio.app.views import recipes_dir as resolve_recipes_dir
+    from studio.dashboards import render_html
+
+    studio = Studio(store, resolve_recipes_dir(recipes_dir), jobs or JobQueue(store))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        studio.jobs.shutdown()  # a training worker must not outlive the studio
+        shutil.rmtree(studio.tmp_dir, ignore_errors=True)
+
+    app = FastAPI(title="FireAct Studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.studio = studio
+
+    def page(dashboard_id: str) -> str | None:
+        found = store.get_dashboard(dashboard_id)
+        return render_html(found["spec"]) if found else None
+
+    # `{id}.html` first: the plain route would otherwise take "abc.html" as an id.
+    @app.get("/dashboards/{dashboard_id}.html", include_in_schema=False)
+    def dashboard_file(dashboard_id: str) -> Response:
+        body = page(dashboard_id)
+        if body is None:
+            return HTMLResponse(_not_found(dashboard_id), status_code=404)
+        safe = "".join(c for c in dashboard_id if c.isalnum() or c in "-_")
+        headers = DASHBOARD_HEADERS | {"Content-Disposition": f'attachment; filename="dashboard-{safe}.html"'}
+        return Response(body, media_type="text/html; charset=utf-8", headers=headers)
+
+    @app.get("/dashboards/{dashboard_id}", include_in_schema=False)
+    def dashboard_page(dashboard_id: str) -> Response:
+        body = page(dashboard_id)
+        if body is None:
+            return HTMLResponse(_not_found(dashboard_id), status_code=404)
+        return HTMLResponse(body, headers=DASHBOARD_HEADERS)
+
+    demo = create_ui(studio)
+    demo.queue(default_concurrency_limit=4)
+    return gr.mount_gradio_app(
+        app, demo, path="/", server_name=host, server_port=port, auth=auth,
+        auth_message="FireAct Studio: log in with the user and password given to --auth.",
+        footer_links=["api", "settings"], run_history=False, theme=theme(), css=CSS, ssr_mode=False,
+    )
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, db: str | Path | None = None,
+          auth: str | None = None) -> int:
+    """Run the studio with uvicorn until interrupted. `auth` is `user:password` (else `STUDIO_AUTH`)."""
+    auth = auth if auth is not None else os.environ.get("STUDIO_AUTH")
+    try:
+        credentials = parse_auth(auth)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if host not in LOCAL_HOSTS and credentials is None:
+        print(f"warning: the studio listens on {host}, reachable from other machines, with no login; "
+              "pass --auth USER:PASSWORD (or set STUDIO_AUTH) to require one", file=sys.stderr)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import uvicorn
+
+    from storage import Store, StoreError
+    from studio.paths import default_db
+
+    try:
+        store = Store(db or default_db())
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with store:
+        app = create_app(store, auth=credentials, host=host, port=port)
+        shown = "localhost" if host in ("0.0.0.0", "::") else host
+        print(f"FireAct Studio: http://{shown}:{port}  (database {store.path}"
+              + (", login required)" if credentials else ")"), flush=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
+
+
+@contextmanager
+def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout_s: float = 60.0) -> Iterator[str]:
+    """Serve `app` with uvicorn in a background thread (tests, notebooks); yields its base URL. Port 0: a free one."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    if port == 0:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                           timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, name="studio-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the studio did not start on {host}:{port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout_s)

@@ -1,0 +1,299 @@
+"""The studio's events through gradio_client against the app served in this process, over a test store."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import FINETUNE
+
+SCRIPT_TEXT = ("Thought: try <script>window.__pwned = 1</script> here\nAction: search[<img src=x onerror=alert(1)>]\n"
+               "Observation: <b>bold?</b> & more\nThought: done\nAction: finish[<script>alert(2)</script>]\n")
+BAD_YAML = "name: demo\ntasks:\n  - task: hotpotqa\n    n: 3\n  - task: mmlu\n    n: 0\nstudent: {lr: 1}\n"
+
+
+def seed_store(store, tmp_path: Path) -> dict[str, int]:
+    """An import run (4 recorded trajectories), a train run with a loss curve, an evaluate run with scored
+    episodes of two agents (one holding `<script>` in every text field), and a saved dashboard."""
+    from studio.agents.trajectory import Episode, final_answer, parse_steps
+    from studio.dashboards import save_dashboard
+    from studio.importing import import_trajectories
+
+    records = json.loads((FINETUNE / "alpaca_format" / "hotpotqa.json").read_text())[:4]
+    source = tmp_path / "four.json"
+    source.write_text(json.dumps(records))
+    imported = import_trajectories(store, source, "alpaca", task="hotpotqa", name="four recorded").run_id
+
+    train = store.create_run("demo train", "train", {"name": "demo"}, "demo")
+    for step, loss in enumerate([2.5, 2.1, 1.8, 1.6], start=1):
+        store.add_train_metric(train, step, loss=loss, tokens_per_s=900.0 + step, epoch=step / 4)
+    store.set_run_status(train, "done", artifact=str(tmp_path / "adapter"))
+
+    evaluate = store.create_run("demo evaluate", "evaluate", {"name": "demo"}, "demo")
+    episodes = []
+    for i, agent in enumerate(["prompted", "finetuned"] * 2):
+        text = SCRIPT_TEXT if i == 0 else f"Thought: answer {i}\nAction: finish[yes]\n"
+        steps = parse_steps(text)
+        correct = i % 2 == 1
+        episodes.append(Episode(
+            task="hotpotqa", question_id=f"q{i // 2}", question="<script>window.__pwned = 2</script> Who?"
+            if i == 0 else f"Question {i // 2}?", method="react", agent=agent, gold="yes", split="eval250",
+            model="m", tool="local", text=text, steps=steps, prediction=final_answer(steps), em=float(correct),
+            f1=float(correct), correct=correct, finished=True, tokens_in=100 + i, tokens_out=20 + i,
+            cost=0.001 * i, latency_s=0.5 + i))
+    store.add_episodes(evaluate, episodes)
+    store.set_run_status(evaluate, "done")
+    dashboard = save_dashboard(store, [evaluate, train], title="demo <b>dashboard</b>")
+    return {"import": imported, "train": train, "evaluate": evaluate, "dashboard": dashboard}
+
+
+class FakeRunner:
+    """Stands in for `run_recipe`: reports progress per stage and stops when cancelled, without models."""
+
+    def __init__(self, steps: int = 3, delay: float = 0.05, gate: threading.Event | None = None):
+        self.steps, self.delay, self.gate, self.calls = steps, delay, gate, []
+
+    def __call__(self, recipe, store, stages, progress=None, cancel=None):
+        from studio.generate import StageResult
+        from studio.stages import Cancelled, Progress
+
+        (stage,) = stages
+        self.calls.append((recipe.name, stage))
+        run_id = store.create_run(f"{recipe.name} {stage}", stage, None, recipe.name)
+        for done in range(1, self.steps + 1):
+            if self.gate is not None:
+                self.gate.wait(10)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            progress(Progress(stage, self.steps, done, 0, done, 0.01 * done, run_id, 1.0 / done))
+            if cancel is not None and cancel.wait(self.delay):
+                raise Cancelled("cancelled")
+        return {stage: StageResult(run_id, self.steps, self.steps, 0, 0, self.steps, 0.01 * self.steps)}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The studio on a free port over a seeded store, a fake job runner, and a temporary recipes folder."""
+    from gradio_client import Client
+
+    from storage import Store
+    from studio.app.jobs import JobQueue
+    from studio.app.server import create_app, running
+
+    tmp = tmp_path_factory.mktemp("studio")
+    with Store(tmp / "studio.duckdb") as store:
+        ids = seed_store(store, tmp)
+        runner = FakeRunner()
+        app = create_app(store, recipes_dir=tmp / "recipes", jobs=JobQueue(store, runner, make_dashboard=False))
+        with running(app) as url:
+            client = Client(url + "/", verbose=False, download_files=str(tmp / "downloads"))
+            yield {"url": url, "client": client, "store": store, "ids": ids, "tmp": tmp, "runner": runner,
+                   "studio": app.state.studio}
+            client.close()
+
+
+def get(url: str) -> tuple[int, str, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(), dict(err.headers)
+
+
+def test_validate_recipe_reports_field_and_line(served):
+    client = served["client"]
+    problems, *_fields = client.predict(BAD_YAML, api_name="/validate_recipe")
+    assert "tasks[1].n: must be &gt; 0 (line 6)" in problems
+    assert "student.lr: is not a recipe field (line 7)" in problems
+    ok, *_ = client.predict("name: fine\n", api_name="/validate_recipe")
+    assert "valid recipe" in ok
+
+
+def test_yaml_to_form_and_back(served):
+    from studio.app.schema_form import form_fields
+
+    client = served["client"]
+    paths = [s.path for s in form_fields()]
+    problems, *updates = client.predict("name: demo\nteacher: {max_tokens: 0}\nstudent: {max_steps: 7}\n",
+                                        api_name="/yaml_to_form")
+    values = [u.get("value") for u in updates[: len(paths)]]
+    flagged = {p: u for p, u in zip(paths, updates, strict=False) if "field-error" in u.get("elem_classes", [])}
+    assert set(flagged) == {"teacher.max_tokens"} and flagged["teacher.max_tokens"]["info"].startswith("⚠ must be > 0")
+    assert "teacher.max_tokens: must be &gt; 0 (line 2)" in problems
+    assert values[paths.index("name")] == "demo" and values[paths.index("student.max_steps")] == 7
+    assert values[paths.index("teacher.max_tokens")] == 0
+    values[paths.index("teacher.max_tokens")] = 64
+    values[paths.index("student.lora.r")] = 4
+    text, problems, *_ = client.predict(*values[: len(paths)], "name: demo\n", api_name="/form_to_yaml")
+    assert "max_tokens: 64" in text and "r: 4" in text and "max_steps: 7" in text
+    assert "valid recipe" in problems
+    commented = "# kept\n" + text
+    same, *_ = client.predict(*values[: len(paths)], commented, api_name="/form_to_yaml")
+    assert same == {"__type__": "update"}  # left alone: the editor keeps its comments when the form says the same
+
+
+def test_save_recipe_writes_the_configured_folder_and_the_store(served):
+    client, store, tmp = served["client"], served["store"], served["tmp"]
+    status, problems, *_ = client.predict("name: saved-one\ndescription: from the API test\n",
+                                          api_name="/save_recipe")
+    assert "saved" in status and "saved-one" in status
+    assert (tmp / "recipes" / "saved-one.yaml").read_text().startswith("name: saved-one")
+    assert "saved-one" in store.list_recipes()
+    status, problems, *_ = client.predict(BAD_YAML, api_name="/save_recipe")
+    assert "not saved" in status and "tasks[1].n" in problems
+    assert not (tmp / "recipes" / "demo.yaml").exists()
+    text, status, *_ = client.predict("saved-one", "", api_name="/clone_recipe")
+    assert text.startswith("name: saved-one-copy") and "from the API test" in text
+
+
+def test_list_and_open_runs(served):
+    client, ids = served["client"], served["ids"]
+    table, _run_choices, _recipes = client.predict(api_name="/list_runs")
+    listed = {row[0]: row for row in table["data"]}
+    assert {ids["import"], ids["train"], ids["evaluate"]} <= set(listed)
+    assert listed[ids["import"]][2] == "import" and listed[ids["import"]][4] == 4
+    info, _loss = client.predict(ids["train"], api_name="/open_run")
+    assert f"Run {ids['train']}" in info and "4 training steps" in info
+
+
+def test_filter_trajectories(served):
+    client, ids = served["client"], served["ids"]
+    count, table = client.predict("", "", "", "", "any", api_name="/filter_trajectories")
+    assert count.startswith("8 episode")
+    count, table = client.predict(str(ids["evaluate"]), "hotpotqa", "react", "finetuned", "correct",
+                                  api_name="/filter_trajectories")
+    assert count.startswith("2 episode") and {row[3] for row in table["data"]} == {"finetuned"}
+    count, table = client.predict(str(ids["evaluate"]), "", "", "prompted", "wrong", api_name="/filter_trajectories")
+    assert count.startswith("2 episode")
+    assert any("<script>" in str(cell) for cell in table["data"][0])  # raw text: the browser shows it as text
+
+
+def test_dashboard_share_route(served):
+    client, ids, url = served["client"], served["ids"], served["url"]
+    status, body, headers = get(f"{url}/dashboards/{ids['dashboard']}")
+    assert status == 200 and '"data"' in body and "Plotly.newPlot" in body
+    assert "demo &lt;b&gt;dashboard&lt;/b&gt;" in body and "<script>window.__pwned" not in body
+    assert "default-src 'none'" in headers["content-security-policy"]
+    status, body, headers = get(f"{url}/dashboards/{ids['dashboard']}.html")
+    assert status == 200 and "attachment" in headers["content-disposition"] and "Plotly.newPlot" in body
+    assert get(f"{url}/dashboards/nope")[0] == 404
+    assert get(f"{url}/dashboards/nope.html")[0] == 404
+    link, download, saved, _scores, *_plots = client.predict([str(ids["evaluate"])], "shared",
+                                                             api_name="/share_dashboard")
+    new_id = link.split("snapshot `")[1].split("`")[0]
+    status, body, _ = get(f"{url}/dashboards/{new_id}")
+    assert status == 200 and "<title>shared" in body
+    assert Path(download["value"]).read_text().startswith("<!DOCTYPE html>")
+    assert any(row[0] == new_id for row in saved["data"])
+
+
+def test_jobs_queue_one_at_a_time_and_cancel(served):
+    from studio.recipe import Recipe
+
+    studio, runner = served["studio"], served["runner"]
+    gate = threading.Event()
+    runner.gate = gate
+    try:
+        first = studio.jobs.submit(Recipe(name="first"), ("generate", "train"))
+        second = studio.jobs.submit(Recipe(name="second"), ("evaluate",))
+        assert studio.jobs.get(second)["status"] == "queued"
+        gate.set()
+        assert studio.jobs.wait(first, 30)["status"] == "done"
+        assert studio.jobs.wait(second, 30)["status"] == "done"
+        snap = studio.jobs.get(first)
+        assert snap["progress"]["train"]["done"] == 3 and [p[0] for p in snap["loss"]] == [1, 2, 3]
+        assert set(snap["run_ids"]) == {"generate", "train"} and any("generate: 3/3" in line for line in snap["log"])
+        calls = [c for c in runner.calls if c[0] in ("first", "second")]
+        assert calls == [("first", "generate"), ("first", "train"), ("second", "evaluate")]
+        gate.clear()
+        running_job = studio.jobs.submit(Recipe(name="slow"), ("generate",))
+        queued_job = studio.jobs.submit(Recipe(name="never"), ("generate",))
+        assert studio.jobs.cancel(queued_job) and studio.jobs.get(queued_job)["status"] == "cancelled"
+        assert studio.jobs.cancel(running_job)
+        gate.set()
+        assert studio.jobs.wait(running_job, 30)["status"] == "cancelled"
+        assert ("never", "generate") not in runner.calls
+    finally:
+        runner.gate = None
+        gate.set()
+
+
+def test_start_poll_and_cancel_through_the_api(served):
+    client, studio, tmp = served["client"], served["studio"], served["tmp"]
+    (tmp / "recipes").mkdir(exist_ok=True)
+    (tmp / "recipes" / "api-job.yaml").write_text("name: api-job\n")
+    message, _job = client.predict("api-job", "all", api_name="/start_job")
+    job_id = int(message.split()[1])
+    assert studio.jobs.wait(job_id, 30)["status"] == "done"
+    progress, log, *_ = client.predict(job_id, api_name="/poll_job")
+    assert f"Job {job_id}" in progress and "**done**" in progress and "evaluate: 3/3" in log
+    message, _ = client.predict("no-such-recipe", "all", api_name="/start_job")
+    assert "not valid" in message or "no recipe" in message
+    assert "not running" in client.predict(job_id, api_name="/cancel_job")
+
+
+def test_auth_protects_the_ui_but_not_dashboards(tmp_path):
+    from storage import Store
+    from studio.app.server import create_app, parse_auth, running
+
+    with Store(tmp_path / "auth.duckdb") as store:
+        ids = seed_store(store, tmp_path)
+        app = create_app(store, auth=parse_auth("alice:secret"), recipes_dir=tmp_path / "recipes")
+        with running(app) as url:
+            assert get(f"{url}/dashboards/{ids['dashboard']}")[0] == 200
+            status, body, _ = get(f"{url}/config")
+            assert status == 401 or '"auth_required":true' in body.replace(" ", "")
+    with pytest.raises(ValueError):
+        parse_auth("nopassword")
+
+
+def _processes_with(text: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
+    """A real job: import, then training in its worker process; cancel kills that process and stores the run
+    as cancelled (resumable)."""
+    import time
+
+    from storage import Store
+    from studio.app.jobs import JobQueue
+    from studio.recipe import Recipe
+
+    monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
+    records = json.loads((FINETUNE / "alpaca_format" / "hotpotqa.json").read_text())[:4]
+    (tmp_path / "four.json").write_text(json.dumps(records))
+    recipe = Recipe.model_validate({
+        "name": "cancel-me", "data": {"correct_only": False},
+        "trajectories": {"source": "import", "path": str(tmp_path / "four.json"), "task": "hotpotqa"},
+        "student": {"max_steps": 500, "max_seq_length": 128, "batch_size": 1, "checkpoint_every": 1000},
+    })
+    with Store(tmp_path / "jobs.duckdb") as store:
+        jobs = JobQueue(store)
+        job_id = jobs.submit(recipe, ("generate", "train"))
+        folder = str(tmp_path / "runs" / "run-2")
+        deadline = time.monotonic() + 120
+        while not (workers := _processes_with(folder)):
+            assert time.monotonic() < deadline, jobs.get(job_id)["log"]
+            assert jobs.get(job_id)["status"] in ("queued", "running"), jobs.get(job_id)["log"]
+            time.sleep(0.1)
+        assert jobs.get(job_id)["stage"] == "train"
+        assert jobs.cancel(job_id)
+        snap = jobs.wait(job_id, 60)
+        assert snap["status"] == "cancelled", snap["log"]
+        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+        assert store.get_run(2)["status"] == "cancelled" and store.get_run(1)["status"] == "done"
+        jobs.shutdown()

@@ -1,0 +1,61 @@
+"""The recipe form derived from the schema: every field, labels and help from the descriptions, YAML both ways."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from studio.app.schema_form import (
+    data_to_values,
+    field_problems,
+    form_fields,
+    values_to_data,
+    values_to_yaml,
+)
+from studio.recipe import Recipe, Student
+from studio.recipe_io import RecipeError, parse_recipe
+
+RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
+
+
+def test_every_schema_field_has_an_input_with_its_description():
+    fields = {s.path: s for s in form_fields()}
+    assert fields["student.lora.r"].help == Student.model_fields["lora"].annotation.model_fields["r"].description
+    assert fields["name"].label == "name" and fields["name"].help == Recipe.model_fields["name"].description
+    assert fields["tasks"].kind == "table" and [c.label for c in fields["tasks"].columns] == [
+        "task", "split", "path", "n", "seed"]
+    assert fields["methods"].kind == "multi" and set(fields["methods"].choices) == {"react", "cot", "reflexion", "io"}
+    assert fields["data.method_mix"].kind == "yaml" and fields["trajectories.task"].optional
+    assert all(s.help for s in form_fields())
+    leaves = 0
+    for info in Recipe.model_fields.values():
+        nested = getattr(info.annotation, "model_fields", None)
+        leaves += sum(len(getattr(f.annotation, "model_fields", {})) or 1 for f in nested.values()) if nested else 1
+    assert len(fields) == leaves
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
+def test_form_round_trip_keeps_every_example_recipe(path):
+    text = path.read_text()
+    again = values_to_yaml(data_to_values(yaml.safe_load(text)))
+    assert parse_recipe(again) == parse_recipe(text)
+
+
+def test_form_yaml_holds_only_what_differs_from_the_defaults():
+    values = data_to_values({"name": "demo", "student": {"lora": {"r": 4}}, "data": {"method_mix": {"react": 2}}})
+    assert values_to_data(values) == {"name": "demo", "data": {"method_mix": {"react": 2}},
+                                      "student": {"lora": {"r": 4}}}
+    assert values_to_yaml(data_to_values({"name": "demo"})) == "name: demo\n"
+
+
+def test_problems_map_to_their_fields():
+    with pytest.raises(RecipeError) as err:
+        parse_recipe("name: demo\ntasks:\n  - task: hotpotqa\n    n: 0\nteacher: {max_tokens: 0}\n"
+                     "trajectories: {source: import}\nstudent: {lr: 1}\n")
+    by_field, all_problems = field_problems(err.value.problems)
+    assert by_field["tasks"] == ["tasks[0].n: must be > 0 (line 4)"]
+    assert by_field["teacher.max_tokens"] == ["must be > 0 (line 5)"]
+    assert by_field["trajectories.path"] == ["source `import` needs a `path` (line 6)"]
+    assert "student.lr: is not a recipe field (line 7)" in all_problems
