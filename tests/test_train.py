@@ -110,7 +110,8 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
     recipe = Recipe.model_validate({
         "name": "tiny", "trajectories": {"source": "import", "path": str(tiny_source), "task": "hotpotqa"},
         "data": {"correct_only": False},
-        "student": {"max_steps": 4, "checkpoint_every": 2, "batch_size": 2, "max_seq_length": 128},
+        "student": {"max_steps": 4, "checkpoint_every": 2, "batch_size": 2, "max_seq_length": 128,
+                    "learning_rate": 0.005},
     })
     trajectories(recipe, store)
     cancel = threading.Event()
@@ -136,3 +137,10 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
     assert "name: tiny" in (adapter / "recipe.yaml").read_text()
     assert store.get_run(first.run_id)["status"] == "done"
     assert train(recipe, store).status == "skipped"
+
+    from studio.llm.local import LocalBackend
+
+    prompt = "Question: Were Scott Derrickson and Ed Wood of the same nationality? (9)\nThought:"
+    base = LocalBackend("bundled:gemma-3-270m").generate_one(prompt, max_tokens=16)
+    tuned = LocalBackend("bundled:gemma-3-270m", adapter=str(adapter)).generate_one(prompt, max_tokens=16)
+    assert tuned.error is None and tuned.text != base.text

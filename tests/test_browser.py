@@ -1,0 +1,269 @@
+"""The studio in a real browser: Debian Chromium driven by Playwright against the app served in this process.
+
+Screenshots of every tab go to artifacts/screenshots/ (git-ignored). `tests/run.sh` installs Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from test_app_api import seed_store
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT / "artifacts" / "screenshots"
+UI_TIMEOUT_MS = 30_000
+RUN_TIMEOUT_MS = int(os.environ.get("STUDIO_BROWSER_RUN_TIMEOUT_S", "900")) * 1000
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The studio with its real job queue over a seeded store; runs and recipes in a temporary folder."""
+    from storage import Store
+    from studio.app.server import create_app, running
+
+    tmp = tmp_path_factory.mktemp("browser")
+    saved_env = os.environ.get("STUDIO_RUNS")
+    os.environ["STUDIO_RUNS"] = str(tmp / "runs")
+    try:
+        with Store(tmp / "studio.duckdb") as store:
+            ids = seed_store(store, tmp)
+            app = create_app(store, recipes_dir=tmp / "recipes")
+            with running(app) as url:
+                yield {"url": url, "ids": ids, "tmp": tmp, "store": store, "studio": app.state.studio}
+    finally:
+        if saved_env is None:
+            os.environ.pop("STUDIO_RUNS", None)
+        else:
+            os.environ["STUDIO_RUNS"] = saved_env
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run tests/run.sh, or `apt-get install -y chromium`", pytrace=False)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    open_studio(page, served["url"] + "/")
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def open_studio(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("#recipe-yaml .cm-content")
+    page.wait_for_function("() => !document.querySelector('.pending')", timeout=UI_TIMEOUT_MS)
+
+
+def tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def open_section(page, section: str) -> None:
+    """Open a closed accordion of the recipe form (its fields are rendered once it is open)."""
+    box = page.locator(f"#section-{section}")
+    if not box.locator(f"#field-{section}-" + {"teacher": "model", "student": "model"}.get(section, "")).count():
+        box.get_by_text(f"{section} — ").first.click()
+
+
+def set_yaml(page, text: str) -> None:
+    editor = page.locator("#recipe-yaml .cm-content")
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)
+
+
+def yaml_text(page) -> str:
+    return page.locator("#recipe-yaml .cm-content").inner_text()
+
+
+def type_into(textbox, text: str) -> None:
+    """Replace a Textbox's text by typing it: Gradio sends a textbox's `input` event on key presses."""
+    textbox.fill("")
+    textbox.press_sequentially(text)
+
+
+def choose(page, dropdown_id: str, option: str | re.Pattern) -> None:
+    page.locator(f"#{dropdown_id} input").click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_form_edits_change_the_yaml_and_yaml_edits_fill_the_form(page):
+    from playwright.sync_api import expect
+
+    page.locator("#recipe-new").click()
+    expect(page.locator("#recipe-status")).to_contain_text("new recipe")
+    type_into(page.locator("#field-name textarea"), "browser-demo")
+    expect(page.locator("#recipe-yaml")).to_contain_text("name: browser-demo")
+    page.locator("#field-methods").get_by_label("cot").check()
+    expect(page.locator("#recipe-yaml")).to_contain_text("- cot")
+    open_section(page, "student")
+    page.locator("#field-student-max_steps input").fill("2")
+    expect(page.locator("#recipe-yaml")).to_contain_text("max_steps: 2")
+    assert "student:" in yaml_text(page) and "valid recipe" in page.locator("#recipe-problems").inner_text()
+
+    set_yaml(page, "name: from-yaml\nteacher:\n  max_tokens: 99\n")
+    expect(page.locator("#field-name textarea")).to_have_value("from-yaml")
+    open_section(page, "teacher")
+    expect(page.locator("#field-teacher-max_tokens input")).to_have_value("99")
+    expect(page.locator("#field-student-max_steps input")).to_have_value("")  # gone from the YAML: cleared
+    page.screenshot(path=str(SHOTS / "recipes.png"), full_page=True)
+
+
+def test_a_broken_field_shows_its_error_and_is_not_saved(page, served):
+    from playwright.sync_api import expect
+
+    page.locator("#recipe-new").click()
+    expect(page.locator("#recipe-status")).to_contain_text("new recipe")
+    type_into(page.locator("#field-name textarea"), "broken")
+    open_section(page, "teacher")
+    field = page.locator("#field-teacher-max_tokens")
+    field.locator("input").fill("0")
+    expect(field).to_have_class(re.compile(r"\bfield-error\b"))
+    expect(field).to_contain_text("must be > 0")
+    expect(page.locator("#recipe-problems")).to_contain_text("teacher.max_tokens: must be > 0 (line 3)")
+    field.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "recipes-error.png"))
+    page.locator("#recipe-save").click()
+    expect(page.locator("#recipe-status")).to_contain_text("not saved")
+    assert not (served["tmp"] / "recipes" / "broken.yaml").exists()
+
+    field.locator("input").fill("64")
+    expect(page.locator("#recipe-problems")).to_contain_text("valid recipe")
+    expect(field).not_to_have_class(re.compile(r"\bfield-error\b"))
+    set_yaml(page, "name: Bad Name\n")  # an error typed in the YAML shows at the form's field too
+    expect(page.locator("#field-name")).to_have_class(re.compile(r"\bfield-error\b"))
+    expect(page.locator("#field-name")).to_contain_text("must match")
+
+
+def test_run_a_tiny_recipe_and_watch_it_to_the_end(page, served):
+    from playwright.sync_api import expect
+
+    four = served["tmp"] / "four.json"
+    set_yaml(page, "name: tiny-browser\n"
+                   f"trajectories: {{source: import, path: {four}, format: alpaca, task: hotpotqa}}\n"
+                   "data: {correct_only: false}\n"
+                   "student: {max_steps: 1, max_seq_length: 128, batch_size: 2}\n"
+                   "evaluation:\n  sets: [{task: hotpotqa, split: eval250, n: 1}]\n"
+                   "  max_steps: 1\n  few_shot_k: 0\n  max_tokens: 24\n")
+    expect(page.locator("#recipe-problems")).to_contain_text("valid recipe")
+    page.locator("#recipe-save").click()
+    expect(page.locator("#recipe-status")).to_contain_text("saved tiny-browser")
+    assert (served["tmp"] / "recipes" / "tiny-browser.yaml").exists()
+
+    tab(page, "Runs")
+    choose(page, "run-recipe", "tiny-browser")
+    page.locator("#run-stages").get_by_label("all").check()
+    page.locator("#run-start").click()
+    expect(page.locator("#run-message")).to_contain_text("queued")
+    progress = page.locator("#run-progress")
+    expect(progress).to_contain_text("train", timeout=RUN_TIMEOUT_MS)
+    page.screenshot(path=str(SHOTS / "runs-training.png"), full_page=True)
+    expect(progress).to_contain_text(re.compile(r"— (done|failed|cancelled)"), timeout=RUN_TIMEOUT_MS)
+    log = page.locator("#run-log textarea").input_value()
+    assert "— done" in progress.inner_text(), log
+    assert "generate: run" in log and "train: run" in log and "evaluate: run" in log
+    expect(progress).to_contain_text("evaluate")
+    expect(progress).to_contain_text("Dashboard: /dashboards/")
+    expect(page.locator("#run-loss")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
+
+    open_studio(page, served["url"] + "/")  # a reloaded page finds the job again
+    tab(page, "Runs")
+    expect(page.locator("#run-progress")).to_contain_text("tiny-browser — done")
+    expect(page.locator("#run-jobs")).to_contain_text("tiny-browser")
+
+
+def test_deep_link_opens_the_run(page, served):
+    from playwright.sync_api import expect
+
+    run_id = served["ids"]["train"]
+    open_studio(page, f"{served['url']}/?run={run_id}")
+    expect(page.get_by_role("tab", name="Runs")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#run-info")).to_contain_text(f"Run {run_id}: demo train")
+    expect(page.locator("#run-info")).to_contain_text("4 training steps")
+    expect(page.locator("#run-select input")).to_have_value(re.compile(rf"^{run_id} · demo train"))
+    page.screenshot(path=str(SHOTS / "runs-deep-link.png"), full_page=True)
+
+
+def test_dashboard_figures_and_share_link_in_a_fresh_context(page, browser, served):
+    from playwright.sync_api import expect
+
+    tab(page, "Dashboards")
+    choose(page, "dash-runs", re.compile(rf"^{served['ids']['evaluate']} · demo evaluate"))
+    page.locator("#dash-title").click()  # close the dropdown's list
+    page.locator("#dash-show").click()
+    expect(page.locator("#dash-figure-0 .js-plotly-plot")).to_be_visible()
+    type_into(page.locator("#dash-title textarea"), "browser <i>share</i>")
+    page.locator("#dash-share").click()
+    link = page.locator("#dash-share-link")
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href and re.fullmatch(r"/dashboards/[\w-]+", href)
+    expect(page.locator("#dash-download")).to_be_visible()
+    with page.expect_download() as download:
+        page.locator("#dash-download").click()
+    assert Path(download.value.path()).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    page.screenshot(path=str(SHOTS / "dashboards.png"), full_page=True)
+
+    fresh = browser.new_context(viewport={"width": 1200, "height": 900})  # no cookies, no session
+    try:
+        shared = fresh.new_page()
+        response = shared.goto(served["url"] + href)
+        assert response is not None and response.status == 200
+        expect(shared.locator("h1")).to_have_text("browser <i>share</i>")
+        expect(shared.locator("#figure-0 .main-svg").first).to_be_visible()
+        shared.screenshot(path=str(SHOTS / "dashboard-share.png"), full_page=True)
+        missing = shared.goto(served["url"] + "/dashboards/not-a-dashboard")
+        assert missing is not None and missing.status == 404
+    finally:
+        fresh.close()
+
+
+def test_a_trajectory_holding_script_tags_renders_as_text(page, served):
+    from playwright.sync_api import expect
+
+    tab(page, "Trajectories")
+    choose(page, "traj-run", re.compile(rf"^{served['ids']['evaluate']} · demo evaluate"))
+    choose(page, "traj-agent", "prompted")
+    expect(page.locator("#traj-count")).to_contain_text("2 episode(s)")
+    cell = page.locator("#traj-table").get_by_text("<script>window.__pwned = 2</script> Who?").filter(visible=True)
+    expect(cell.first).to_be_visible()
+    cell.first.click()
+    expect(page.locator("#traj-question textarea")).to_have_value("<script>window.__pwned = 2</script> Who?")
+    expect(page.locator("#traj-thought textarea")).to_have_value("try <script>window.__pwned = 1</script> here")
+    expect(page.locator("#traj-action textarea")).to_have_value("search[<img src=x onerror=alert(1)>]")
+    page.locator("#traj-next").click()
+    expect(page.locator("#traj-action textarea")).to_have_value("finish[<script>alert(2)</script>]")
+    expect(page.locator("#traj-prediction textarea")).to_have_value("<script>alert(2)</script>")
+    assert page.evaluate("window.__pwned") is None
+    assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('__pwned'))")
+    assert page.locator("#traj-table img, #traj-meta img, #traj-table script").count() == 0
+    page.screenshot(path=str(SHOTS / "trajectories.png"), full_page=True)
+
