@@ -9,7 +9,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import FINETUNE
+
+from studio.paths import DATA_DIR
 
 SCRIPT_TEXT = ("Thought: try <script>window.__pwned = 1</script> here\nAction: search[<img src=x onerror=alert(1)>]\n"
                "Observation: <b>bold?</b> & more\nThought: done\nAction: finish[<script>alert(2)</script>]\n")
@@ -23,7 +24,7 @@ def seed_store(store, tmp_path: Path) -> dict[str, int]:
     from studio.dashboards import save_dashboard
     from studio.importing import import_trajectories
 
-    records = json.loads((FINETUNE / "alpaca_format" / "hotpotqa.json").read_text())[:4]
+    records = json.loads((DATA_DIR / "fireact/finetune/alpaca_format/hotpotqa.json").read_text())[:4]
     source = tmp_path / "four.json"
     source.write_text(json.dumps(records))
     imported = import_trajectories(store, source, "alpaca", task="hotpotqa", name="four recorded").run_id
@@ -274,7 +275,7 @@ def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
     from studio.recipe import Recipe
 
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
-    records = json.loads((FINETUNE / "alpaca_format" / "hotpotqa.json").read_text())[:4]
+    records = json.loads((DATA_DIR / "fireact/finetune/alpaca_format/hotpotqa.json").read_text())[:4]
     (tmp_path / "four.json").write_text(json.dumps(records))
     recipe = Recipe.model_validate({
         "name": "cancel-me", "data": {"correct_only": False},
