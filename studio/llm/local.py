@@ -4,19 +4,23 @@ All requests of a `generate` call advance together: one batched forward per new 
 Batched output equals unbatched output token for token, across agent steps and past Gemma 3's 512-token
 sliding window, because the KV cache is managed here rather than by re-padding prompts:
 
-* A batch ("group") holds one row per episode key. Each row's cache slots are either real tokens or dead
-  slots (pads, discarded tokens). Per slot the group keeps `alive` and the real position `pos` of its token.
-* Attention masks are built from those: a query attends a key iff the key slot is alive, pos(key) <= pos(query)
-  and, for sliding layers, pos(query) - pos(key) < sliding_window. They go to the model as a dict keyed by
-  layer type, with position_ids = real positions, so RoPE, causality and the sliding window see exactly
-  what a lone, unpadded sequence sees. Left padding (which HF counts against the sliding window) never
-  enters the computation.
+* A batch ("group") holds one row per episode key, all rows with the same number of cache slots. A slot holds
+  a real token or is dead (a pad, a discarded token); per slot the group keeps `alive` and the real position
+  `pos` of its token.
+* The attention masks are built from those: a query attends a key iff the key slot is alive, pos(key) <=
+  pos(query) and, for sliding layers, pos(query) - pos(key) < sliding_window. They go to the model as a dict
+  keyed by layer type, with position_ids = real positions, so RoPE, causality and the sliding window see
+  exactly what a lone, unpadded sequence sees. (HF's masks measure the window in slots, so dead slots inside
+  a row would count against it and push real context out.)
 * Each agent step's prompt extends the last prompt + completion (+ an observation). The new prompt is
-  tokenized in full, the longest common prefix with the row's cached real tokens is kept, later slots die,
-  and only the new tokens are computed (prefilled one row at a time, so pads cost no compute; they are
-  right-aligned so that every row ends in a real slot). Rows are compacted when dead slots dominate.
-* Decoding runs all rows of the group in one forward per token; finished rows feed a dead slot, and the
-  262k-entry lm_head only runs on the rows still generating.
+  tokenized in full, the longest common prefix with the row's cached tokens is kept, later slots die, and
+  only the new tokens are computed. A new key first takes over a released row, or copies the K/V of the
+  longest prefix another row holds (few-shot prompts share their examples). Prompts are computed one row at
+  a time into slots after the current end (pads cost no compute), then one lm_head call gives every row's
+  first token. Rows are compacted when dead slots dominate.
+* Decoding runs the rows in one forward per token: the contiguous range of rows covering the running ones
+  (finished rows inside it feed a dead slot; rows are reordered when the running ones get scattered), and
+  the 262k-entry lm_head only on the running rows.
 
 Attention is a small registered function (`studio_slots`): eager attention (fp32 softmax) without HF's
 `repeat_kv` copy of the cache for grouped-query heads, over K/V views of a preallocated buffer (no
@@ -273,13 +277,15 @@ class LocalBackend:
     available, else cpu. `dtype`: default float32 on CPU, bfloat16 on CUDA. `max_batch`: rows per batched
     forward; more requests in flight are served in successive batches.
 
-    Exactness: on CPU in float32, batched output equals unbatched output token for token (the remaining
-    differences are float rounding of a few 1e-6, far below the gaps between competing logits that were seen).
+    Exactness: on CPU in float32, batched output equals unbatched output token for token. What differs is float
+    rounding (logits of magnitude ~30 differ by up to ~4e-5 between batch shapes), far below the gaps between
+    the best two logits seen in the tests (5e-3 and more).
     In bfloat16 (the CUDA default) rounding depends much more on batch shapes; pass dtype=torch.float32 where
     exact agreement matters more than speed.
 
     Calls are serialised by a lock. `stats` counts the work done: prompt tokens computed
-    ("prefill_tokens"), prompt tokens taken from the cache ("reused_tokens"), decoding forwards ("decode_steps").
+    ("prefill_tokens"), prompt tokens taken from the cache ("reused_tokens"), decoding forwards ("decode_steps")
+    and the rows they computed, finished ones in between included ("decode_rows").
     """
 
     def __init__(
@@ -325,7 +331,7 @@ class LocalBackend:
         self.eos_ids = {int(e) for e in [*eos, self.tokenizer.eos_token_id] if e is not None}
         pad = self.tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else next(iter(self.eos_ids), 0))
-        self.stats = {"prefill_tokens": 0, "reused_tokens": 0, "decode_steps": 0}
+        self.stats = {"prefill_tokens": 0, "reused_tokens": 0, "decode_steps": 0, "decode_rows": 0}
         self.last_ids: dict[str, list[int]] = {}  # key -> token ids generated by the latest call (EOS included)
         self._groups: list[_Group] = []
         self._where: dict[str, tuple[_Group, _Row]] = {}
@@ -470,17 +476,14 @@ class LocalBackend:
             group.compact()
         with torch.no_grad():
             first = self._prefill(group, prompts)
+            rows = [group.rows[r] for r in active]
             # Released rows not taken over served as donors; drop them before decoding.
-            keep = [i for i, row in enumerate(group.rows) if row.key is not None]
-            remap = {old: new for new, old in enumerate(keep)}
-            group.keep_rows(keep)
-            active = [remap[r] for r in active]
-            first = {remap[r]: t for r, t in first.items()}
-            generated = self._decode(group, active, first, stop, max_tokens)
+            group.keep_rows([i for i, row in enumerate(group.rows) if row.key is not None])
+            generated = self._decode(group, rows, [first[r] for r in active], stop, max_tokens)
 
         results = {}
-        for (key, toks), r in zip(items, active, strict=True):
-            gen = self.last_ids[key] = generated[r]
+        for (key, toks), gen in zip(items, generated, strict=True):
+            self.last_ids[key] = gen
             if gen and gen[-1] in self.eos_ids:
                 gen = gen[:-1]
             text, _ = cut_at_stop(self.tokenizer.decode(gen, skip_special_tokens=True), stop)
@@ -573,29 +576,37 @@ class LocalBackend:
         group.length = end
         return dict(zip(prompts, self._next_tokens(torch.cat(hidden)), strict=True))
 
-    def _decode(self, group: _Group, active: list[int], first: dict[int, int], stop: list[str], max_tokens: int):
-        """Batched greedy decoding of every active row until each hits EOS, a stop string or max_tokens.
+    def _decode(self, group: _Group, rows: list[_Row], first: list[int], stop: list[str], max_tokens: int):
+        """Batched greedy decoding of `rows` until each hits EOS, a stop string or max_tokens; returns the token
+        ids generated for each.
 
-        Each step runs the contiguous range of rows that covers the running ones (rows outside it, idle or
-        finished, cost nothing; finished rows inside it feed a dead slot), and the lm_head only on running rows.
+        Each step runs the contiguous range of group rows that covers the running ones (rows outside it cost
+        nothing; finished or idle rows inside it feed a dead slot), and the lm_head only on running rows. When
+        the running rows are scattered over a range twice their number, the rows are reordered to put them first.
         """
         import torch
 
-        generated: dict[int, list[int]] = {r: [first[r]] for r in active}
-        running = [r for r in active if not self._finished(generated[r], stop, max_tokens)]
+        generated = {id(row): [t] for row, t in zip(rows, first, strict=True)}
+        running = [row for row in rows if not self._finished(generated[id(row)], stop, max_tokens)]
         while running:
-            lo, hi = min(running), max(running) + 1
+            index = {id(row): i for i, row in enumerate(group.rows)}
+            at = sorted(index[id(row)] for row in running)
+            if at[-1] + 1 - at[0] >= max(2 * len(at), len(at) + 4):
+                running_ids = {id(row) for row in running}
+                order = at + [i for i, row in enumerate(group.rows) if id(row) not in running_ids]
+                group.keep_rows(order)
+                at = list(range(len(running)))
+            running = [group.rows[i] for i in at]
+            lo, hi = at[0], at[-1] + 1
             n, s = hi - lo, group.length
             group.reserve(s + 1)
             ids = torch.full((n, 1), self.pad_id, dtype=torch.long)
             pos_q = torch.zeros((n, 1), dtype=torch.long)
             alive_q = torch.zeros((n, 1), dtype=torch.bool)
-            for r in running:
-                row = group.rows[r]
-                ids[r - lo, 0] = generated[r][-1]
-                pos_q[r - lo, 0] = len(row.tokens)
-                alive_q[r - lo, 0] = True
-                row.tokens.append(generated[r][-1])
+            for i, row in zip(at, running, strict=True):
+                token = generated[id(row)][-1]
+                ids[i - lo, 0], pos_q[i - lo, 0], alive_q[i - lo, 0] = token, len(row.tokens), True
+                row.tokens.append(token)
                 row.slots.append(s)
             ids, pos_q, alive_q = ids.to(self.device), pos_q.to(self.device), alive_q.to(self.device)
             group.alive[lo:hi, s] = alive_q[:, 0]
@@ -605,11 +616,12 @@ class LocalBackend:
             hidden = self._hidden(group, slice(lo, hi), ids, pos_q, s, s + 1, masks)
             group.length = s + 1
             self.stats["decode_steps"] += 1
-            picked = hidden[torch.tensor([r - lo for r in running], device=self.device)]
-            for r, t in zip(running, self._next_tokens(picked), strict=True):
-                generated[r].append(t)
-            running = [r for r in running if not self._finished(generated[r], stop, max_tokens)]
-        return generated
+            self.stats["decode_rows"] += n
+            picked = hidden[torch.tensor([i - lo for i in at], device=self.device)]
+            for row, t in zip(running, self._next_tokens(picked), strict=True):
+                generated[id(row)].append(t)
+            running = [row for row in running if not self._finished(generated[id(row)], stop, max_tokens)]
+        return [generated[id(row)] for row in rows]
 
     def _finished(self, gen: list[int], stop: list[str], max_tokens: int) -> bool:
         if len(gen) >= max_tokens or gen[-1] in self.eos_ids:
