@@ -1,14 +1,20 @@
 """Local student throughput: LocalBackend with N requests in flight against the same requests one at a time.
 
-Builds N few-shot ReAct prompts (600-900 tokens: an instruction, recorded HotpotQA trajectories from
-`studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json`, then a new question and "Thought:"),
+Default mode, whole episodes (`--episodes`, the issue's measure): the first N HotpotQA dev questions go through
+the real agent loop (`EpisodeRunner`: few-shot ReAct, local BM25 search, at most --max-steps steps) twice on
+the same backend, once with N episodes in flight and once one question at a time (the way the paper's code
+ran); prints episodes/min of each and the ratio, and checks both runs gave every question the same steps and
+answer.
+
+Request mode (`--requests`): builds N few-shot ReAct prompts (600-900 tokens: an instruction, recorded HotpotQA
+trajectories from `studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json`, then a new question and
+"Thought:"),
 generates max_tokens 64 with stop "\\nObservation:" greedily, once as one batched call and once request by
 request (each its own key, released afterwards), and prints generated tokens/s of each and their ratio.
 Both runs must produce the same texts (batched output equals unbatched output); the script checks it.
 
-    .venv/bin/python benchmarks/agent_throughput.py [--n 16] [--max-tokens 64] [--model bundled:gemma-3-270m]
-
-`measure_generation` is the reusable piece (the agent-loop benchmark calls it with its own prompts).
+    .venv/bin/python benchmarks/agent_throughput.py [--n 16] [--k 3] [--max-steps 4] [--model bundled:gemma-3-270m]
+    .venv/bin/python benchmarks/agent_throughput.py --requests [--n 16] [--max-tokens 64] [--distinct]
 """
 
 from __future__ import annotations
@@ -85,29 +91,54 @@ def measure_generation(backend, prompts: list[str], max_tokens: int = 64, stop: 
             "texts": [o.text for o in outs]}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=16)
-    ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--model", default="bundled:gemma-3-270m")
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--distinct", action="store_true", help="each prompt has its own examples (no shared prefix)")
-    ap.add_argument("--repeats", type=int, default=1, help="alternate the two runs this many times; best of each")
-    args = ap.parse_args()
+def measure_episodes(backend, questions, spec, in_flight: int) -> dict:
+    """Run every question through the agent loop with `in_flight` episodes advancing together."""
+    from studio.agents.loop import EpisodeRunner
+    from studio.recipe import Tool
+    from studio.tools.search import Search
 
-    import torch
+    episodes = []
+    runner = EpisodeRunner(backend, Search(Tool()), spec, in_flight=in_flight, tool="local")
+    t0, c0 = time.perf_counter(), time.process_time()
+    runner.run(questions, episodes.append)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    episodes.sort(key=lambda e: e.question_id)
+    return {"in_flight": in_flight, "wall_s": wall, "cpu_s": cpu, "episodes": len(episodes),
+            "per_min": 60 * len(episodes) / wall, "steps": sum(len(e.steps) for e in episodes),
+            "tokens_out": sum(e.tokens_out for e in episodes), "errors": sum(bool(e.error) for e in episodes),
+            "em": sum(e.em or 0 for e in episodes),
+            "trace": [(e.prediction, [s.action for s in e.steps]) for e in episodes]}
 
-    from studio.llm.local import LocalBackend
 
-    backend = LocalBackend(args.model, device=args.device, max_batch=args.n)
+def episodes_mode(args, backend) -> None:
+    from studio.agents.loop import AgentSpec
+    from studio.tasks import draw
+
+    questions = draw("hotpotqa", "dev", None, args.n, None)
+    spec = AgentSpec("react", "prompted", k=args.k, max_steps=args.max_steps, max_tokens=args.max_tokens)
+    print(f"{len(questions)} HotpotQA dev questions, few-shot ReAct k={args.k}, at most {args.max_steps} steps, "
+          f"max_tokens {args.max_tokens} per step, local search")
+    runs: dict[int, list[dict]] = {1: [], args.n: []}
+    for _ in range(args.repeats):
+        for in_flight in runs:
+            backend.clear()
+            runs[in_flight].append(measure_episodes(backend, questions, spec, in_flight))
+    best = {k: max(v, key=lambda r: r["per_min"]) for k, v in runs.items()}
+    for in_flight, r in best.items():
+        label = "one at a time" if in_flight == 1 else f"{in_flight} in flight"
+        print(f"{label:>14}: {r['wall_s']:7.1f} s (CPU {r['cpu_s']:.1f} s), {r['episodes']} episodes, "
+              f"{r['steps']} steps, {r['tokens_out']} tokens out, EM {r['em']:.0f}, errors {r['errors']}, "
+              f"{r['per_min']:6.2f} episodes/min")
+    same = all(r["trace"] == best[1]["trace"] for v in runs.values() for r in v)
+    print(f"ratio (episodes/min, {args.n} in flight / one at a time): "
+          f"{best[args.n]['per_min'] / best[1]['per_min']:.2f}x; same steps and answers: {same}")
+
+
+def requests_mode(args, backend) -> None:
     prompts = react_prompts(args.n, backend.tokenizer, shared=not args.distinct)
     sizes = [len(backend.tokenizer(p)["input_ids"]) for p in prompts]
-    print(f"device {backend.device}, torch threads {torch.get_num_threads()}, {args.n} prompts of "
-          f"{min(sizes)}-{max(sizes)} tokens (mean {sum(sizes) / len(sizes):.0f}), "
+    print(f"{args.n} prompts of {min(sizes)}-{max(sizes)} tokens (mean {sum(sizes) / len(sizes):.0f}), "
           f"{'distinct' if args.distinct else 'shared'} few-shot examples, max_tokens {args.max_tokens}")
-    backend.generate([Request("warmup", prompts[0][-200:])], STOP, 4)
-    backend.clear()
-
     runs: dict[bool, list[dict]] = {False: [], True: []}
     for _ in range(args.repeats):
         for batched in (False, True):
@@ -129,6 +160,30 @@ def main() -> None:
         for i, (a, b) in enumerate(zip(single["texts"], batch["texts"], strict=True)):
             if a != b:
                 print(f"  prompt {i}: one at a time {a!r}\n            batched {b!r}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", action="store_true", help="measure single generation calls, not episodes")
+    ap.add_argument("--n", type=int, default=16, help="questions (episodes mode) or prompts (requests mode)")
+    ap.add_argument("--k", type=int, default=3, help="few-shot examples per prompt (episodes mode)")
+    ap.add_argument("--max-steps", type=int, default=4, help="step limit per episode (episodes mode)")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--model", default="bundled:gemma-3-270m")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--distinct", action="store_true", help="each prompt has its own examples (requests mode)")
+    ap.add_argument("--repeats", type=int, default=1, help="alternate the two runs this many times; best of each")
+    args = ap.parse_args()
+
+    import torch
+
+    from studio.llm.local import LocalBackend
+
+    backend = LocalBackend(args.model, device=args.device, max_batch=args.n)
+    print(f"device {backend.device}, torch threads {torch.get_num_threads()}")
+    backend.generate([Request("warmup", INSTRUCTION)], STOP, 4)
+    backend.clear()
+    (requests_mode if args.requests else episodes_mode)(args, backend)
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
         "name": "tiny", "trajectories": {"source": "import", "path": str(tiny_source), "task": "hotpotqa"},
         "data": {"correct_only": False},
         "student": {"max_steps": 4, "checkpoint_every": 2, "batch_size": 2, "max_seq_length": 128,
-                    "learning_rate": 0.005},
+                    "learning_rate": 0.005, "save_merged": True},
     })
     trajectories(recipe, store)
     cancel = threading.Event()
@@ -144,3 +144,6 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
     base = LocalBackend("bundled:gemma-3-270m").generate_one(prompt, max_tokens=16)
     tuned = LocalBackend("bundled:gemma-3-270m", adapter=str(adapter)).generate_one(prompt, max_tokens=16)
     assert tuned.error is None and tuned.text != base.text
+    merged = run_dir_for(first.run_id) / "merged"
+    assert "name: tiny" in (merged / "recipe.yaml").read_text()
+    assert LocalBackend(str(merged)).generate_one(prompt, max_tokens=16).text == tuned.text

@@ -18,6 +18,7 @@ from studio.recipe import Recipe
 from studio.train.loop import jsonl_emitter, train_loop
 
 ADAPTER = "adapter"
+MERGED = "merged"
 
 
 def run(run_dir: Path) -> int:
@@ -52,22 +53,23 @@ def run(run_dir: Path) -> int:
 
 def save(loaded, recipe: Recipe, run_dir: Path) -> None:
     """The adapter (PEFT format, loadable by transformers, vLLM and the local backend), the recipe beside
-    it, and the merged model when the recipe asks."""
+    it, and the merged model (a plain transformers folder, `merged/`) when the recipe asks."""
+    _save_folder(loaded.model, loaded.tokenizer, recipe, run_dir / ADAPTER)
+    if recipe.student.save_merged:
+        _save_folder(loaded.model.merge_and_unload(), loaded.tokenizer, recipe, run_dir / MERGED)
+
+
+def _save_folder(model, tokenizer, recipe: Recipe, path: Path) -> None:
+    """Model, tokenizer and recipe written beside the target, then moved in: a folder is whole or absent."""
     from studio.recipe_io import dump_recipe
 
-    adapter = run_dir / ADAPTER
-    tmp = run_dir / (ADAPTER + ".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    loaded.model.save_pretrained(tmp)
-    loaded.tokenizer.save_pretrained(tmp)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
     (tmp / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
-    shutil.rmtree(adapter, ignore_errors=True)
-    tmp.rename(adapter)
-    if recipe.student.save_merged:
-        merged = run_dir / "merged"
-        loaded.model.merge_and_unload().save_pretrained(merged)
-        loaded.tokenizer.save_pretrained(merged)
-        (merged / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
 
 
 def main(argv: list[str] | None = None) -> int:
