@@ -7,7 +7,11 @@ Each trainer runs in its own process (so peak memory is its own), on the same mo
 same run; the script prints both and the ratio.
 
 - CPU: the project's trainer (packed padding-free batches, output layer applied only where the loss is
-  taken) against the naive loop (padded batches, logits over the full 262k vocabulary everywhere).
+  taken, the recipe's default precision: bfloat16 autocast where the CPU computes bf16 natively, else
+  float32) against the naive loop (float32, padded batches, logits over the full 262k vocabulary
+  everywhere). Also shown: the project's trainer in float32 (what the output-layer saving alone gives),
+  and Unsloth's CPU fallback (`FastLanguageModel` without a GPU, same precision and packed batches, its
+  own loss), the alternative the `auto` backend was chosen against.
 - CUDA: the project's trainer on its CUDA path (Unsloth FastLanguageModel, its fused loss) against the
   naive loop (transformers + PEFT, bf16, SDPA), both on padded batches of 8 sequences of 150-700 tokens,
   LoRA r 16 on all linear layers, as in shared/gpu/README.md. Needs no network: the model is random
@@ -77,13 +81,15 @@ def llama_1b_folder() -> str:
 
 
 def worker(trainer: str, device: str, model: str, steps: int, warmup: int, batch_size: int, data: str) -> dict:
-    """Train `warmup + steps` steps with one trainer; median step time over the timed steps."""
+    """Train `warmup + steps` steps with one trainer; tokens per second over the timed steps."""
     from studio.recipe import Lora, Student
 
-    student = Student(model=model, backend="unsloth" if trainer == "project" and device == "cuda" else "peft",
-                      batch_size=batch_size, max_seq_length=1024, lora=Lora(r=16, alpha=32),
-                      packing=trainer == "project" and device == "cpu")
-    if device == "cuda" and trainer == "project":
+    use_unsloth = trainer == "unsloth" or (trainer == "project" and device == "cuda")
+    exact = device == "cpu" and trainer in ("naive", "project-fp32")
+    student = Student(model=model, backend="unsloth" if use_unsloth else "peft", batch_size=batch_size,
+                      max_seq_length=1024, lora=Lora(r=16, alpha=32), packing=trainer != "naive" and device == "cpu",
+                      precision="float32" if exact else "auto")
+    if use_unsloth:
         import unsloth  # noqa: F401  (first, so it patches transformers)
     import torch
 
@@ -98,7 +104,7 @@ def worker(trainer: str, device: str, model: str, steps: int, warmup: int, batch
 
     examples = [Example(**e) for e in examples]
     project_loss = model_loss if device == "cuda" else selective_loss
-    loss_fn = full_loss if trainer == "naive" else project_loss
+    loss_fn = {"naive": full_loss, "unsloth": model_loss}.get(trainer, project_loss)
     params = [p for p in model_.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     model_.train()
@@ -111,7 +117,7 @@ def worker(trainer: str, device: str, model: str, steps: int, warmup: int, batch
         if device == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda"):
+        with torch.autocast(device_type=device, dtype=loaded.dtype, enabled=loaded.dtype != torch.float32):
             loss = loss_fn(model_, batch)
         loss.backward()
         optimizer.step()
@@ -127,15 +133,15 @@ def worker(trainer: str, device: str, model: str, steps: int, warmup: int, batch
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"trainer": trainer, "backend": loaded.backend, "tokens_per_s": statistics.median(tokens) /
-            statistics.median(times), "median_step_s": statistics.median(times), "peak_gib": peak,
+    return {"trainer": trainer, "backend": loaded.backend, "precision": str(loaded.dtype).removeprefix("torch."),
+            "tokens_per_s": sum(tokens) / sum(times), "median_step_s": statistics.median(times), "peak_gib": peak,
             "final_loss": loss.item()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: cpu 4, cuda 15)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: cpu 6, cuda 15)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default: cpu 1, cuda 3)")
     parser.add_argument("--batch-size", type=int, default=None, help="default: cpu 4, cuda 8")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -143,7 +149,7 @@ def main() -> None:
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     cpu = args.device == "cpu"
-    steps = args.steps or (4 if cpu else 15)
+    steps = args.steps or (6 if cpu else 15)
     warmup = args.warmup if args.warmup is not None else (1 if cpu else 3)
     batch_size = args.batch_size or (4 if cpu else 8)
     if args.worker:
@@ -162,22 +168,27 @@ def main() -> None:
     data.write_text(json.dumps([e.__dict__ for e in examples]))
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     results = {}
-    for trainer in ("naive", "project"):
+    for trainer in ("naive", "project", "project-fp32", "unsloth") if cpu else ("naive", "project"):
         out = subprocess.run([sys.executable, __file__, "--worker", trainer, "--device", args.device, "--model", model,
                               "--data", str(data), "--steps", str(steps), "--warmup", str(warmup),
                               "--batch-size", str(batch_size)], capture_output=True, text=True, env=env, cwd=ROOT)
         if out.returncode != 0:
             sys.exit(f"{trainer} trainer failed:\n{out.stderr[-4000:]}")
         results[trainer] = json.loads(out.stdout.strip().splitlines()[-1])
-    naive, ours = results["naive"], results["project"]
+    naive = results["naive"]
     device = "CPU" if cpu else __import__("torch").cuda.get_device_name(0)
-    print(f"# train throughput on {device}: {shape}; batch {batch_size}, {steps} timed steps (median)")
-    print("| trainer | backend | tokens/s | peak memory (GiB) |")
-    print("| --- | --- | --- | --- |")
-    for name, r in (("naive PEFT loop", naive), ("project trainer", ours)):
-        print(f"| {name} | {r['backend']} | {r['tokens_per_s']:.0f} | {r['peak_gib']:.2f} |")
-    print(f"speed ratio (project / naive): {ours['tokens_per_s'] / naive['tokens_per_s']:.2f}x; "
-          f"memory ratio: {ours['peak_gib'] / naive['peak_gib']:.2f}")
+    print(f"# train throughput on {device}: {shape}; batch {batch_size}, {steps} timed steps (tokens / time)")
+    print("| trainer | backend | precision | tokens/s | peak memory (GiB) | final loss |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    names = {"naive": "naive PEFT loop", "project": "project trainer", "project-fp32": "project trainer, float32",
+             "unsloth": "Unsloth CPU fallback"}
+    for trainer, r in results.items():
+        print(f"| {names[trainer]} | {r['backend']} | {r['precision']} | {r['tokens_per_s']:.0f} | "
+              f"{r['peak_gib']:.2f} | {r['final_loss']:.4f} |")
+    for trainer, r in results.items():
+        if trainer != "naive":
+            print(f"speed ratio ({trainer} / naive): {r['tokens_per_s'] / naive['tokens_per_s']:.2f}x; "
+                  f"memory ratio: {r['peak_gib'] / naive['peak_gib']:.2f}")
 
 
 if __name__ == "__main__":

@@ -191,6 +191,11 @@ class Student(Spec):
     )
     max_seq_length: int = Field(1024, ge=64, description="Longest training sequence in tokens; longer ones are cut.")
     load_in_4bit: bool = Field(False, description="Load the base model in 4 bits (QLoRA, CUDA only).")
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Training compute precision. `auto`: bfloat16 on a CUDA GPU and on CPUs that compute it natively "
+        "(AVX512-BF16, AMX, Arm BF16), float32 elsewhere (emulated bfloat16 is slower than float32).",
+    )
     lora: Lora = Field(default_factory=Lora, description="LoRA adapter shape.")
     epochs: float = Field(1.0, gt=0, description="Passes over the training set (ignored when max_steps is set).")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")

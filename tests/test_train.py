@@ -147,3 +147,21 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
     merged = run_dir_for(first.run_id) / "merged"
     assert "name: tiny" in (merged / "recipe.yaml").read_text()
     assert LocalBackend(str(merged)).generate_one(prompt, max_tokens=16).text == tuned.text
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
+    from studio.recipe import Student
+    from studio.train.model import compute_dtype, native_cpu_bf16
+
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    old = tmp_path / "old"
+    old.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert native_cpu_bf16(x86) and native_cpu_bf16(arm)
+    assert not native_cpu_bf16(old) and not native_cpu_bf16(tmp_path / "missing")
+    assert compute_dtype(Student(), "cuda") == torch.bfloat16
+    assert compute_dtype(Student(precision="float32"), "cuda") == torch.float32
+    assert compute_dtype(Student(precision="bfloat16"), "cpu") == torch.bfloat16
+    assert compute_dtype(Student(), "cpu") == (torch.bfloat16 if native_cpu_bf16() else torch.float32)

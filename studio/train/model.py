@@ -1,8 +1,14 @@
-"""The student model with a fresh LoRA adapter: Unsloth on a CUDA GPU, transformers + PEFT elsewhere."""
+"""The student model with a fresh LoRA adapter: Unsloth on a CUDA GPU, transformers + PEFT elsewhere.
+
+`auto` takes PEFT on CPU although Unsloth imports there (its CPU fallback is stock transformers + PEFT with
+the full-vocabulary loss): `benchmarks/train_throughput.py` measures it against the project's CPU path,
+which applies the output layer only where the loss is taken, and the project's path is faster.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from studio.recipe import Student
 
@@ -15,7 +21,7 @@ class Loaded:
     tokenizer: object
     backend: str  # "unsloth" or "peft"
     device: str
-    dtype: object
+    dtype: object  # compute dtype: the training loop autocasts to it when it is not float32
 
 
 def choose_backend(student: Student) -> str:
@@ -24,6 +30,27 @@ def choose_backend(student: Student) -> str:
     if student.backend != "auto":
         return student.backend
     return "unsloth" if torch.cuda.is_available() else "peft"
+
+
+def native_cpu_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU computes bfloat16 in hardware (x86 AVX512-BF16 or AMX, Arm BF16), read from the
+    CPU flags Linux reports; elsewhere False (float32 is the safe choice)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = {f for line in text.splitlines() if line.lower().startswith(("flags", "features"))
+             for f in line.split(":", 1)[-1].split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def compute_dtype(student: Student, device: str):
+    """The recipe's precision on this device (see `Student.precision`)."""
+    import torch
+
+    if student.precision == "auto":
+        return torch.bfloat16 if device == "cuda" or native_cpu_bf16() else torch.float32
+    return getattr(torch, student.precision)
 
 
 def load_student(student: Student) -> Loaded:
@@ -38,15 +65,17 @@ def load_student(student: Student) -> Loaded:
         import unsloth  # noqa: F401  (must come before transformers and peft)
         from unsloth import FastLanguageModel
 
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = compute_dtype(student, device)
         model, tokenizer = FastLanguageModel.from_pretrained(
-            path, max_seq_length=student.max_seq_length, dtype=torch.bfloat16, load_in_4bit=student.load_in_4bit,
+            path, max_seq_length=student.max_seq_length, dtype=dtype, load_in_4bit=student.load_in_4bit,
         )
         model = FastLanguageModel.get_peft_model(
             model, r=student.lora.r, lora_alpha=student.lora.alpha, lora_dropout=student.lora.dropout,
             target_modules=LLAMA_LINEAR if targets == "all-linear" else targets, bias="none",
             use_gradient_checkpointing=False, random_state=student.seed,
         )
-        return Loaded(model, tokenizer, "unsloth", "cuda", torch.bfloat16)
+        return Loaded(model, tokenizer, "unsloth", device, dtype)
 
     import torch
     from peft import LoraConfig, get_peft_model
@@ -54,10 +83,12 @@ def load_student(student: Student) -> Loaded:
 
     torch.manual_seed(student.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = compute_dtype(student, device)
     if student.load_in_4bit and device != "cuda":
         raise ValueError("student.load_in_4bit needs a CUDA GPU")
-    base = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa").to(device)
+    # On CPU the weights stay float32 and bfloat16 comes from autocast (mixed precision).
+    weights = dtype if device == "cuda" else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=weights, attn_implementation="sdpa").to(device)
     config = LoraConfig(r=student.lora.r, lora_alpha=student.lora.alpha, lora_dropout=student.lora.dropout,
                         target_modules=targets, task_type="CAUSAL_LM")
     return Loaded(get_peft_model(base, config), AutoTokenizer.from_pretrained(path), "peft", device, dtype)
