@@ -138,7 +138,7 @@ def cmd_preview_mask(args: argparse.Namespace) -> int:
     from studio.llm.bundled import resolve_model
     from studio.pipeline import training_preview_rows
     from studio.recipe_io import load_recipe
-    from studio.train.masking import preview, tokenize_example
+    from studio.train.masking import IGNORE, preview, tokenize_example
 
     recipe = load_recipe(args.recipe)
     with _store(args) as store:
@@ -148,7 +148,7 @@ def cmd_preview_mask(args: argparse.Namespace) -> int:
     student = recipe.student
     example = tokenize_example(tokenizer, row["question"], row["text"], student.max_seq_length, student.loss_on)
     print(preview(tokenizer, example))
-    trained = sum(label != -100 for label in example.labels)
+    trained = sum(label != IGNORE for label in example.labels)
     print(f"\n-- [[trained]] {trained} of {len(example.input_ids)} tokens (loss_on: {student.loss_on})"
           + (", cut at max_seq_length" if example.truncated else ""))
     return 0
