@@ -119,7 +119,7 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
 
     def progress(p):
         seen.append(p.done)
-        if p.done >= 2 and (run_dir_for(p.run_id) / "checkpoints" / "step-2").exists():
+        if p.done >= 2 and (run_dir_for(store, p.run_id) / "checkpoints" / "step-2").exists():
             cancel.set()
 
     first = train(recipe, store, progress, cancel)
@@ -130,9 +130,9 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
     second = train(recipe, store)
     assert second.status == "done" and second.run_id == first.run_id and second.steps == 4
     assert [m["step"] for m in store.train_metrics(first.run_id)] == [1, 2, 3, 4]
-    events = [json.loads(line)["event"] for line in (run_dir_for(first.run_id) / "metrics.jsonl").open()]
+    events = [json.loads(line)["event"] for line in (run_dir_for(store, first.run_id) / "metrics.jsonl").open()]
     assert "resumed" in events and events[-1] == "done"
-    adapter = run_dir_for(first.run_id) / "adapter"
+    adapter = run_dir_for(store, first.run_id) / "adapter"
     assert (adapter / "adapter_model.safetensors").exists() and (adapter / "adapter_config.json").exists()
     assert "name: tiny" in (adapter / "recipe.yaml").read_text()
     assert store.get_run(first.run_id)["status"] == "done"
@@ -144,7 +144,7 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
     base = LocalBackend("bundled:gemma-3-270m").generate_one(prompt, max_tokens=16)
     tuned = LocalBackend("bundled:gemma-3-270m", adapter=str(adapter)).generate_one(prompt, max_tokens=16)
     assert tuned.error is None and tuned.text != base.text
-    merged = run_dir_for(first.run_id) / "merged"
+    merged = run_dir_for(store, first.run_id) / "merged"
     assert "name: tiny" in (merged / "recipe.yaml").read_text()
     assert LocalBackend(str(merged)).generate_one(prompt, max_tokens=16).text == tuned.text
 

@@ -303,8 +303,8 @@ def _expected(exc: Exception) -> bool:
 
 def _worker_log(job: Job, store: Store, lines: int = 15) -> list[str]:
     """The last lines of the training worker's own log (its stdout and stderr), from its first line on."""
-    from studio.paths import runs_dir
     from studio.stages import fingerprint
+    from studio.train.stage import run_dir_for
 
     run_id = job.run_ids.get("train")
     if run_id is None:  # no step reported yet (the worker is loading the model): the stage's open run
@@ -312,7 +312,7 @@ def _worker_log(job: Job, store: Store, lines: int = 15) -> list[str]:
         if found is None:
             return []
         run_id = found["id"]
-    path = runs_dir() / f"run-{run_id}" / "worker.log"
+    path = run_dir_for(store, run_id) / "worker.log"
     try:
         with path.open("rb") as handle:
             handle.seek(0, 2)

@@ -3,8 +3,10 @@ streams, and kills it on cancel. The database stays with this process; the worke
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,8 +45,10 @@ class TrainResult:
                 f"{self.steps} steps{loss}" + (f"; adapter {self.adapter}" if self.adapter else ""))
 
 
-def run_dir_for(run_id: int) -> Path:
-    return runs_dir() / f"run-{run_id}"
+def run_dir_for(store: Store, run_id: int) -> Path:
+    """A run's folder, under a folder of its database (run ids of two databases must not meet)."""
+    db = store.path.resolve()
+    return runs_dir() / f"{db.stem}-{hashlib.sha256(str(db).encode()).hexdigest()[:8]}" / f"run-{run_id}"
 
 
 def _store_events(store: Store, run_id: int, lines: list[str], state: dict) -> None:
@@ -66,7 +70,7 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     """Fine-tune the student on the recipe's training set; resumes an interrupted run of the same settings."""
     from studio.pipeline import source_run
 
-    run_id, _ = open_run(store, recipe, "train")
+    run_id, resumed = open_run(store, recipe, "train")
     run = store.get_run(run_id)
     if run["status"] == "done":
         last = store.train_metrics(run_id)
@@ -77,7 +81,9 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     rows = training_rows(store, [source], recipe.data)
     if not rows:
         raise TrainError(f"no training trajectories in run {source} pass the recipe's data filters")
-    folder = run_dir_for(run_id)
+    folder = run_dir_for(store, run_id)
+    if not resumed:  # a new run: nothing left by a deleted database's run of the same id may be resumed
+        shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "recipe.json").write_text(recipe.model_dump_json(indent=1), encoding="utf-8")
     (folder / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
