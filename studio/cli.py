@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -50,19 +51,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def progress_bars():
+    """A progress callback that draws one tqdm bar per stage (closed on exit), for headless runs."""
     from tqdm import tqdm
 
-    from studio.pipeline import run_recipe
-    from studio.recipe_io import load_recipe
-
-    recipe = load_recipe(args.recipe)
-    stages = tuple(args.stages.split(",")) if args.stages else PIPELINE
-    unknown = set(stages) - set(PIPELINE)
-    if unknown:
-        print(f"error: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(PIPELINE)}",
-              file=sys.stderr)
-        return 2
     bars: dict[str, tqdm] = {}
 
     def progress(p) -> None:
@@ -77,12 +70,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.set_postfix(failed=p.failed, correct=p.correct, cost=f"${p.cost:.4f}", refresh=False)
         bar.refresh()
 
+    try:
+        yield progress
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from studio.pipeline import run_recipe
+    from studio.recipe_io import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    stages = tuple(args.stages.split(",")) if args.stages else PIPELINE
+    unknown = set(stages) - set(PIPELINE)
+    if unknown:
+        print(f"error: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(PIPELINE)}",
+              file=sys.stderr)
+        return 2
     with _store(args) as store:
-        try:
+        with progress_bars() as progress:
             results = run_recipe(recipe, store, stages, progress)
-        finally:
-            for bar in bars.values():
-                bar.close()
         for stage, result in results.items():
             print(f"{stage}: {result.summary()}")
         if "evaluate" in results:

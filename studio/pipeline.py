@@ -20,13 +20,16 @@ def trajectories(recipe: Recipe, store: Store, progress: ProgressFn | None = Non
         return generate(recipe, store, progress, cancel=cancel)
     key = fingerprint(recipe, "import")
     found = store.find_run(recipe.name, "import", key)
-    if found is not None and found["status"] == "done":
-        count = len(store.trajectories(found["id"]))
-        return StageResult(found["id"], count, 0, count, 0, 0, 0.0)
-    summary = import_trajectories(store, resolve(source.path), source.format, task=source.task,
-                                  name=f"{recipe.name} import", recipe=recipe.model_dump(mode="json"),
-                                  recipe_name=recipe.name, fingerprint=key)
-    return StageResult(summary.run_id, summary.count, summary.count, 0, 0, 0, 0.0)
+    fresh = found is None or found["status"] != "done"
+    if fresh:
+        run_id = import_trajectories(store, resolve(source.path), source.format, task=source.task,
+                                     name=f"{recipe.name} import", recipe=recipe.model_dump(mode="json"),
+                                     recipe_name=recipe.name, fingerprint=key).run_id
+    else:
+        run_id = found["id"]
+    stored = store.trajectories(run_id)
+    correct = sum(bool(t["correct"]) for t in stored)
+    return StageResult(run_id, len(stored), len(stored) if fresh else 0, 0 if fresh else len(stored), 0, correct, 0.0)
 
 
 def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
