@@ -273,6 +273,7 @@ def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
     from storage import Store
     from studio.app.jobs import JobQueue
     from studio.recipe import Recipe
+    from studio.train.stage import run_dir_for
 
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
     records = json.loads((DATA_DIR / "fireact/finetune/alpaca_format/hotpotqa.json").read_text())[:4]
@@ -285,7 +286,7 @@ def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
     with Store(tmp_path / "jobs.duckdb") as store:
         jobs = JobQueue(store)
         job_id = jobs.submit(recipe, ("generate", "train"))
-        folder = str(tmp_path / "runs" / "run-2")
+        folder = str(run_dir_for(store, 2))
         deadline = time.monotonic() + 120
         while not (workers := _processes_with(folder)):
             assert time.monotonic() < deadline, jobs.get(job_id)["log"]
