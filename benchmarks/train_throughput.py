@@ -117,7 +117,7 @@ def worker(trainer: str, device: str, model: str, steps: int, warmup: int, batch
         if device == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        with torch.autocast(device_type=device, dtype=loaded.dtype, enabled=loaded.dtype != torch.float32):
+        with torch.autocast(device_type=device, dtype=loaded.autocast, enabled=loaded.autocast is not None):
             loss = loss_fn(model_, batch)
         loss.backward()
         optimizer.step()
@@ -133,7 +133,7 @@ def worker(trainer: str, device: str, model: str, steps: int, warmup: int, batch
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return {"trainer": trainer, "backend": loaded.backend, "precision": str(loaded.dtype).removeprefix("torch."),
+    return {"trainer": trainer, "backend": loaded.backend, "precision": loaded.precision,
             "tokens_per_s": sum(tokens) / sum(times), "median_step_s": statistics.median(times), "peak_gib": peak,
             "final_loss": loss.item()}
 

@@ -27,9 +27,10 @@ def trajectories(recipe: Recipe, store: Store, progress: ProgressFn | None = Non
                                      recipe_name=recipe.name, fingerprint=key).run_id
     else:
         run_id = found["id"]
-    stored = store.trajectories(run_id)
-    correct = sum(bool(t["correct"]) for t in stored)
-    return StageResult(run_id, len(stored), len(stored) if fresh else 0, 0 if fresh else len(stored), 0, correct, 0.0)
+    counts = store.query("SELECT count(*) AS n, count(*) FILTER (WHERE correct) AS correct FROM trajectories "
+                         "WHERE run_id = ?", [run_id])[0]
+    n = counts["n"]
+    return StageResult(run_id, n, n if fresh else 0, 0 if fresh else n, 0, counts["correct"], 0.0)
 
 
 def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,

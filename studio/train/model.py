@@ -21,7 +21,17 @@ class Loaded:
     tokenizer: object
     backend: str  # "unsloth" or "peft"
     device: str
-    dtype: object  # compute dtype: the training loop autocasts to it when it is not float32
+    dtype: object  # compute dtype
+
+    @property
+    def precision(self) -> str:
+        """The compute dtype's name, as `Student.precision` spells it."""
+        return str(self.dtype).removeprefix("torch.")
+
+    @property
+    def autocast(self):
+        """The dtype the training loop autocasts to, or None (float32 runs as it is)."""
+        return None if self.precision == "float32" else self.dtype
 
 
 def choose_backend(student: Student) -> str:

@@ -27,8 +27,6 @@ def run(run_dir: Path) -> int:
         recipe = Recipe.model_validate_json((run_dir / "recipe.json").read_text(encoding="utf-8"))
         rows = [json.loads(line) for line in (run_dir / "train.jsonl").read_text(encoding="utf-8").splitlines()]
         student = recipe.student
-        import torch
-
         from studio.train.loss import model_loss, selective_loss
         from studio.train.masking import IGNORE, tokenize_example
         from studio.train.model import load_student
@@ -38,14 +36,14 @@ def run(run_dir: Path) -> int:
                                      student.loss_on) for r in rows]
         examples = [e for e in examples if any(label != IGNORE for label in e.labels[1:])]
         emit({"event": "start", "backend": loaded.backend, "device": loaded.device,
-              "precision": str(loaded.dtype).removeprefix("torch."), "examples": len(examples),
+              "precision": loaded.precision, "examples": len(examples),
               "truncated": sum(e.truncated for e in examples), "rows": len(rows)})
         if not examples:
             raise ValueError("no training example has a token to learn from (check data filters and max_seq_length)")
         loss_fn = model_loss if loaded.backend == "unsloth" else selective_loss
         pad_id = loaded.tokenizer.pad_token_id or 0
-        autocast = None if loaded.dtype == torch.float32 else loaded.dtype
-        step = train_loop(loaded.model, examples, student, pad_id, loaded.device, run_dir, loss_fn, emit, autocast)
+        step = train_loop(loaded.model, examples, student, pad_id, loaded.device, run_dir, loss_fn, emit,
+                          loaded.autocast)
         save(loaded, recipe, run_dir)
         emit({"event": "done", "step": step, "adapter": str(run_dir / ADAPTER)})
         return 0
