@@ -55,9 +55,9 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     def work() -> None:
         for agent, method, noise, todo in plan:
             remote = agent == "teacher" and recipe.teacher.backend == "openai"
+            prompt = recipe.teacher if agent == "teacher" else ev  # where the few-shot settings come from
             spec = AgentSpec(
-                method, agent, k=0 if agent == "finetuned" else (recipe.teacher.few_shot_k if agent == "teacher"
-                                                                   else ev.few_shot_k),
+                method, agent, k=0 if agent == "finetuned" else prompt.few_shot_k, instructions=prompt.instructions,
                 max_steps=ev.max_steps, reflect_after=ev.reflect_after, max_tokens=ev.max_tokens,
             )
             search = Search(recipe.tool, store, Noise(p=noise, kind=ev.noise_kind, seed=recipe.tool.noise.seed))

@@ -59,8 +59,9 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
 
     def work() -> None:
         for method, qs in plan.items():
-            spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, max_steps=teacher.max_steps,
-                             reflect_after=recipe.evaluation.reflect_after, max_tokens=teacher.max_tokens)
+            spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, instructions=teacher.instructions,
+                             max_steps=teacher.max_steps, reflect_after=recipe.evaluation.reflect_after,
+                             max_tokens=teacher.max_tokens)
             runner = EpisodeRunner(backend, search, spec, in_flight=in_flight, tool=recipe.tool.backend, noise=noise)
             runner.run(qs, run.commit, cancel)
 

@@ -94,6 +94,7 @@ class Teacher(Spec):
     timeout_s: float = Field(60.0, gt=0, description="Seconds before one request is abandoned and retried.")
     max_retries: int = Field(5, ge=0, description="Retries on 429, 5xx, timeouts and malformed replies.")
     few_shot_k: int = Field(3, ge=0, description="Worked examples in the teacher's prompt.")
+    instructions: bool = Field(True, description="Open the teacher's prompt with the method's instructions.")
     max_steps: int = Field(8, gt=0, description="Most agent steps per question before a forced finish.")
     price_input_per_m: float = Field(0.15, ge=0, description="Price in USD per million input tokens.")
     price_output_per_m: float = Field(0.60, ge=0, description="Price in USD per million output tokens.")
@@ -231,6 +232,12 @@ class Evaluation(Spec):
     )
     methods: list[Method] = Field(["react"], min_length=1, description="Prompting methods to evaluate.")
     few_shot_k: int = Field(3, ge=0, description="Worked examples in the prompted baseline's prompt.")
+    instructions: bool = Field(
+        False,
+        description="Open the prompted baseline's prompt with the method's instructions. Off by default: a small "
+        "student copies the worked examples more faithfully without them (Gemma 3 270M on HotpotQA finished 25% of "
+        "episodes with them, 90-100% without).",
+    )
     max_steps: int = Field(8, gt=0, description="Most agent steps per question before a forced finish.")
     reflect_after: int = Field(5, gt=0, description="Reflexion: steps without an answer before the agent reflects.")
     max_tokens: int = Field(160, gt=0, description="Most tokens an agent writes in one step.")

@@ -140,3 +140,11 @@ def test_open_episodes_advance_together(in_flight, sizes):
     done, backend = run(react_reply, AgentSpec("react", "teacher"), questions=questions, in_flight=in_flight)
     assert len(done) == 5 and all(e.correct for e in done)
     assert [len(b) for b in backend.batches] == sizes
+
+
+@pytest.mark.parametrize("instructions", [True, False])
+def test_prompted_agents_get_examples_with_or_without_instructions(instructions):
+    prompts = []
+    run(lambda p: prompts.append(p) or react_reply(p), AgentSpec("react", "prompted", k=2, instructions=instructions))
+    assert prompts[0].startswith("Solve a question") == instructions
+    assert prompts[0].count("Question: ") == 3 and prompts[0].endswith(f"Question: {Q.question}\nThought:")

@@ -25,11 +25,13 @@ INVALID = "Invalid action. Valid actions are search[query] and finish[answer]."
 
 @dataclass
 class AgentSpec:
-    """How one agent answers: the method, the prompt mode (k examples, 0 for zero-shot) and limits."""
+    """How one agent answers: the method, the prompt mode (k examples, 0 for zero-shot; with or without the
+    method's instructions before them) and limits."""
 
     method: str
     agent: str
     k: int = 0
+    instructions: bool = True
     max_steps: int = 8
     reflect_after: int = 5
     max_tokens: int = 160
@@ -74,7 +76,7 @@ class EpisodeRunner:
         episode = Episode(task=q.task, split=q.split, question_id=q.id, question=q.question, gold=q.answer,
                           method=spec.method, agent=spec.agent, model=self.backend.model, tool=self.tool,
                           noise=self.noise)
-        state = _State(q, prompt_prefix(q.task, spec.method, q.question, spec.k, spec.seed), episode)
+        state = _State(q, prompt_prefix(q.task, spec.method, q.question, spec.k, spec.seed, spec.instructions), episode)
         if spec.method == "io":
             state.cue = "Action: finish["
         return state

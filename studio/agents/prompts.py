@@ -1,8 +1,10 @@
 """Prompts for each method and mode.
 
-Few-shot prompts (for a model that was not fine-tuned) carry instructions and k worked examples drawn
-from the paper's recorded GPT-4 trajectories, never from evaluation questions. Zero-shot prompts (for a
-fine-tuned student) are exactly the training format: `Question: ...` then the trajectory, nothing else.
+Few-shot prompts (for a model that was not fine-tuned) carry k worked examples drawn from the paper's
+recorded GPT-4 trajectories, never from evaluation questions, optionally after the method's instructions
+(as the ReAct paper wrote them for large models; a small model follows the examples alone better).
+Zero-shot prompts (for a fine-tuned student) are exactly the training format: `Question: ...` then the
+trajectory, nothing else.
 """
 
 from __future__ import annotations
@@ -80,15 +82,16 @@ def _io_example(question: str, trajectory: str) -> str:
     return question_block(question) + f"Action: finish[{answer}]\n"
 
 
-def prompt_prefix(task: str, method: str, question: str, k: int, seed: int = 0) -> str:
+def prompt_prefix(task: str, method: str, question: str, k: int, seed: int = 0, instructions: bool = True) -> str:
     """Everything before the agent's first word. k == 0 is the zero-shot (fine-tuned) format."""
     if k == 0:
         return question_block(question)
-    parts = [INSTRUCTIONS[method] + ANSWER_FORMAT.get(task, "") + "Here are some examples.\n"]
-    for q, trajectory in few_shot_examples(task, method, k, seed):
-        parts.append(_io_example(q, trajectory) if method == "io" else question_block(q) + trajectory.rstrip() + "\n")
-    parts.append("(END OF EXAMPLES)\n" + question_block(question))
-    return "\n".join(parts)
+    examples = [_io_example(q, trajectory) if method == "io" else question_block(q) + trajectory.rstrip() + "\n"
+                for q, trajectory in few_shot_examples(task, method, k, seed)]
+    if not instructions:
+        return "\n".join([*examples, question_block(question)])
+    head = INSTRUCTIONS[method] + ANSWER_FORMAT.get(task, "") + "Here are some examples.\n"
+    return "\n".join([head, *examples, "(END OF EXAMPLES)\n" + question_block(question)])
 
 
 def reflection(k: int) -> str:
