@@ -43,6 +43,7 @@ def test_run_goes_from_recipe_to_scores_and_dashboard(cli, finished_run, monkeyp
     assert "evaluate: run 3: 2 episodes ran" in res.stdout and "dashboard " in res.stdout
     report = {r["stage"]: r for r in json.loads(cli("report", "--json", db=db).stdout)}
     assert set(report) == {"import", "train", "evaluate"}
+    assert report["train"]["summary"]["precision"] in ("float32", "bfloat16")
     assert report["train"]["summary"]["examples"] == 4 and report["train"]["metrics"]["train_steps"] == 1
     agents = {s["agent"]: s for s in report["evaluate"]["scores"]}
     assert set(agents) == {"prompted", "finetuned"}

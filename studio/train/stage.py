@@ -62,7 +62,8 @@ def _store_events(store: Store, run_id: int, lines: list[str], state: dict) -> N
         elif kind in ("start", "done", "error"):
             state[kind] = event
             if kind == "start":
-                store.set_run_summary(run_id, {k: event[k] for k in ("backend", "device", "examples", "truncated")})
+                keep = ("backend", "device", "precision", "examples", "truncated")
+                store.set_run_summary(run_id, {k: event[k] for k in keep})
 
 
 def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
