@@ -24,6 +24,16 @@ def trained_adapter(recipe: Recipe, store: Store) -> str:
     return found["artifact"]
 
 
+def agent_spec(recipe: Recipe, agent: str, method: str) -> AgentSpec:
+    """How an agent is prompted in evaluation: the fine-tuned one zero-shot, the prompted student with the
+    evaluation's few-shot settings, the teacher with its own."""
+    ev = recipe.evaluation
+    prompt = recipe.teacher if agent == "teacher" else ev
+    return AgentSpec(method, agent, k=0 if agent == "finetuned" else prompt.few_shot_k,
+                     instructions=prompt.instructions, seed=ev.few_shot_seed, max_steps=ev.max_steps,
+                     reflect_after=ev.reflect_after, max_tokens=ev.max_tokens)
+
+
 def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
              backends: dict[str, Backend] | None = None, cancel: threading.Event | None = None) -> StageResult:
     """Run every (agent, method, noise level) of the recipe on its evaluation sets into one run."""
@@ -55,11 +65,7 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     def work() -> None:
         for agent, method, noise, todo in plan:
             remote = agent == "teacher" and recipe.teacher.backend == "openai"
-            prompt = recipe.teacher if agent == "teacher" else ev  # where the few-shot settings come from
-            spec = AgentSpec(
-                method, agent, k=0 if agent == "finetuned" else prompt.few_shot_k, instructions=prompt.instructions,
-                max_steps=ev.max_steps, reflect_after=ev.reflect_after, max_tokens=ev.max_tokens,
-            )
+            spec = agent_spec(recipe, agent, method)
             search = Search(recipe.tool, store, Noise(p=noise, kind=ev.noise_kind, seed=recipe.tool.noise.seed))
             runner = EpisodeRunner(backend_for(agent), search, spec, in_flight=recipe.teacher.concurrency if remote
                                    else 16, tool=recipe.tool.backend, noise=noise,

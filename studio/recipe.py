@@ -232,6 +232,9 @@ class Evaluation(Spec):
     )
     methods: list[Method] = Field(["react"], min_length=1, description="Prompting methods to evaluate.")
     few_shot_k: int = Field(3, ge=0, description="Worked examples in the prompted baseline's prompt.")
+    few_shot_seed: int = Field(
+        0, description="Seed of the draw of those examples; a small model's prompted score depends on which are drawn."
+    )
     instructions: bool = Field(
         False,
         description="Open the prompted baseline's prompt with the method's instructions. Off by default: a small "

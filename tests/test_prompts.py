@@ -4,6 +4,8 @@ import pytest
 
 from studio.agents.prompts import INSTRUCTIONS, few_shot_examples, prompt_prefix
 from studio.agents.trajectory import parse_steps
+from studio.evaluate import agent_spec
+from studio.recipe import Recipe
 from studio.tasks import find_gold
 
 QUESTION = "Which city is the capital of the country where the Eiffel Tower stands?"
@@ -43,3 +45,14 @@ def test_instructions_open_the_prompt_when_asked():
 def test_io_examples_show_only_the_answer():
     prompt = prompt_prefix("hotpotqa", "io", QUESTION, k=2, instructions=False)
     assert "Thought:" not in prompt and "search[" not in prompt and prompt.count("Action: finish[") == 2
+
+
+def test_evaluation_prompts_each_agent_from_its_own_settings():
+    recipe = Recipe.model_validate({"name": "r", "teacher": {"few_shot_k": 2},
+                                    "evaluation": {"few_shot_k": 4, "few_shot_seed": 7, "max_steps": 5}})
+    prompted, finetuned, teacher = (agent_spec(recipe, a, "react") for a in ("prompted", "finetuned", "teacher"))
+    assert (prompted.k, prompted.instructions, prompted.seed, prompted.max_steps) == (4, False, 7, 5)
+    assert finetuned.k == 0 and finetuned.max_steps == 5
+    assert (teacher.k, teacher.instructions) == (2, True)
+    recipe.evaluation.instructions = True
+    assert agent_spec(recipe, "prompted", "cot").instructions and agent_spec(recipe, "prompted", "cot").method == "cot"
