@@ -3,6 +3,7 @@ fine-tuned on the 500 GPT-4 HotpotQA trajectories, and fine-tuned on the multi-m
 first N questions of the 250-question HotpotQA evaluation file with the local search tool.
 
     python benchmarks/fireact_small.py                     # N = 250, 2 epochs (hours on a CPU)
+    python benchmarks/fireact_small.py --n 100             # the reference setting: 81 min on 2 cores
     python benchmarks/fireact_small.py --n 50 --max-steps 63   # about one epoch each: 41 min on 2 cores
 
 Everything goes through the studio's own stages (import, train, evaluate) into a scratch database,
