@@ -28,7 +28,7 @@ def test_examples_are_recorded_successes_of_the_method_and_no_evaluation_questio
     assert few_shot_examples(task, method, 3, seed=1) != examples  # the seed draws other examples
 
 
-def test_examples_alone_by_default_for_the_student():
+def test_examples_alone_when_instructions_are_off():
     prompt = prompt_prefix("hotpotqa", "react", QUESTION, k=3, instructions=False)
     examples = few_shot_examples("hotpotqa", "react", 3)
     assert prompt.startswith(f"Question: {examples[0][0]}\nThought:")
