@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -232,9 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # `kill PID` stops a run as Ctrl-C does: the stage marks its run interrupted and stops its worker.
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.command is None:  # no subcommand: the studio in the browser
         from studio.app.server import serve
 

@@ -1,11 +1,19 @@
 """Training on CPU: loss masks, packing, the selective loss, and the worker's cancel / resume / adapter."""
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from studio.paths import ROOT
 from studio.recipe import Recipe
 from studio.train.batches import collate
 from studio.train.loss import full_loss, selective_loss
@@ -165,3 +173,73 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
     assert compute_dtype(Student(precision="float32"), "cuda") == torch.float32
     assert compute_dtype(Student(precision="bfloat16"), "cpu") == torch.bfloat16
     assert compute_dtype(Student(), "cpu") == (torch.bfloat16 if native_cpu_bf16() else torch.float32)
+
+
+def _training_worker(runs: Path, deadline_s: float = 300) -> int:
+    """The pid of the `studio.train` worker training under `runs`, once it has taken a step."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"studio.train" in argv and any(a.startswith(str(runs).encode()) for a in argv):
+                folder = Path(argv[argv.index(b"studio.train") + 1].decode())
+                metrics = folder / "metrics.jsonl"
+                if metrics.exists() and '"event": "step"' in metrics.read_text():
+                    return int(proc.name)
+        time.sleep(0.5)
+    raise AssertionError(f"no training worker under {runs} took a step within {deadline_s} s")
+
+
+def _gone(pid: int, deadline_s: float = 60) -> bool:
+    """Whether `pid` exits (or is a zombie waiting to be reaped) within `deadline_s`."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            if (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except (OSError, IndexError):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_stopping_launch_run_stops_its_training_worker(tiny_source, tmp_path):
+    """`kill` of `launch.py run` marks the run interrupted and stops the worker; a SIGKILLed owner leaves no
+    orphan training either (the worker notices it has lost its parent)."""
+    from storage import Store
+
+    recipe = tmp_path / "long.yaml"
+    recipe.write_text(
+        f"name: long\ntrajectories: {{source: import, path: '{tiny_source}', task: hotpotqa}}\n"
+        "data: {correct_only: false}\nstudent: {max_steps: 100000, batch_size: 2, max_seq_length: 128}\n")
+    db, runs = tmp_path / "studio.duckdb", tmp_path / "runs"
+    env = {**os.environ, "STUDIO_RUNS": str(runs)}
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--db", str(db), "run", str(recipe)],
+                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    workers: list[int] = []
+    try:
+        owner = start()
+        workers.append(_training_worker(runs))
+        owner.send_signal(signal.SIGTERM)
+        assert owner.wait(timeout=60) == 130, owner.stderr.read()
+        assert _gone(workers[-1])
+        with Store(db) as store:
+            run = next(r for r in store.list_runs() if r["stage"] == "train")
+            assert run["status"] == "interrupted" and "resume" in run["error"]
+            assert store.train_metrics(run["id"])
+
+        owner = start()
+        workers.append(_training_worker(runs))
+        owner.kill()
+        owner.wait(timeout=60)
+        assert _gone(workers[-1]), "the worker outlived its SIGKILLed owner"
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -59,11 +59,13 @@ def _store_events(store: Store, run_id: int, lines: list[str], state: dict) -> N
             store.add_train_metric(run_id, event["step"], **{k: event[k] for k in
                                    ("epoch", "loss", "learning_rate", "tokens_per_s", "memory_mb")})
             state["step"], state["loss"] = event["step"], event["loss"]
-        elif kind in ("start", "done", "error"):
+        elif kind == "start":  # a new attempt: what earlier ones ended with no longer holds
+            state.clear()
+            state["start"] = event
+            keep = ("backend", "device", "precision", "examples", "truncated")
+            store.set_run_summary(run_id, {k: event[k] for k in keep})
+        elif kind in ("done", "error"):
             state[kind] = event
-            if kind == "start":
-                keep = ("backend", "device", "precision", "examples", "truncated")
-                store.set_run_summary(run_id, {k: event[k] for k in keep})
 
 
 def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
@@ -91,35 +93,45 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     (folder / "train.jsonl").write_text(
         "".join(json.dumps({"question": r["question"], "text": r["text"]}) + "\n" for r in rows), encoding="utf-8")
     metrics = folder / "metrics.jsonl"
-    offset = metrics.stat().st_size if metrics.exists() else 0  # earlier attempts' lines are stored already
+    # Earlier attempts' lines are read again: storing them is idempotent, and it recovers what an owner killed
+    # before it could store them had missed. Each attempt's "start" event resets `state`.
+    offset, state = 0, {}
     store.set_run_status(run_id, "running")
-    state: dict = {}
     with (folder / "worker.log").open("ab") as log:
         worker = subprocess.Popen([sys.executable, "-m", "studio.train", str(folder)], cwd=ROOT, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
+
+    def drain() -> None:
+        """Store the complete lines the worker has written since the last call."""
+        nonlocal offset
+        if not metrics.exists():
+            return
+        with metrics.open("r", encoding="utf-8") as handle:
+            handle.seek(offset)
+            chunk = handle.read()
+        complete = chunk[: chunk.rfind("\n") + 1]
+        _store_events(store, run_id, complete.splitlines(), state)
+        offset += len(complete.encode("utf-8"))
+
     cancelled = False
     try:
         while True:
             done = worker.poll() is not None
-            if metrics.exists():
-                with metrics.open("r", encoding="utf-8") as handle:
-                    handle.seek(offset)
-                    chunk = handle.read()
-                complete = chunk[: chunk.rfind("\n") + 1]
-                offset += len(complete.encode("utf-8"))
-                _store_events(store, run_id, complete.splitlines(), state)
-                if progress and "step" in state:
-                    progress(Progress("train", total=_steps(recipe, state), done=state["step"], run_id=run_id,
-                                      loss=state["loss"]))
+            drain()
+            if progress and "step" in state:
+                progress(Progress("train", total=_steps(recipe, state), done=state["step"], run_id=run_id,
+                                  loss=state["loss"]))
             if done:
                 break
             if cancel is not None and cancel.is_set():
                 cancelled = True
                 _kill(worker)
+                drain()
                 break
             time.sleep(0.5)
     except BaseException:
         _kill(worker)
+        drain()
         store.set_run_status(run_id, "interrupted", error="training interrupted; rerun to resume")
         raise
     start = state.get("start", {})

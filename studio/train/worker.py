@@ -3,14 +3,18 @@
 It reads the resolved recipe and the training rows from the run folder (it never opens the database,
 which the owning process holds), writes metrics as JSON lines to `metrics.jsonl`, checkpoints every
 N steps, and leaves the adapter in PEFT format with the recipe beside it. Killing it is how a run is
-cancelled; starting it again resumes from the last checkpoint.
+cancelled; starting it again resumes from the last checkpoint. It also stops when the owning process dies
+without stopping it (SIGKILL, out of memory), so no orphan keeps a GPU busy.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -73,9 +77,22 @@ def _save_folder(model, tokenizer, recipe: Recipe, path: Path) -> None:
     tmp.rename(path)
 
 
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """Exit (status 3) as soon as this process is handed to another parent, i.e. its owner has died."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m studio.train RUN_DIR", file=sys.stderr)
         return 2
+    exit_with_parent()
     return run(Path(args[0]))
