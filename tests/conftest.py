@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh DuckDB file per test, the public data beside the project, the CLI."""
+"""Shared fixtures and helpers: a fresh DuckDB file per test, the public data beside the project, the CLI,
+the processes a test started."""
 
 from __future__ import annotations
 
@@ -11,6 +12,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "datasets"
 FINETUNE = SHARED / "fireact" / "data" / "finetune"
+
+
+def processes_with(text: str) -> list[int]:
+    """Pids of the processes whose command line (arguments joined by spaces) contains `text`."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                pids.append(int(proc.name))
+    return pids
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import processes_with
 
 from studio.paths import DATA_DIR
 
@@ -252,19 +253,6 @@ def test_auth_protects_the_ui_but_not_dashboards(tmp_path):
         parse_auth("nopassword")
 
 
-def _processes_with(text: str) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                pids.append(int(proc.name))
-    return pids
-
-
 def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
     """A real job: import, then training in its worker process; cancel kills that process and stores the run
     as cancelled (resumable)."""
@@ -288,7 +276,7 @@ def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
         job_id = jobs.submit(recipe, ("generate", "train"))
         folder = str(run_dir_for(store, 2))
         deadline = time.monotonic() + 120
-        while not (workers := _processes_with(folder)):
+        while not (workers := processes_with(folder)):
             assert time.monotonic() < deadline, jobs.get(job_id)["log"]
             assert jobs.get(job_id)["status"] in ("queued", "running"), jobs.get(job_id)["log"]
             time.sleep(0.1)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import processes_with
 
 from studio.paths import ROOT
 from studio.recipe import Recipe
@@ -175,22 +176,17 @@ def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
     assert compute_dtype(Student(), "cpu") == (torch.bfloat16 if native_cpu_bf16() else torch.float32)
 
 
-def _training_worker(runs: Path, deadline_s: float = 300) -> int:
-    """The pid of the `studio.train` worker training under `runs`, once it has taken a step."""
+def _training_worker(runs: Path, stepped: bool = True, deadline_s: float = 300) -> int:
+    """The pid of the `studio.train` worker under `runs`: once its run has taken a step, or (`stepped` False)
+    as soon as the process exists."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
-        for proc in Path("/proc").iterdir():
-            try:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"studio.train" in argv and any(a.startswith(str(runs).encode()) for a in argv):
-                folder = Path(argv[argv.index(b"studio.train") + 1].decode())
-                metrics = folder / "metrics.jsonl"
-                if metrics.exists() and '"event": "step"' in metrics.read_text():
-                    return int(proc.name)
-        time.sleep(0.5)
-    raise AssertionError(f"no training worker under {runs} took a step within {deadline_s} s")
+        for pid in processes_with(f"-m studio.train {runs}/"):
+            if not stepped or any('"event": "step"' in m.read_text() for m in runs.glob("*/run-*/metrics.jsonl")):
+                return pid
+        time.sleep(0.05)
+    waited_for = "took a step" if stepped else "started"
+    raise AssertionError(f"no training worker under {runs} {waited_for} within {deadline_s} s")
 
 
 def _gone(pid: int, deadline_s: float = 60) -> bool:
@@ -207,27 +203,29 @@ def _gone(pid: int, deadline_s: float = 60) -> bool:
 
 
 def test_stopping_launch_run_stops_its_training_worker(tiny_source, tmp_path):
-    """`kill` of `launch.py run` marks the run interrupted and stops the worker; a SIGKILLed owner leaves no
-    orphan training either (the worker notices it has lost its parent)."""
+    """`kill` of `launch.py run` marks the run interrupted and stops the worker; an owner SIGKILLed even before
+    its worker has started up leaves no orphan training either (the worker notices it has lost its owner)."""
     from storage import Store
 
     recipe = tmp_path / "long.yaml"
     recipe.write_text(
         f"name: long\ntrajectories: {{source: import, path: '{tiny_source}', task: hotpotqa}}\n"
         "data: {correct_only: false}\nstudent: {max_steps: 100000, batch_size: 2, max_seq_length: 128}\n")
-    db, runs = tmp_path / "studio.duckdb", tmp_path / "runs"
+    db, runs, log = tmp_path / "studio.duckdb", tmp_path / "runs", tmp_path / "owner.log"
     env = {**os.environ, "STUDIO_RUNS": str(runs)}
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--db", str(db), "run", str(recipe)],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Output to a file, not a pipe: nobody reads a pipe while the owner runs, and a full one would block it.
+        with log.open("a") as out:
+            return subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "--db", str(db), "run", str(recipe)],
+                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
     workers: list[int] = []
     try:
         owner = start()
         workers.append(_training_worker(runs))
         owner.send_signal(signal.SIGTERM)
-        assert owner.wait(timeout=60) == 130, owner.stderr.read()
+        assert owner.wait(timeout=60) == 130, log.read_text()[-2000:]
         assert _gone(workers[-1])
         with Store(db) as store:
             run = next(r for r in store.list_runs() if r["stage"] == "train")
@@ -235,7 +233,7 @@ def test_stopping_launch_run_stops_its_training_worker(tiny_source, tmp_path):
             assert store.train_metrics(run["id"])
 
         owner = start()
-        workers.append(_training_worker(runs))
+        workers.append(_training_worker(runs, stepped=False))
         owner.kill()
         owner.wait(timeout=60)
         assert _gone(workers[-1]), "the worker outlived its SIGKILLed owner"

@@ -21,6 +21,7 @@ from studio.paths import ROOT, runs_dir
 from studio.recipe import Recipe
 from studio.recipe_io import dump_recipe
 from studio.stages import Progress, ProgressFn, StageError, open_run
+from studio.train.worker import OWNER_ENV
 
 
 class TrainError(StageError):
@@ -99,7 +100,8 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     store.set_run_status(run_id, "running")
     with (folder / "worker.log").open("ab") as log:
         worker = subprocess.Popen([sys.executable, "-m", "studio.train", str(folder)], cwd=ROOT, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+                                  stderr=subprocess.STDOUT, start_new_session=True,
+                                  env={**os.environ, OWNER_ENV: str(os.getpid())})
 
     def drain() -> None:
         """Store the complete lines the worker has written since the last call."""

@@ -23,6 +23,7 @@ from studio.train.loop import jsonl_emitter, train_loop
 
 ADAPTER = "adapter"
 MERGED = "merged"
+OWNER_ENV = "STUDIO_TRAIN_OWNER"  # the owning process's pid, set by the train stage
 
 
 def run(run_dir: Path) -> int:
@@ -77,16 +78,17 @@ def _save_folder(model, tokenizer, recipe: Recipe, path: Path) -> None:
     tmp.rename(path)
 
 
-def exit_with_parent(poll_s: float = 1.0) -> None:
-    """Exit (status 3) as soon as this process is handed to another parent, i.e. its owner has died."""
-    parent = os.getppid()
+def exit_with_owner(poll_s: float = 1.0) -> None:
+    """Exit (status 3) as soon as the owner is no longer this process's parent, i.e. it has died, also when it
+    died before this process got here. The owner is `OWNER_ENV`, else the parent at start (a run by hand)."""
+    owner = int(os.environ.get(OWNER_ENV, os.getppid()))
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == owner:
             time.sleep(poll_s)
         os._exit(3)
 
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    threading.Thread(target=watch, name="exit-with-owner", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,5 +96,5 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m studio.train RUN_DIR", file=sys.stderr)
         return 2
-    exit_with_parent()
+    exit_with_owner()
     return run(Path(args[0]))
