@@ -133,8 +133,8 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
             time.sleep(0.5)
     except BaseException:
         _kill(worker)
-        drain()
         store.set_run_status(run_id, "interrupted", error="training interrupted; rerun to resume")
+        drain()  # after the status: should storing fail too, the run still says it can be resumed
         raise
     start = state.get("start", {})
     if cancelled:
