@@ -1,22 +1,12 @@
 """Teacher throughput: the same prompts through OpenAIBackend at concurrency 1 and at concurrency N.
 
-Starts a llama.cpp server (llama-cpp-python) on the bundled Gemma 3 270M GGUF, sends N short
-HotpotQA-style prompts (ReAct's first step) with max_tokens 48, and prints requests/min for each
-concurrency and their ratio.
+Starts llama.cpp's `llama-server` (from `setup.sh`) on the bundled Gemma 3 270M GGUF with N parallel slots,
+sends N short HotpotQA-style prompts (ReAct's first step) with max_tokens 48, and prints requests/min for
+each client concurrency and their ratio. llama-server batches the requests of its busy slots into one
+forward, so client concurrency pays off against it as it does against vLLM or a hosted API.
 
-What the ratio means depends on the server. llama-cpp-python's server runs one generation at a time
-(its handlers share one `Llama` object behind a global lock, and it has no parallel-slots option), so
-client concurrency cannot raise its throughput: a ratio near 1.0 is the expected result, and shows that
-the concurrent path adds no cost. A server that batches concurrent requests (vLLM, llama.cpp's native
-`llama-server -np N`, hosted APIs) is where the concurrency setting pays off.
-
-Measured on the 2-core CI machine while another process kept it busy (load average 5-6): with
-`--threads 1` the ratio was 0.97x (48 vs 47 requests/min), as expected. With `--threads 2` the server
-was 2-3x slower overall and the same request's server-side compute time varied from 1 s to 12 s;
-llama.cpp's two threads meet at a barrier after every operation, so they are very sensitive to being
-descheduled, and there concurrency 8 came out 1.7-2.2x ahead of concurrency 1. That is a scheduling
-artefact of an oversubscribed machine (the server still computes one request at a time), not batching:
-on a machine shared with other work, prefer `--threads 1`, or compare only runs made side by side.
+llama.cpp's threads meet at a barrier after every operation, so its speed collapses when another CPU-heavy
+process shares the cores: measure on a quiet machine, and compare only runs made side by side.
 
     .venv/bin/python benchmarks/teacher_throughput.py [--n 16] [--concurrency 8] [--max-tokens 48] [--repeats 2]
 """
@@ -33,10 +23,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from studio.llm.base import Request
-from studio.llm.llama_server import BUNDLED_ALIAS, BUNDLED_CHAT_FORMAT, bundled_gguf, llama_server
+from studio.llm.gguf_files import bundled_gguf
+from studio.llm.llama_cpp import llama_server
 from studio.llm.openai_compat import OpenAIBackend
 from studio.recipe import Teacher
 from studio.tasks.loaders import load_questions
+
+ALIAS = "gemma-3-270m"
 
 INSTRUCTION = (
     "Solve a question answering task with interleaving Thought, Action, Observation steps. "
@@ -50,7 +43,7 @@ def prompts(n: int) -> list[str]:
 
 
 def run(url: str, texts: list[str], concurrency: int, max_tokens: int) -> dict:
-    teacher = Teacher(model=BUNDLED_ALIAS, base_url=url, api_key_env="LLAMA_SERVER_KEY", api="completions",
+    teacher = Teacher(model=ALIAS, base_url=url, api_key_env="LLAMA_SERVER_KEY", api="completions",
                       temperature=0.0, max_tokens=max_tokens, concurrency=concurrency, timeout_s=120, max_retries=2)
     with OpenAIBackend(teacher) as backend:
         requests = [Request(key=f"q{i}", prompt=p) for i, p in enumerate(texts)]
@@ -78,13 +71,14 @@ def main() -> None:
     args = parser.parse_args()
 
     texts = prompts(args.n)
-    print(f"llama-cpp-python server, bundled Gemma 3 270M Q4_K_M, {args.threads} threads, {os.cpu_count()} cores, "
+    print(f"llama-server, bundled Gemma 3 270M Q4_K_M, {args.threads} threads, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}; {len(texts)} HotpotQA prompts, max_tokens {args.max_tokens}, greedy")
     levels = (1, args.concurrency)
     runs: dict[int, list[dict]] = {c: [] for c in levels}
     t0 = time.perf_counter()
-    with llama_server(bundled_gguf(), n_ctx=2048, n_threads=args.threads, chat_format=BUNDLED_CHAT_FORMAT,
-                      model_alias=BUNDLED_ALIAS) as url:
+    with llama_server(bundled_gguf(), parallel=args.concurrency, ctx_per_slot=2048, threads=args.threads,
+                      alias=ALIAS) as server:
+        url = server.base_url
         print(f"server up in {time.perf_counter() - t0:.1f} s at {url}")
         run(url, texts[:2], 1, args.max_tokens)  # warm-up: load pages, fill caches
         for i in range(args.repeats):

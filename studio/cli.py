@@ -141,6 +141,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_agent(args: argparse.Namespace) -> int:
+    from studio.export import export_agent
+    from studio.recipe_io import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    with _store(args) as store:
+        result = export_agent(recipe, store, args.format, args.output, args.quant)
+    print(result.summary())
+    return 0
+
+
 def cmd_preview_mask(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
@@ -225,6 +236,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True, help="comma-separated run ids")
     p.add_argument("-o", "--output", type=Path, required=True)
     p.add_argument("--title")
+    p = add("export-agent", cmd_export_agent, "Export a recipe's fine-tuned agent: PEFT adapter, merged model, or "
+            "GGUF (llama.cpp, Ollama Modelfile), with a model card.")
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--format", choices=["peft", "merged", "gguf"], required=True)
+    p.add_argument("--quant", choices=["f16", "q8_0", "q4_k_m"], default="q4_k_m",
+                   help="gguf: type of the merged model (default: q4_k_m)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="new or empty folder to write")
     p = add("preview-mask", cmd_preview_mask, "Show one training example with the tokens that carry the loss.")
     p.add_argument("recipe", type=Path)
     p.add_argument("--index", type=int, default=0, help="which training example (default: the first)")
@@ -250,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 0
     from storage import StoreError
+    from studio.llm.llama_cpp import LlamaCppError
     from studio.recipe_io import RecipeError
     from studio.stages import StageError
     from studio.tasks import TaskDataError
@@ -258,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (RecipeError, StoreError, StageError, TaskDataError, TrajectoryFileError, SearchError) as exc:
+    except (RecipeError, StoreError, StageError, TaskDataError, TrajectoryFileError, SearchError,
+            LlamaCppError) as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 2

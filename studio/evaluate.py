@@ -3,13 +3,14 @@ same questions with the same tool; every episode is stored, and scores are read 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from storage import Store
 from studio.agents.loop import AgentSpec, EpisodeRunner
 from studio.agents.trajectory import episode_key
-from studio.generate import teacher_backend
 from studio.llm.base import Backend
+from studio.llm.engines import open_backend, open_teacher
 from studio.recipe import Noise, Recipe
 from studio.stages import EpisodeRun, ProgressFn, StageError, StageResult, fingerprint, open_run
 from studio.tasks import Question, draw
@@ -52,24 +53,34 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     run = EpisodeRun(store, run_id, "evaluate", total, len(done), progress)
     made: dict[str, Backend] = dict(backends or {})
 
-    def backend_for(agent: str) -> Backend:
-        if agent not in made:
-            if agent == "teacher":
-                made[agent] = teacher_backend(recipe.teacher)
-            else:
-                from studio.llm.local import LocalBackend
-
-                made[agent] = LocalBackend(recipe.student.model, adapter=adapter if agent == "finetuned" else None)
-        return made[agent]
-
     def work() -> None:
-        for agent, method, noise, todo in plan:
-            remote = agent == "teacher" and recipe.teacher.backend == "openai"
-            spec = agent_spec(recipe, agent, method)
-            search = Search(recipe.tool, store, Noise(p=noise, kind=ev.noise_kind, seed=recipe.tool.noise.seed))
-            runner = EpisodeRunner(backend_for(agent), search, spec, in_flight=recipe.teacher.concurrency if remote
-                                   else 16, tool=recipe.tool.backend, noise=noise,
-                                   price_per_hour=0.0 if remote else ev.local_price_per_hour)
-            runner.run(todo, run.commit, cancel)
+        with contextlib.ExitStack() as engines:  # servers started for an agent stop when the stage ends
+            for agent, method, noise, todo in plan:
+                if agent not in made:
+                    made[agent] = engines.enter_context(agent_backend(recipe, agent, adapter))
+                remote = agent == "teacher" and recipe.teacher.backend == "openai"
+                spec = agent_spec(recipe, agent, method)
+                search = Search(recipe.tool, store, Noise(p=noise, kind=ev.noise_kind, seed=recipe.tool.noise.seed))
+                runner = EpisodeRunner(made[agent], search, spec, in_flight=in_flight(recipe, agent),
+                                       tool=recipe.tool.backend, noise=noise,
+                                       price_per_hour=0.0 if remote else ev.local_price_per_hour)
+                runner.run(todo, run.commit, cancel)
 
     return run.execute(work)
+
+
+def agent_backend(recipe: Recipe, agent: str, adapter: str | None) -> contextlib.AbstractContextManager[Backend]:
+    """The model behind an agent: the teacher's endpoint or engine, else the student on the evaluation's engine
+    (with the adapter for the fine-tuned agent)."""
+    if agent == "teacher":
+        return open_teacher(recipe.teacher)
+    return open_backend(recipe.evaluation.engine, recipe.student.model, adapter if agent == "finetuned" else None,
+                        max_tokens=recipe.evaluation.max_tokens)
+
+
+def in_flight(recipe: Recipe, agent: str) -> int:
+    """Episodes an agent advances at once."""
+    teacher = recipe.teacher
+    if agent == "teacher":
+        return teacher.concurrency if teacher.backend == "openai" else teacher.engine.parallel
+    return recipe.evaluation.engine.parallel

@@ -3,13 +3,15 @@ every finished episode is committed at once; a rerun skips what is done and retr
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from storage import Store
 from studio.agents.loop import AgentSpec, EpisodeRunner
 from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
-from studio.recipe import Recipe, Teacher
+from studio.llm.engines import open_teacher
+from studio.recipe import Recipe
 from studio.stages import EpisodeRun, ProgressFn, StageResult, open_run
 from studio.tasks import Question, draw, question_key
 from studio.tools.search import Search
@@ -24,16 +26,6 @@ def generation_questions(recipe: Recipe) -> list[Question]:
     """The recipe's task mix, drawn with each entry's seed, evaluation questions left out."""
     exclude = frozenset(question_key(q.question) for q in evaluation_questions(recipe))
     return [q for t in recipe.tasks for q in draw(t.task, t.split, t.path, t.n, t.seed, exclude)]
-
-
-def teacher_backend(teacher: Teacher) -> Backend:
-    if teacher.backend == "local":
-        from studio.llm.local import LocalBackend
-
-        return LocalBackend(teacher.model)
-    from studio.llm.openai_compat import OpenAIBackend
-
-    return OpenAIBackend(teacher)
 
 
 def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
@@ -52,17 +44,20 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     run = EpisodeRun(store, run_id, "generate", total, len(done), progress)
     if not any(plan.values()):
         return run.execute(lambda: None)
-    backend = backend or teacher_backend(recipe.teacher)
     search = Search(recipe.tool, store)
     teacher = recipe.teacher
-    in_flight = teacher.concurrency if teacher.backend == "openai" else 16
+    in_flight = teacher.concurrency if teacher.backend == "openai" else teacher.engine.parallel
 
-    def work() -> None:
-        for method, qs in plan.items():
-            spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, instructions=teacher.instructions,
-                             max_steps=teacher.max_steps, reflect_after=recipe.evaluation.reflect_after,
-                             max_tokens=teacher.max_tokens)
-            runner = EpisodeRunner(backend, search, spec, in_flight=in_flight, tool=recipe.tool.backend, noise=noise)
-            runner.run(qs, run.commit, cancel)
+    with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
+        model = backend or stack.enter_context(open_teacher(teacher))
 
-    return run.execute(work)
+        def work() -> None:
+            for method, qs in plan.items():
+                spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, instructions=teacher.instructions,
+                                 max_steps=teacher.max_steps, reflect_after=recipe.evaluation.reflect_after,
+                                 max_tokens=teacher.max_tokens)
+                runner = EpisodeRunner(model, search, spec, in_flight=in_flight, tool=recipe.tool.backend,
+                                       noise=noise)
+                runner.run(qs, run.commit, cancel)
+
+        return run.execute(work)

@@ -74,11 +74,59 @@ class TaskSpec(QuestionSource):
     seed: int = Field(0, description="Seed of the random draw, so a rerun draws the same questions.")
 
 
+EngineName = Literal["auto", "transformers", "llama.cpp", "vllm", "server"]
+
+
+class Engine(Spec):
+    """Where a local model (the student, or a local teacher) runs."""
+
+    name: EngineName = Field(
+        "auto",
+        description="`auto`: llama.cpp on a CPU, vLLM on a CUDA GPU when it is installed, else transformers; "
+        "`transformers`: the studio's own batched engine; `llama.cpp`: llama-server on the model's GGUF (the adapter "
+        "as a GGUF LoRA); `vllm`: `vllm serve` with the adapter as a LoRA module (CUDA); `server`: an "
+        "OpenAI-compatible server that is already running at `base_url`.",
+    )
+    base_url: str | None = Field(None, description="`server`: its base URL, e.g. http://gpu-box:8000/v1.")
+    api_key_env: str = Field(
+        "STUDIO_SERVER_API_KEY", description="`server`: environment variable with its API key, if it needs one."
+    )
+    base_model_name: str | None = Field(
+        None, description="`server`: the name it serves the base model under (default: the model as the recipe "
+        "names it)."
+    )
+    adapter_name: str = Field(
+        "finetuned", description="`server` and `vllm`: the name the fine-tuned adapter is served under (vLLM's "
+        "`--lora-modules NAME=PATH`)."
+    )
+    parallel: int = Field(16, ge=1, le=256, description="Episodes in flight at once (llama-server: its slots).")
+    ctx_per_slot: int = Field(4096, ge=256, description="llama.cpp: context tokens of each slot.")
+    threads: int | None = Field(None, gt=0, description="llama.cpp: CPU threads (default: every core).")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="`llama.cpp` and `vllm`: port of the server the studio starts (default: "
+        "a free one)."
+    )
+
+    _check_key_env = field_validator("api_key_env")(_check_env_name)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, value: object) -> object:
+        """`engine: llama.cpp` is short for `engine: {name: llama.cpp}`."""
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _server_needs_url(self) -> Engine:
+        if self.name == "server" and not self.base_url:
+            raise ValueError("engine `server` needs a `base_url`")
+        return self
+
+
 class Teacher(Spec):
     """The strong model that writes trajectories: any OpenAI-compatible endpoint."""
 
     backend: Literal["openai", "local"] = Field(
-        "openai", description="`openai`: any OpenAI-compatible server; `local`: a transformers model run here."
+        "openai", description="`openai`: any OpenAI-compatible server; `local`: a model run here on `engine`."
     )
     model: str = Field(
         "gpt-4o-mini", description="Model name as the endpoint knows it (for `local`: a folder, HF id or bundled:...)."
@@ -98,6 +146,7 @@ class Teacher(Spec):
     max_steps: int = Field(8, gt=0, description="Most agent steps per question before a forced finish.")
     price_input_per_m: float = Field(0.15, ge=0, description="Price in USD per million input tokens.")
     price_output_per_m: float = Field(0.60, ge=0, description="Price in USD per million output tokens.")
+    engine: Engine = Field(default_factory=Engine, description="Where a `local` teacher runs.")
 
     _check_key_env = field_validator("api_key_env")(_check_env_name)
 
@@ -249,6 +298,7 @@ class Evaluation(Spec):
     local_price_per_hour: float = Field(
         0.0, ge=0, description="USD per hour of this machine, to cost local models per 1000 questions."
     )
+    engine: Engine = Field(default_factory=Engine, description="Where the student (prompted and fine-tuned) runs.")
 
     @field_validator("noise_levels")
     @classmethod

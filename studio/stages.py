@@ -109,15 +109,22 @@ class EpisodeRun:
 
 
 # Settings that change how a stage runs, not what it produces: a rerun with new values resumes.
-OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries"), "student": ("checkpoint_every",)}
+ENGINE_OPERATIONAL = ("parallel", "ctx_per_slot", "threads", "port")
+OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries"), "student": ("checkpoint_every",),
+               "teacher.engine": ENGINE_OPERATIONAL, "evaluation.engine": ENGINE_OPERATIONAL}
 
 
 def fingerprint(recipe: Recipe, stage: str) -> str:
     """Hash of the settings `stage` reads: equal fingerprints mean the stage's output would be the same."""
     data = recipe.model_dump(mode="json")
     for section, fields in OPERATIONAL.items():
+        part = data
+        for key in section.split("."):
+            part = part[key]
         for name in fields:
-            data[section].pop(name)
+            part.pop(name)
+    if data["teacher"]["backend"] == "openai":  # a remote teacher runs on no engine of ours
+        data["teacher"].pop("engine")
     picked = {}
     for path in STAGE_SECTIONS[stage]:
         value = data

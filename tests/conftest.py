@@ -63,25 +63,16 @@ def bundled_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def llama_server():
-    """A llama.cpp server (llama-cpp-python) serving the bundled Gemma 3 270M GGUF for the whole session;
-    yields its OpenAI-compatible base URL (`http://127.0.0.1:PORT/v1`). Fails, never skips, when
-    llama-cpp-python is missing: `tests/run.sh` installs it."""
-    from studio.llm.llama_server import (
-        BUNDLED_ALIAS,
-        BUNDLED_CHAT_FORMAT,
-        LlamaServerError,
-        bundled_gguf,
-        require_llama_cpp,
-    )
-    from studio.llm.llama_server import llama_server as start_server
+    """llama.cpp's llama-server serving the bundled Gemma 3 270M GGUF for the whole session (4 slots, Gemma's
+    chat template for `/v1/chat/completions`); yields its OpenAI-compatible base URL. Fails, never skips, when
+    llama.cpp is missing: `setup.sh` builds it."""
+    from studio.llm.gguf_files import bundled_gguf
+    from studio.llm.llama_cpp import LlamaCppError, llama_server
 
-    problem = None
     try:
-        require_llama_cpp()
-    except LlamaServerError as e:
-        problem = str(e)
-    if problem:
-        pytest.fail(problem, pytrace=False)
-    with start_server(bundled_gguf(), n_ctx=2048, n_threads=2, chat_format=BUNDLED_CHAT_FORMAT,
-                      model_alias=BUNDLED_ALIAS, startup_timeout_s=120) as url:
-        yield url
+        server = llama_server(bundled_gguf(), parallel=4, ctx_per_slot=2048, threads=2, alias="gemma-3-270m",
+                              chat_template="gemma")
+        with server:
+            yield server.base_url
+    except LlamaCppError as exc:
+        pytest.fail(str(exc), pytrace=False)

@@ -1,13 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: makes the venv, installs what the tests need, runs pytest.
+# The whole test suite on a fresh machine: sets up (setup.sh), installs Chromium, lints, runs pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3.11}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -r requirements.txt
-# The llama.cpp server for the OpenAI-compatible tests: built from source once, then pip reuses its cached wheel.
-.venv/bin/python -m pip install -q "llama-cpp-python[server]==0.3.36"
+# The venv, the pinned packages and llama.cpp (built from source once, then pip reuses its cached wheel).
+bash setup.sh
 # Debian's Chromium for the browser tests (`playwright install` cannot download browsers here).
 if ! command -v chromium >/dev/null 2>&1; then
     as_root=""

@@ -64,10 +64,12 @@ class EpisodeRunner:
     """Runs questions through one agent on one backend; `in_flight` episodes advance together."""
 
     def __init__(self, backend: Backend, search: Callable[[str], str], spec: AgentSpec, *,
-                 in_flight: int = 16, tool: str | None = None, noise: float = 0.0, price_per_hour: float = 0.0):
+                 in_flight: int = 16, tool: str | None = None, noise: float = 0.0, price_per_hour: float = 0.0,
+                 on_step: Callable[[Episode], None] | None = None):
         """Each model call's wall time is shared out among the episodes it served (`compute_s`), so the
-        episodes' times add up to the machine time used; `price_per_hour` turns that into cost."""
-        self.backend, self.search, self.spec = backend, search, spec
+        episodes' times add up to the machine time used; `price_per_hour` turns that into cost. `on_step`
+        sees each open episode after every model call (the playground streams steps from it)."""
+        self.backend, self.search, self.spec, self.on_step = backend, search, spec, on_step
         self.in_flight, self.tool, self.noise = in_flight, tool, noise
         self.price_per_s = price_per_hour / 3600
 
@@ -105,6 +107,8 @@ class EpisodeRunner:
                     state.episode.compute_s += share
                     state.episode.cost += share * self.price_per_s
                     self._advance(state, completion)
+                    if self.on_step is not None:
+                        self.on_step(state.episode)
             for state in [s for s in active if s.episode.prediction is not None or s.episode.error]:
                 active.remove(state)
                 self.backend.release(state.episode.key)

@@ -10,8 +10,11 @@ import gradio as gr
 
 from studio.app import views
 from studio.app.views import Studio
+from studio.export import FORMATS, export_archive
+from studio.llm.gguf_files import QUANTS
+from studio.llm.llama_cpp import LlamaCppError
 from studio.recipe_io import RecipeError
-from studio.stages import PIPELINE
+from studio.stages import PIPELINE, StageError
 
 POLL_S = 1.0
 
@@ -25,6 +28,16 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         start = gr.Button("Start", variant="primary", scale=1, min_width=100, elem_id="run-start")
         cancel = gr.Button("Cancel job", variant="stop", scale=1, min_width=100, elem_id="run-cancel")
     message = gr.Markdown(elem_id="run-message")
+    with gr.Accordion("Export the fine-tuned agent", open=False, elem_id="export-panel"):
+        with gr.Row(equal_height=False, elem_classes=["toolbar"]):
+            export_format = gr.Radio(list(FORMATS), value="gguf", label="format", scale=2, elem_id="export-format",
+                                     info="peft: the adapter; merged: a transformers model; gguf: llama.cpp and "
+                                     "Ollama files with a Modelfile")
+            export_quant = gr.Dropdown(list(QUANTS), value="q4_k_m", label="gguf type", scale=1,
+                                       elem_id="export-quant")
+            export = gr.Button("Export", scale=1, min_width=100, elem_id="export-start")
+        export_file = gr.File(label="exported agent (zip)", elem_id="export-file", visible=False)
+        export_message = gr.Markdown(elem_id="export-message")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             job = gr.Dropdown(choices=views.job_choices(studio), value=studio.jobs.current(), label="job",
@@ -61,6 +74,15 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         job_id = studio.jobs.submit(recipe_obj, chosen)
         return [f"job {job_id} queued: {', '.join(chosen)} of **{html.escape(name)}**",
                 gr.update(choices=views.job_choices(studio), value=job_id)]
+
+    def export_agent(name: str, fmt: str, quant: str) -> list[Any]:
+        if not name:
+            return [gr.update(visible=False), "⚠ pick the recipe whose fine-tuned agent to export"]
+        try:
+            archive = export_archive(views.load_saved(studio, name), studio.store, fmt, quant, studio.tmp_dir)
+        except (RecipeError, KeyError, StageError, LlamaCppError) as exc:
+            return [gr.update(visible=False), f"⚠ {html.escape(str(exc))}"]
+        return [gr.update(value=str(archive), visible=True), f"exported **{html.escape(name)}** as {fmt}"]
 
     def cancel_job(job_id: int | None) -> str:
         try:
@@ -105,6 +127,8 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
 
     start.click(start_job, inputs=[recipe, stages], outputs=[message, job], api_name="start_job")
     cancel.click(cancel_job, inputs=job, outputs=message, api_name="cancel_job")
+    export.click(export_agent, inputs=[recipe, export_format, export_quant], outputs=[export_file, export_message],
+                 api_name="export_agent")
     timer.tick(poll, inputs=[job, seen], outputs=[progress, log, loss, jobs_table, job, runs_table, run, seen],
                api_name="poll_job", show_progress="hidden", trigger_mode="always_last")
     job.input(poll, inputs=[job, seen], outputs=[progress, log, loss, jobs_table, job, runs_table, run, seen],

@@ -1,4 +1,4 @@
-"""The studio's Gradio Blocks: four tabs, each built by its own `create_*_tab()`, and the page-load event that
+"""The studio's Gradio Blocks: five tabs, each built by its own `create_*_tab()`, and the page-load event that
 refreshes the lists and follows deep links (`/?run=ID` opens that run)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import gradio as gr
 
 from studio.app import views
 from studio.app.dashboards_tab import create_dashboards_tab
+from studio.app.playground_tab import create_playground_tab
 from studio.app.recipes_tab import create_recipes_tab
 from studio.app.runs_tab import create_runs_tab
 from studio.app.trajectories_tab import _any, create_trajectories_tab, run_filter_choices
@@ -31,6 +32,12 @@ CSS = """
 .recipe-ok {color: #15803d; font-weight: 600}
 .table-help {font-size: 0.85rem; padding: 0 0.5rem 0.4rem}
 .hint {font-size: 0.85rem; color: var(--body-text-color-subdued)}
+.lane {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.5rem 0.7rem}
+.lane-head {margin-bottom: 0.4rem}
+.step-card {border-left: 3px solid #f97316; padding: 0.2rem 0.6rem; margin: 0.4rem 0; font-size: 0.9rem}
+.step-card .obs {color: var(--body-text-color-subdued)}
+.lane-answer {font-weight: 600; margin-top: 0.4rem}
+.lane-error {color: #b91c1c; margin-top: 0.4rem}
 #run-log textarea, #traj-text textarea, #traj-thought textarea, #traj-observation textarea {
   font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.8rem}
 """
@@ -57,9 +64,11 @@ def create_ui(studio: Studio) -> gr.Blocks:
                 trajectories = create_trajectories_tab(studio)
             with gr.Tab("Dashboards", id="dashboards", elem_id="tab-dashboards"):
                 dashboards = create_dashboards_tab(studio)
+            with gr.Tab("Playground", id="playground", elem_id="tab-playground"):
+                playground = create_playground_tab(studio)
 
-        recipes["saved"].then(lambda: gr.update(choices=views.recipe_names(studio)), outputs=runs["recipe"],
-                              api_visibility="private")
+        recipes["saved"].then(lambda: [gr.update(choices=views.recipe_names(studio))] * 2,
+                              outputs=[runs["recipe"], playground["recipe"]], api_visibility="private")
 
         def on_load(request: gr.Request) -> list[Any]:
             """Fresh lists for this page; `?run=ID` opens that run in the Runs tab and filters its episodes."""
@@ -90,13 +99,14 @@ def create_ui(studio: Studio) -> gr.Blocks:
                 *listed,
                 gr.update(choices=[(label, str(i)) for label, i in run_choices]),
                 views.dashboards_rows(studio),
+                gr.update(choices=names),
             ]
 
         demo.load(on_load, outputs=[
             tabs, recipes["recipe_list"], runs["recipe"], runs["job"], runs["jobs"], runs["runs"], runs["run"],
             runs["run_info"], runs["run_loss"], trajectories["run"], trajectories["task"], trajectories["method"],
             trajectories["agent"], trajectories["count"], trajectories["table"], trajectories["keys"],
-            dashboards["runs"], dashboards["saved"],
+            dashboards["runs"], dashboards["saved"], playground["recipe"],
         ], api_name="open_page")
     return demo
 

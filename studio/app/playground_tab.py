@@ -1,0 +1,125 @@
+"""Playground tab: ask one question (typed, or picked from the recipe's evaluation questions), choose the agents
+and the engine, and watch each agent's Thought / Action / Observation steps arrive side by side.
+
+Model text is HTML-escaped before it is placed in the lanes' HTML, so nothing a model writes becomes markup."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from typing import Any, get_args
+
+import gradio as gr
+
+from studio.app import views
+from studio.app.views import Studio
+from studio.playground import Lane, ask, question_for
+from studio.recipe import Agent, EngineName
+from studio.recipe_io import RecipeError
+from studio.tasks import Question, draw
+
+AGENTS: tuple[str, ...] = get_args(Agent)
+RECIPE_ENGINE = "recipe's engine"
+PICK_LIMIT = 50
+
+
+def busy_message(studio: Studio) -> str | None:
+    """Why the playground should wait: a running job (llama.cpp beside training slows both by orders of
+    magnitude on a small CPU)."""
+    job = studio.jobs.get(studio.jobs.current())
+    if job and job["status"] in ("running", "cancelling"):
+        return (f"⚠ job {job['id']} is running ({html.escape(str(job.get('stage') or ''))}); the playground "
+                "waits until it is done, so the two do not slow each other down")
+    return None
+
+
+def pick_choices(studio: Studio, name: str | None) -> list[tuple[str, str]]:
+    """The first questions of the recipe's evaluation sets, to pick from."""
+    if not name:
+        return []
+    try:
+        recipe = views.load_saved(studio, name)
+    except (RecipeError, KeyError):
+        return []
+    questions = [q for s in recipe.evaluation.sets for q in draw(s.task, s.split, s.path, s.n, None)]
+    return [(f"{q.task}: {q.question}", q.question) for q in questions[:PICK_LIMIT]]
+
+
+def lane_html(lane: Lane | None, question: Question | None) -> str:
+    """One agent's episode as cards: thought, action, observation per step, then the answer against gold."""
+    if lane is None:
+        return ""
+    e = html.escape
+    state = {"starting": "loading the model…", "running": "thinking…", "done": "done", "failed": "failed"}
+    head = (f"<div class='lane-head'><b>{e(lane.agent)}</b> <span class='hint'>{e(lane.model or '')} · "
+            f"{state.get(lane.status, e(lane.status))} · {lane.seconds:.1f} s</span></div>")
+    cards = []
+    for i, step in enumerate(lane.steps, 1):
+        action = step.argument if step.action == "invalid" else f"{step.action}[{step.argument}]"
+        observation = (f"<div class='obs'><b>Observation</b> {e(step.observation)}</div>"
+                       if step.observation else "")
+        thought = f"<div><b>Thought {i}</b> {e(step.thought)}</div>" if step.thought else ""
+        cards.append(f"<div class='step-card'>{thought}<div><b>Action</b> <code>{e(action)}</code></div>"
+                     f"{observation}</div>")
+    tail = ""
+    if lane.error:
+        tail = f"<div class='lane-error'>⚠ {e(lane.error)}</div>"
+    elif lane.prediction is not None:
+        verdict = ""
+        if question is not None and question.answer:
+            mark = "✓ right" if lane.correct else "✗ wrong"
+            verdict = f" <span class='verdict'>{mark} (gold: {e(question.answer)})</span>"
+        tail = f"<div class='lane-answer'><b>Answer</b> {e(lane.prediction)}{verdict}</div>"
+    return f"<div class='lane' id='lane-{e(lane.agent)}'>{head}{''.join(cards)}{tail}</div>"
+
+
+def create_playground_tab(studio: Studio) -> dict[str, Any]:
+    """Build the Playground tab; returns its components."""
+    with gr.Row(equal_height=False, elem_classes=["toolbar"]):
+        recipe = gr.Dropdown(choices=views.recipe_names(studio), value=None, label="recipe", scale=2,
+                             elem_id="play-recipe", allow_custom_value=True)
+        agents = gr.CheckboxGroup(list(AGENTS), value=["prompted", "finetuned"], label="agents", scale=2,
+                                  elem_id="play-agents")
+        engine = gr.Dropdown([RECIPE_ENGINE, *get_args(EngineName)], value=RECIPE_ENGINE, label="engine", scale=1,
+                             elem_id="play-engine")
+    pick = gr.Dropdown(choices=[], value=None, label="pick one of the recipe's evaluation questions",
+                       elem_id="play-pick", allow_custom_value=True)
+    with gr.Row(equal_height=False, elem_classes=["toolbar"]):
+        question = gr.Textbox(label="question", placeholder="Type a question for the agents", scale=5,
+                              elem_id="play-question")
+        go = gr.Button("Ask", variant="primary", scale=1, min_width=100, elem_id="play-ask")
+    message = gr.Markdown(elem_id="play-message")
+    with gr.Row(equal_height=False):
+        lanes = [gr.HTML(elem_id=f"play-lane-{agent}") for agent in AGENTS]
+
+    def run(name: str, text: str, chosen: list[str], engine_name: str) -> Iterator[list[Any]]:
+        blank = [""] * len(AGENTS)
+        problem = busy_message(studio)
+        if not name:
+            problem = "⚠ pick a recipe first"
+        elif not (text or "").strip():
+            problem = "⚠ type or pick a question"
+        elif not chosen:
+            problem = "⚠ choose at least one agent"
+        if problem:
+            yield [problem, *blank]
+            return
+        try:
+            recipe_obj = views.load_saved(studio, name)
+        except (RecipeError, KeyError) as exc:
+            yield [f"⚠ recipe {html.escape(name)} is not valid: {html.escape(str(exc))}", *blank]
+            return
+        asked = question_for(text, recipe_obj.evaluation.sets[0].task)
+        gold = f" (gold answer known: {asked.task} {asked.split})" if asked.answer else " (no gold answer known)"
+        engine_arg = None if engine_name in (None, RECIPE_ENGINE) else engine_name
+        for state in ask(recipe_obj, studio.store, asked, [a for a in AGENTS if a in chosen], engine=engine_arg):
+            done = all(lane.status in ("done", "failed") for lane in state.values())
+            yield [("answered" if done else "running…") + html.escape(gold),
+                   *(lane_html(state.get(agent), asked) for agent in AGENTS)]
+
+    recipe.change(lambda name: gr.update(choices=pick_choices(studio, name), value=None), inputs=recipe,
+                  outputs=pick, api_name="playground_questions")
+    pick.input(lambda value: value or gr.skip(), inputs=pick, outputs=question, api_visibility="private")
+    go.click(run, inputs=[recipe, question, agents, engine], outputs=[message, *lanes], api_name="playground_ask")
+    return {"recipe": recipe, "agents": agents, "engine": engine, "pick": pick, "question": question, "ask": go,
+            "message": message, "lanes": lanes}

@@ -1,0 +1,216 @@
+"""The export stage: the fine-tuned agent leaves the studio, as a PEFT adapter, a merged transformers model, or
+GGUF files made with llama.cpp's tools with an Ollama Modelfile; always with a model card and the recipe.
+
+Whatever the format, the output folder says how the agent must be prompted (zero-shot, exactly its training
+format: `Question: ...` then `Thought:`), where its tool's results go (`Observation: ...`) and where each
+model call must stop, since an agent run by hand in llama.cpp or Ollama needs the same loop the studio runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage import Store
+from studio.agents.loop import ANSWER_STOP, STOP
+from studio.agents.prompts import question_block
+from studio.evaluate import trained_adapter
+from studio.llm.bundled import make_adapter_portable, portable_name
+from studio.recipe import Recipe
+from studio.recipe_io import dump_recipe
+from studio.stages import StageError, fingerprint
+
+FORMATS = ("peft", "merged", "gguf")
+ADAPTER_DIR = "adapter"
+MERGED_DIR = "model"
+CARD = "README.md"
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    format: str
+    files: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"exported the agent ({self.format}) to {self.folder}: {', '.join(self.files)}"
+
+
+def stop_strings() -> list[str]:
+    """Where an agent's model call ends: before the tool's observation or a next question."""
+    return [s.lstrip("\n") for s in STOP]
+
+
+def zero_shot_prompt(question: str) -> str:
+    """The prompt of the fine-tuned agent's first step (its training format)."""
+    return question_block(question) + "Thought:"
+
+
+def check_output(out: Path) -> None:
+    """The output folder can be made and written, and holds no earlier export's files: checked before any work."""
+    if out.exists() and not out.is_dir():
+        raise StageError(f"-o {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise StageError(f"-o {out}: folder is not empty; choose a new folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StageError(f"-o {out}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise StageError(f"-o {out}: folder is not writable")
+
+
+def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str = "q4_k_m") -> ExportResult:
+    """Write the recipe's fine-tuned agent to `out` as `fmt` (peft, merged or gguf; gguf at `quant`)."""
+    from studio.llm.gguf_files import QUANTS
+
+    if fmt not in FORMATS:
+        raise StageError(f"--format must be one of {', '.join(FORMATS)}")
+    if fmt == "gguf" and quant not in QUANTS:
+        raise StageError(f"--quant must be one of {', '.join(QUANTS)}")
+    adapter = Path(trained_adapter(recipe, store))
+    if not (adapter / "adapter_config.json").is_file():
+        raise StageError(f"the trained adapter {adapter} is missing; rerun the recipe's train stage")
+    check_output(out)
+    result = ExportResult(out, fmt)
+    model = recipe.student.model
+    if fmt == "peft":
+        shutil.copytree(adapter, out / ADAPTER_DIR)
+        make_adapter_portable(out / ADAPTER_DIR, model)
+        result.files.append(ADAPTER_DIR + "/")
+    elif fmt == "merged":
+        write_merged(adapter, model, out / MERGED_DIR)
+        result.files.append(MERGED_DIR + "/")
+    else:
+        result.files += write_gguf(adapter, recipe, out, quant)
+    (out / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
+    (out / CARD).write_text(model_card(recipe, store, result), encoding="utf-8")
+    result.files += ["recipe.yaml", CARD]
+    return result
+
+
+def export_archive(recipe: Recipe, store: Store, fmt: str, quant: str, workdir: Path) -> Path:
+    """The export as one zip file (for a download), made in a new folder under `workdir`."""
+    import time
+
+    folder = workdir / f"export-{recipe.name}-{fmt}-{time.strftime('%Y%m%d-%H%M%S')}"
+    export_agent(recipe, store, fmt, folder, quant)
+    return Path(shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name))
+
+
+def write_merged(adapter: Path, model: str, target: Path) -> None:
+    """The base model with the adapter merged in, as a transformers folder (float32, like the base)."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio.llm.bundled import resolve_model
+
+    path = resolve_model(model)
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(path), str(adapter)).merge_and_unload()
+    merged.config._name_or_path = portable_name(model)
+    tmp = target.with_name(target.name + ".tmp")
+    merged.save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(path).save_pretrained(tmp)
+    tmp.rename(target)
+
+
+def _place(source: Path, target: Path) -> None:
+    """A hard link where the file system allows it (GGUF files are large), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def write_gguf(adapter: Path, recipe: Recipe, out: Path, quant: str) -> list[str]:
+    """Merged model at `quant`, the adapter as a GGUF LoRA, the base GGUF it applies to, and Modelfiles."""
+    from studio.llm.gguf_files import adapter_gguf, base_gguf, merged_gguf
+
+    model = recipe.student.model
+    name = recipe.name
+    merged = merged_gguf(adapter, model, quant, out / f"{name}-{quant}.gguf")
+    lora = out / f"{name}-lora-f32.gguf"
+    _place(adapter_gguf(adapter, model), lora)
+    base_source = base_gguf(model)
+    base = out / f"base-{base_source.name}"
+    _place(base_source, base)
+    (out / "Modelfile").write_text(modelfile(base.name, lora.name), encoding="utf-8")
+    (out / "Modelfile.merged").write_text(modelfile(merged.name), encoding="utf-8")
+    return [merged.name, lora.name, base.name, "Modelfile", "Modelfile.merged"]
+
+
+def modelfile(model_file: str, adapter_file: str | None = None) -> str:
+    """An Ollama Modelfile: the weights (FROM, and ADAPTER for the LoRA), the zero-shot prompt format the agent
+    was trained on, its stop strings, greedy decoding."""
+    lines = [
+        "# Ollama: ollama create NAME -f THIS_FILE, then drive the agent loop over /api/generate (see README.md)",
+        f"FROM ./{model_file}",
+    ]
+    if adapter_file:
+        lines.append(f"ADAPTER ./{adapter_file}")
+    lines += [
+        'TEMPLATE """' + zero_shot_prompt("{{ .Prompt }}") + '"""',
+        *[f'PARAMETER stop "{s}"' for s in stop_strings()],
+        "PARAMETER temperature 0",
+        "PARAMETER num_ctx 4096",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _scores_table(recipe: Recipe, store: Store) -> str:
+    from studio.scores import scores
+
+    run = store.find_run(recipe.name, "evaluate", fingerprint(recipe, "evaluate"))
+    rows = scores(store, [run["id"]]) if run else []
+    if not rows:
+        return "Not evaluated yet: `launch.py run RECIPE --stages evaluate`.\n"
+    lines = ["| agent | task | method | noise | n | EM | F1 | finished % | steps |", "|---" * 9 + "|"]
+    lines += [f"| {r['agent']} | {r['task']} | {r['method']} | {r['noise']:g} | {r['questions']} | {r['em']} | "
+              f"{r['f1']} | {r['finished_pct']} | {r['mean_steps']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def model_card(recipe: Recipe, store: Store, result: ExportResult) -> str:
+    """What the exported agent is, how it scored, and how to run it."""
+    student = recipe.student
+    tool = recipe.tool
+    stops = ", ".join(f"`{json.dumps(s)[1:-1]}`" for s in stop_strings())
+    answer_stops = ", ".join(f"`{json.dumps(s)[1:-1]}`" for s in ANSWER_STOP)
+    how = {
+        "peft": f"`{ADAPTER_DIR}/` is a PEFT LoRA adapter for `{portable_name(student.model)}`: "
+                "`PeftModel.from_pretrained(base, 'adapter')`, or `vllm serve BASE --enable-lora "
+                "--lora-modules agent=adapter`.",
+        "merged": f"`{MERGED_DIR}/` is a transformers model folder: `AutoModelForCausalLM.from_pretrained('model')`.",
+        "gguf": "GGUF files made with llama.cpp's tools: the merged, quantised model, the LoRA adapter (f32) and the "
+                "base it applies to. llama.cpp: `llama-server -m MERGED.gguf`, or `llama-server -m BASE.gguf "
+                "--lora ADAPTER.gguf`. Ollama: `ollama create agent -f Modelfile` (base + ADAPTER) or "
+                "`-f Modelfile.merged`.",
+    }[result.format]
+    return f"""# {recipe.name}: a FireAct agent
+
+{recipe.description or "A language agent fine-tuned on agent trajectories (FireAct)."}
+
+Fine-tuned from `{portable_name(student.model)}` with LoRA (r {student.lora.r}, alpha {student.lora.alpha}, \
+{student.lora.target_modules}) by FireAct Studio. `recipe.yaml` is the whole recipe, so the run can be repeated.
+
+## Files
+{how}
+
+## How to prompt it
+Zero-shot, in exactly its training format. The first call's prompt is
+
+    {zero_shot_prompt("QUESTION")}
+
+The model writes a thought and an action, `Action: search[QUERY]` or `Action: finish[ANSWER]`. Stop each call
+at {stops}. After a search, append the model's text, then `\\nObservation: RESULT\\nThought:` with the tool's
+result, and call again; `finish[...]` ends the episode. To force an answer, prompt `Action: finish[` and stop at
+{answer_stops}. Decode greedily.
+
+## Tool
+`{tool.backend}` search, top {tool.top_k} passage(s) per query, as during training and evaluation.
+
+## Scores (FireAct Studio evaluation of this recipe)
+{_scores_table(recipe, store)}"""

@@ -1,0 +1,155 @@
+"""Where a local model runs: one context manager that yields a `Backend` on the recipe's engine and stops
+whatever it started (a llama-server, a vLLM server) when the job ends, is cancelled, or fails.
+
+* `transformers`: the studio's own batched engine (`studio.llm.local.LocalBackend`), base model + PEFT adapter.
+* `llama.cpp`: llama-server on the model's GGUF, the adapter converted to a GGUF LoRA, one slot per episode in
+  flight; the agent loop talks to it through the OpenAI-compatible backend (`api: completions`).
+* `vllm`: `vllm serve BASE --enable-lora --lora-modules NAME=ADAPTER` (CUDA), same protocol.
+* `server`: an OpenAI-compatible server someone already runs (a fleet); the adapter is chosen by model name.
+
+`auto` is llama.cpp on a CPU (measured faster than transformers here: `benchmarks/engine_throughput.py`) and
+vLLM on a CUDA GPU when it is installed, else transformers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from studio.llm.base import Backend
+from studio.llm.llama_cpp import LlamaCppError, ServerProcess, free_port
+from studio.recipe import Engine, Teacher
+from studio.stages import StageError
+
+VLLM_INSTALL = "pip install vllm (on a machine with a CUDA GPU)"
+SERVER_RETRIES = 2  # a server of ours that stops answering fails its episodes fast; a rerun retries them
+
+
+class EngineError(StageError):
+    """An engine cannot start or is not installed; the message says what to do."""
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _vllm_installed() -> bool:
+    return importlib.util.find_spec("vllm") is not None or shutil.which("vllm") is not None
+
+
+def _llama_cpp_installed() -> bool:
+    from studio.llm.llama_cpp import binary
+
+    try:
+        binary("llama-server")
+    except LlamaCppError:
+        return False
+    return True
+
+
+def resolved_name(engine: Engine) -> str:
+    """The engine `auto` stands for on this machine; any other name as given."""
+    if engine.name != "auto":
+        return engine.name
+    if _cuda():
+        return "vllm" if _vllm_installed() else "transformers"
+    return "llama.cpp" if _llama_cpp_installed() else "transformers"
+
+
+def label(model: str, adapter: str | None, engine: str) -> str:
+    """The model name stored with each episode: which weights, on which engine."""
+    return f"{model}{' + adapter' if adapter else ''} ({engine})"
+
+
+def _client(base_url: str, model: str, engine: Engine, max_tokens: int, api_key_env: str | None = None):
+    from studio.llm.openai_compat import OpenAIBackend
+
+    teacher = Teacher(backend="openai", model=model, base_url=base_url, api_key_env=api_key_env or engine.api_key_env,
+                      api="completions", temperature=0.0, max_tokens=max_tokens, concurrency=engine.parallel,
+                      timeout_s=600.0, max_retries=SERVER_RETRIES, price_input_per_m=0.0, price_output_per_m=0.0)
+    return OpenAIBackend(teacher, backoff_s=0.5)
+
+
+@contextlib.contextmanager
+def open_backend(engine: Engine, model: str, adapter: str | None, *, max_tokens: int) -> Iterator[Backend]:
+    """A backend for `model` (+ `adapter`) on `engine`, open for the duration of the `with` block."""
+    name = resolved_name(engine)
+    if name == "transformers":
+        from studio.llm.local import LocalBackend
+
+        yield LocalBackend(model, adapter=adapter)
+        return
+    if name == "server":
+        served = engine.adapter_name if adapter else (engine.base_model_name or model)
+        with _client(engine.base_url, served, engine, max_tokens) as backend:
+            yield backend
+        return
+    with (_start_server(name, engine, model, adapter) as (server, served),
+          _client(server.base_url, served, engine, max_tokens, api_key_env="STUDIO_LOCAL_SERVER_KEY") as backend):
+        backend.model = label(model, adapter, name)
+        yield backend
+
+
+@contextlib.contextmanager
+def _start_server(name: str, engine: Engine, model: str, adapter: str | None) -> Iterator[tuple[ServerProcess, str]]:
+    try:
+        if name == "llama.cpp":
+            from studio.llm.gguf_files import adapter_gguf, base_gguf
+            from studio.llm.llama_cpp import llama_server
+
+            lora = adapter_gguf(adapter, model) if adapter else None
+            server = llama_server(base_gguf(model), lora=lora, parallel=engine.parallel,
+                                  ctx_per_slot=engine.ctx_per_slot, threads=engine.threads, port=engine.port,
+                                  alias=label(model, adapter, name))
+            served = label(model, adapter, name)
+        else:
+            server, served = vllm_server(engine, model, adapter)
+        with server:
+            yield server, served
+    except LlamaCppError as exc:
+        raise EngineError(str(exc)) from None
+
+
+def vllm_command(engine: Engine, model: str, adapter: str | None, port: int) -> list[str]:
+    """`vllm serve` for the base model, with the adapter as a LoRA module named `engine.adapter_name`."""
+    from studio.llm.bundled import resolve_model
+
+    exe = shutil.which("vllm")
+    cmd = [exe, "serve"] if exe else [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve"]
+    cmd += [resolve_model(model), "--host", "127.0.0.1", "--port", str(port), "--served-model-name", model,
+            "--max-num-seqs", str(engine.parallel)]
+    if adapter:
+        rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]
+        cmd += ["--enable-lora", "--max-lora-rank", str(rank), "--lora-modules", f"{engine.adapter_name}={adapter}"]
+    return cmd
+
+
+def vllm_server(engine: Engine, model: str, adapter: str | None) -> tuple[ServerProcess, str]:
+    if not _vllm_installed():
+        raise EngineError(f"engine vllm: vLLM is not installed here: {VLLM_INSTALL}")
+    if not _cuda():
+        raise EngineError("engine vllm needs a CUDA GPU; on a CPU choose engine llama.cpp or transformers")
+    port = engine.port or free_port()
+    server = ServerProcess(vllm_command(engine, model, adapter, port), "127.0.0.1", port, name="vllm",
+                           health_path="/health", startup_timeout_s=900)
+    return server, engine.adapter_name if adapter else model
+
+
+@contextlib.contextmanager
+def open_teacher(teacher: Teacher) -> Iterator[Backend]:
+    """The teacher's backend: its OpenAI-compatible endpoint, or a local model on its engine."""
+    if teacher.backend == "local":
+        with open_backend(teacher.engine, teacher.model, None, max_tokens=teacher.max_tokens) as backend:
+            yield backend
+        return
+    from studio.llm.openai_compat import OpenAIBackend
+
+    with OpenAIBackend(teacher) as backend:
+        yield backend

@@ -1,0 +1,105 @@
+"""The playground: one question, several agents side by side, with the recipe's search tool; each agent's
+steps are reported as they happen. Nothing is stored but the search cache: it is for looking, not measuring.
+
+Agents run in threads, each on its own backend (the student on the chosen engine, with the adapter for the
+fine-tuned agent; the teacher on its endpoint), opened for the question and closed after it, so a started
+llama-server stops when its answer is in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from storage import Store
+from studio.agents.loop import EpisodeRunner
+from studio.agents.trajectory import Episode, Step
+from studio.evaluate import agent_backend, agent_spec, trained_adapter
+from studio.recipe import Agent, Engine, EngineName, Recipe
+from studio.tasks import Question, find_gold
+from studio.tools.search import Search
+
+POLL_S = 0.3
+
+
+@dataclass
+class Lane:
+    """What one agent has done so far: its steps, and at the end its answer (or why it failed)."""
+
+    agent: str
+    status: str = "starting"  # starting, running, done, failed
+    steps: list[Step] = field(default_factory=list)
+    prediction: str | None = None
+    correct: bool | None = None
+    em: float | None = None
+    error: str | None = None
+    model: str | None = None
+    seconds: float = 0.0
+
+
+def question_for(text: str, task: str = "hotpotqa") -> Question:
+    """The question as typed; its gold answer when it is one of the shipped questions."""
+    text = text.strip()
+    known = find_gold(text)
+    if known is not None:
+        return known
+    return Question(id=f"playground-{abs(hash(text))}", task=task, split=None, question=text, answer="")
+
+
+def with_engine(recipe: Recipe, engine: EngineName | None) -> Recipe:
+    """The recipe with its evaluation engine replaced by `engine` (its other engine settings kept)."""
+    if engine is None or engine == recipe.evaluation.engine.name:
+        return recipe
+    chosen = Engine(**{**recipe.evaluation.engine.model_dump(), "name": engine})
+    return recipe.model_copy(update={"evaluation": recipe.evaluation.model_copy(update={"engine": chosen})})
+
+
+def ask(recipe: Recipe, store: Store, question: Question, agents: list[Agent], method: str = "react",
+        engine: EngineName | None = None) -> Iterator[dict[str, Lane]]:
+    """Run `agents` on one question at once; yields every agent's lane whenever something changed, and once
+    more when all are done."""
+    recipe = with_engine(recipe, engine)
+    lanes = {agent: Lane(agent) for agent in agents}
+    changed = threading.Event()
+    threads = [threading.Thread(target=_run_lane, args=(recipe, store, question, lanes[a], method, changed),
+                                name=f"playground-{a}", daemon=True) for a in agents]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        if changed.wait(POLL_S):
+            changed.clear()
+            yield lanes
+    yield lanes
+
+
+def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, method: str,
+              changed: threading.Event) -> None:
+    started = time.perf_counter()
+
+    def seen(episode: Episode) -> None:
+        lane.steps = list(episode.steps)
+        lane.seconds = time.perf_counter() - started
+        changed.set()
+
+    def finished(episode: Episode) -> None:
+        lane.steps, lane.prediction, lane.model = list(episode.steps), episode.prediction, episode.model
+        lane.error = episode.error
+        if question.answer and episode.error is None:
+            lane.correct, lane.em = episode.correct, episode.em
+
+    try:
+        adapter = trained_adapter(recipe, store) if lane.agent == "finetuned" else None
+        with agent_backend(recipe, lane.agent, adapter) as backend:
+            lane.status, lane.model = "running", backend.model
+            changed.set()
+            spec = agent_spec(recipe, lane.agent, method)
+            runner = EpisodeRunner(backend, Search(recipe.tool, store), spec, in_flight=1, tool=recipe.tool.backend,
+                                   on_step=seen)
+            runner.run([question], finished)
+        lane.status = "failed" if lane.error else "done"
+    except Exception as exc:  # one agent's failure (no adapter, no key, no engine) shows in its lane only
+        lane.status, lane.error = "failed", str(exc) or type(exc).__name__
+    lane.seconds = time.perf_counter() - started
+    changed.set()
