@@ -76,3 +76,40 @@ def llama_server():
             yield server.base_url
     except LlamaCppError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+TINY_AGENT = {
+    "name": "tiny-agent",
+    "description": "64 recorded GPT-4 HotpotQA trajectories, 16 LoRA steps: the quickstart's fine-tune, for tests.",
+    "trajectories": {"source": "import", "path": "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json",
+                     "format": "alpaca", "task": "hotpotqa"},
+    "data": {"max_examples": 64},
+    "student": {"max_seq_length": 768, "max_steps": 16, "batch_size": 4, "learning_rate": 3e-4},
+    "evaluation": {"sets": [{"task": "hotpotqa", "split": "eval250", "n": 20}], "agents": ["finetuned"],
+                   "engine": "transformers"},
+}
+
+
+@pytest.fixture(scope="session")
+def trained_agent(tmp_path_factory, bundled_model_dir):
+    """A recipe whose student is fine-tuned as the quickstart's is (64 recorded trajectories, 16 steps, about a
+    minute), trained once per session. Returns (recipe, database file): copy the file before writing to it."""
+    import os
+
+    from storage import Store
+    from studio.pipeline import run_recipe
+    from studio.recipe import Recipe
+
+    tmp = tmp_path_factory.mktemp("trained-agent")
+    recipe = Recipe.model_validate(TINY_AGENT)
+    saved = os.environ.get("STUDIO_RUNS")
+    os.environ["STUDIO_RUNS"] = str(tmp / "runs")
+    try:
+        with Store(tmp / "agent.duckdb") as store:
+            run_recipe(recipe, store, ("generate", "train"))
+    finally:
+        if saved is None:
+            os.environ.pop("STUDIO_RUNS")
+        else:
+            os.environ["STUDIO_RUNS"] = saved
+    return recipe, tmp / "agent.duckdb"

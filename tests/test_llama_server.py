@@ -1,4 +1,4 @@
-"""OpenAIBackend over real HTTP against a real llama.cpp server serving the bundled Gemma 3 270M."""
+"""OpenAIBackend over real HTTP against llama.cpp's llama-server serving the bundled Gemma 3 270M."""
 
 from __future__ import annotations
 
@@ -57,12 +57,11 @@ def test_stop_sequence(backend, api):
 
 def test_concurrent_requests_in_order(backend):
     b = backend("completions", concurrency=4)
-    prompts = ["The capital of France is", "Two plus two equals", "The color of the sky is",
-               "The largest planet is", "Water is made of", "The first month of the year is"]
+    # sequences a small model continues with one obvious next item, so each reply shows which prompt it answers
+    # (llama-server batches concurrent requests, so their text need not equal one-at-a-time text bit for bit)
+    prompts = {"1, 2, 3, 4,": " 5", "10, 20, 30, 40,": " 50", "Monday, Tuesday, Wednesday,": " Thursday",
+               "January, February, March,": " April", "2, 4, 6, 8,": " 10", "5, 10, 15, 20,": " 25"}
     requests = [Request(key=f"k{i}", prompt=p) for i, p in enumerate(prompts)]
-    together = b.generate(requests, stop=["\n"], max_tokens=12)
+    together = b.generate(requests, stop=["\n"], max_tokens=8)
     assert all(o.error is None for o in together), [o.error for o in together]
-    assert all(o.text.strip() and o.tokens_out > 0 for o in together)
-    # greedy decoding: each reply matches the one the same prompt gets on its own, so order is kept
-    alone = [one(b, p, stop=["\n"], max_tokens=12) for p in prompts]
-    assert [o.text for o in together] == [o.text for o in alone]
+    assert [o.text.split(",")[0] for o in together] == list(prompts.values())

@@ -1,0 +1,190 @@
+"""Engines: their recipe settings, and the life of the servers the studio starts (llama.cpp's llama-server here;
+vLLM's absence): stopped with their job, with their owner, on cancel; a crash fails the episodes in flight,
+which a rerun retries."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import ROOT, processes_with
+from pydantic import ValidationError
+
+from studio.llm.engines import EngineError, resolved_name, vllm_command, vllm_server
+from studio.llm.llama_cpp import LlamaCppError, binary, free_port, llama_server
+from studio.recipe import Engine, Recipe
+from studio.stages import Cancelled, fingerprint
+
+
+def recipe(**evaluation) -> Recipe:
+    return Recipe(name="engines", evaluation={"sets": [{"task": "hotpotqa", "split": "eval250", "n": 6}],
+                                              "agents": ["prompted"], "max_steps": 2, **evaluation})
+
+
+def test_engine_by_name_alone_and_server_needs_a_url():
+    assert recipe(engine="llama.cpp").evaluation.engine.name == "llama.cpp"
+    with pytest.raises(ValidationError, match="base_url"):
+        Engine(name="server")
+    assert Engine(name="server", base_url="http://fleet:8000/v1").adapter_name == "finetuned"
+
+
+def test_validate_points_at_the_engine_field(cli, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: bad\nevaluation:\n  engine:\n    name: server\n")
+    done = cli("validate", str(path))
+    assert done.returncode == 2
+    assert "evaluation.engine" in done.stderr and "base_url" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_fingerprints_ignore_how_an_engine_runs_but_not_which():
+    plain = recipe()
+    assert fingerprint(recipe(engine={"name": "auto", "parallel": 4, "threads": 1}), "evaluate") == \
+        fingerprint(plain, "evaluate")
+    assert fingerprint(recipe(engine="transformers"), "evaluate") != fingerprint(plain, "evaluate")
+    # a remote teacher runs on no engine of ours: its engine setting leaves generation and training alone
+    remote = Recipe(name="engines", teacher={"engine": "transformers"})
+    assert fingerprint(remote, "train") == fingerprint(Recipe(name="engines"), "train")
+    local = Recipe(name="engines", teacher={"backend": "local", "engine": "transformers"})
+    assert fingerprint(local, "generate") != fingerprint(Recipe(name="engines", teacher={"backend": "local"}),
+                                                          "generate")
+
+
+def test_missing_llama_cpp_names_the_setup_step(monkeypatch):
+    import studio.llm.llama_cpp as llama_cpp
+
+    monkeypatch.setattr(llama_cpp.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(LlamaCppError, match=r"llama-server is not installed: run `bash setup.sh`"):
+        binary("llama-server")
+    assert resolved_name(Engine()) == "transformers"  # auto falls back on a machine without llama.cpp
+
+
+def test_auto_is_llama_cpp_on_this_cpu():
+    assert resolved_name(Engine()) == "llama.cpp"
+
+
+def test_vllm_absent_names_the_install_step():
+    with pytest.raises(EngineError, match="vLLM is not installed here: pip install vllm"):
+        vllm_server(Engine(name="vllm"), "bundled:gemma-3-270m", None)
+
+
+def test_vllm_serves_the_adapter_as_a_lora_module(tmp_path):
+    (tmp_path / "adapter_config.json").write_text('{"r": 8}')
+    cmd = vllm_command(Engine(name="vllm", parallel=32), "Qwen/Qwen2.5-0.5B", str(tmp_path), 8123)
+    assert cmd[cmd.index("--lora-modules") + 1] == f"finetuned={tmp_path}"
+    assert cmd[cmd.index("--max-lora-rank") + 1] == "8" and "--enable-lora" in cmd
+    assert cmd[cmd.index("--port") + 1] == "8123" and cmd[cmd.index("--max-num-seqs") + 1] == "32"
+
+
+@pytest.mark.slow
+def test_busy_port_is_a_one_line_error():
+    from studio.llm.gguf_files import bundled_gguf
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LlamaCppError) as caught, llama_server(bundled_gguf(), port=port):
+            pass
+    assert str(caught.value) == f"port {port} on 127.0.0.1 is busy: stop what listens there or choose another port"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_server_stops_with_its_block_and_when_its_owner_is_killed(tmp_path):
+    from studio.llm.gguf_files import bundled_gguf
+
+    with llama_server(bundled_gguf(), parallel=1, ctx_per_slot=512) as server:
+        pid = server.pid
+        assert _alive(pid)
+    assert not _alive(pid)
+
+    owner = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, time
+        from studio.llm.gguf_files import bundled_gguf
+        from studio.llm.llama_cpp import llama_server
+        with llama_server(bundled_gguf(), parallel=1, ctx_per_slot=512) as server:
+            print(server.pid, flush=True)
+            time.sleep(600)
+        """)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(owner.stdout.readline())
+        assert _alive(pid)
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        assert _gone_within(pid, 10), "llama-server outlived its killed owner"
+    finally:
+        owner.kill()
+
+
+@pytest.mark.slow
+def test_crashed_server_fails_the_episodes_in_flight_and_a_rerun_retries_them(store):
+    from studio.evaluate import evaluate
+
+    port = free_port()
+    spec = recipe(engine={"name": "llama.cpp", "parallel": 2, "port": port, "ctx_per_slot": 2048})
+    killed = []
+
+    def crash_after_first(p) -> None:
+        if p.done == 1 and not killed:
+            killed.extend(processes_with(f"--port {port}"))
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    first = evaluate(spec, store, progress=crash_after_first)
+    assert killed, "the test found no llama-server to crash"
+    assert first.failed >= 1 and first.ran == 6
+    run = store.get_run(first.run_id)
+    assert run["status"] == "failed" and "rerun to retry" in run["error"]
+    errors = store.query("SELECT error FROM trajectories WHERE run_id = ? AND error IS NOT NULL", [first.run_id])
+    assert len(errors) == first.failed and all("connection error" in e["error"] for e in errors)
+
+    again = evaluate(spec, store)
+    assert again.run_id == first.run_id and again.failed == 0 and again.ran == first.failed
+    rows = store.query("SELECT count(*) AS n, count(DISTINCT key) AS keys, count(error) AS errors FROM trajectories "
+                       "WHERE run_id = ?", [first.run_id])[0]
+    assert rows == {"n": 6, "keys": 6, "errors": 0}
+    assert processes_with(f"--port {port}") == []
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_engine_server(store):
+    import threading
+
+    from studio.evaluate import evaluate
+
+    port = free_port()
+    spec = recipe(engine={"name": "llama.cpp", "parallel": 1, "port": port, "ctx_per_slot": 2048})
+    cancel = threading.Event()
+    seen = []
+
+    def cancel_after_first(p) -> None:
+        seen.extend(processes_with(f"--port {port}"))
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        evaluate(spec, store, progress=cancel_after_first, cancel=cancel)
+    assert seen, "the server was not running during the stage"
+    assert processes_with(f"--port {port}") == []
+    assert store.list_runs()[-1]["status"] == "cancelled"

@@ -1,0 +1,141 @@
+"""The playground through gradio_client and in Chromium: one question, agents side by side on a real engine,
+steps streamed; the export button; a running job makes the playground wait."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+from conftest import TINY_AGENT
+from test_app_api import FakeRunner
+from test_browser import CHROMIUM_ARGS, SHOTS, open_studio
+
+from studio.agents.trajectory import Step
+from studio.app.playground_tab import lane_html
+from studio.playground import Lane, question_for
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "Which magazine was started first Arthur's Magazine or First for Women?"
+
+
+def test_typed_question_finds_its_gold_answer():
+    known = question_for(f"  {QUESTION} ")
+    assert known.answer == "Arthur's Magazine" and known.task == "hotpotqa"
+    unknown = question_for("What is the tallest tree in my garden?")
+    assert unknown.answer == "" and unknown.question == "What is the tallest tree in my garden?"
+
+
+def test_lane_shows_model_text_as_text():
+    lane = Lane("prompted", status="done", steps=[Step("<script>alert(1)</script>", "search", "<b>x</b>",
+                                                       "[link](http://evil) <img src=x>")],
+                prediction="<i>y</i>", correct=False)
+    shown = lane_html(lane, question_for(QUESTION))
+    assert "<script>" not in shown and "<img" not in shown and "<b>x" not in shown and "<i>y" not in shown
+    assert "&lt;script&gt;" in shown and "✗ wrong (gold: Arthur&#x27;s Magazine)" in shown
+
+
+@pytest.fixture(scope="module")
+def studio_with_agent(trained_agent, tmp_path_factory):
+    """The studio over a copy of the trained agent's store, its recipe saved, and a gated fake job runner."""
+    import yaml
+    from gradio_client import Client
+
+    from storage import Store
+    from studio.app.jobs import JobQueue
+    from studio.app.server import create_app, running
+
+    _, db = trained_agent
+    tmp = tmp_path_factory.mktemp("playground")
+    shutil.copyfile(db, tmp / "studio.duckdb")
+    (tmp / "recipes").mkdir()
+    (tmp / "recipes" / "tiny-agent.yaml").write_text(yaml.safe_dump(TINY_AGENT))
+    (tmp / "recipes" / "untrained.yaml").write_text("name: untrained\n")
+    gate = threading.Event()
+    with Store(tmp / "studio.duckdb") as store:
+        app = create_app(store, recipes_dir=tmp / "recipes", jobs=JobQueue(store, FakeRunner(gate=gate),
+                                                                           make_dashboard=False))
+        with running(app) as url:
+            client = Client(url + "/", verbose=False, download_files=str(tmp / "downloads"))
+            yield {"url": url, "client": client, "gate": gate, "studio": app.state.studio, "tmp": tmp}
+            client.close()
+
+
+def test_agents_answer_side_by_side_with_steps_streamed(studio_with_agent):
+    client = studio_with_agent["client"]
+    choices = client.predict("tiny-agent", api_name="/playground_questions")
+    assert QUESTION in [c[1] for c in choices["choices"]]
+    job = client.submit("tiny-agent", QUESTION, ["prompted", "finetuned"], "llama.cpp", api_name="/playground_ask")
+    final = job.result(timeout=300)
+    updates = job.outputs()
+    assert len(updates) >= 3, "steps were not streamed"
+    message, prompted, finetuned, teacher = final
+    assert "answered" in message and "gold answer known" in message
+    for lane in (prompted, finetuned):
+        assert "<b>Answer</b>" in lane and "gold: Arthur&#x27;s Magazine" in lane and "(llama.cpp)" in lane
+        assert "Thought 1" in lane
+    assert "+ adapter (llama.cpp)" in finetuned and "+ adapter" not in prompted
+    assert teacher == ""
+
+
+def test_an_agent_that_cannot_run_fails_in_its_own_lane(studio_with_agent):
+    client = studio_with_agent["client"]
+    message, prompted, finetuned, _ = client.predict("untrained", "Who wrote Hamlet?", ["prompted", "finetuned"],
+                                                     "llama.cpp", api_name="/playground_ask")
+    assert "no gold answer known" in message
+    assert "has no trained adapter yet" in finetuned and "<b>Answer</b>" in prompted
+
+
+def test_the_playground_waits_while_a_job_runs(studio_with_agent):
+    from studio.recipe import Recipe
+
+    studio = studio_with_agent["studio"]
+    job = studio.jobs.submit(Recipe(name="busy"), ("evaluate",))
+    try:
+        deadline = threading.Event()
+        while studio.jobs.get(job)["status"] != "running" and not deadline.wait(0.05):
+            pass
+        message, *_ = studio_with_agent["client"].predict("tiny-agent", QUESTION, ["prompted"], "llama.cpp",
+                                                          api_name="/playground_ask")
+        assert f"job {job} is running" in message
+    finally:
+        studio.jobs.cancel(job)
+        studio_with_agent["gate"].set()
+        studio.jobs.wait(job, timeout=30)
+
+
+def test_export_button_gives_a_zip(studio_with_agent):
+    import zipfile
+
+    client = studio_with_agent["client"]
+    archive, message = client.predict("tiny-agent", "peft", "q4_k_m", api_name="/export_agent")
+    assert "exported" in message
+    names = zipfile.ZipFile(archive).namelist()
+    assert any(n.endswith("adapter/adapter_config.json") for n in names) and any(n.endswith("README.md") for n in names)
+    _, refused = client.predict("untrained", "peft", "q4_k_m", api_name="/export_agent")
+    assert "has no trained adapter yet" in refused
+
+
+def test_playground_in_chromium(studio_with_agent):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(30_000)
+        open_studio(page, studio_with_agent["url"] + "/")
+        page.get_by_role("tab", name="Playground").click()
+        page.locator("#play-recipe input").fill("tiny-agent")
+        page.keyboard.press("Enter")
+        page.locator("#play-question textarea").fill(QUESTION)
+        page.locator("#play-engine input").fill("llama.cpp")
+        page.keyboard.press("Enter")
+        page.locator("#play-ask").click()
+        expect(page.locator("#lane-prompted .lane-answer")).to_contain_text("gold: Arthur's Magazine",
+                                                                          timeout=300_000)
+        expect(page.locator("#lane-finetuned .lane-answer")).to_contain_text("Answer", timeout=300_000)
+        expect(page.locator("#lane-finetuned .step-card").first).to_contain_text("Action")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "playground.png"), full_page=True)
+        browser.close()
