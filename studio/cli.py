@@ -240,8 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
             "GGUF (llama.cpp, Ollama Modelfile), with a model card.")
     p.add_argument("recipe", type=Path)
     p.add_argument("--format", choices=["peft", "merged", "gguf"], required=True)
-    p.add_argument("--quant", choices=["f16", "q8_0", "q4_k_m"], default="q4_k_m",
-                   help="gguf: type of the merged model (default: q4_k_m)")
+    p.add_argument("--quant", choices=["f16", "q8_0", "q4_k_m"], default="q8_0",
+                   help="gguf: type of the merged model (default: q8_0; q4_k_m can round a small fine-tune away, "
+                   "the base + ADAPTER pair keeps it)")
     p.add_argument("-o", "--output", type=Path, required=True, help="new or empty folder to write")
     p = add("preview-mask", cmd_preview_mask, "Show one training example with the tokens that carry the loss.")
     p.add_argument("recipe", type=Path)

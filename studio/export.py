@@ -63,7 +63,7 @@ def check_output(out: Path) -> None:
         raise StageError(f"-o {out}: folder is not writable")
 
 
-def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str = "q4_k_m") -> ExportResult:
+def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str = "q8_0") -> ExportResult:
     """Write the recipe's fine-tuned agent to `out` as `fmt` (peft, merged or gguf; gguf at `quant`)."""
     from studio.llm.gguf_files import QUANTS
 
@@ -185,7 +185,9 @@ def model_card(recipe: Recipe, store: Store, result: ExportResult) -> str:
                 "--lora-modules agent=adapter`.",
         "merged": f"`{MERGED_DIR}/` is a transformers model folder: `AutoModelForCausalLM.from_pretrained('model')`.",
         "gguf": "GGUF files made with llama.cpp's tools: the merged, quantised model, the LoRA adapter (f32) and the "
-                "base it applies to. llama.cpp: `llama-server -m MERGED.gguf`, or `llama-server -m BASE.gguf "
+                "base it applies to. Requantising the merged model to 4 bits can round a small fine-tune's changes "
+                "away; the base + adapter pair keeps them exactly. llama.cpp: `llama-server -m MERGED.gguf`, or "
+                "`llama-server -m BASE.gguf "
                 "--lora ADAPTER.gguf`. Ollama: `ollama create agent -f Modelfile` (base + ADAPTER) or "
                 "`-f Modelfile.merged`.",
     }[result.format]

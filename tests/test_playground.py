@@ -109,11 +109,11 @@ def test_export_button_gives_a_zip(studio_with_agent):
     import zipfile
 
     client = studio_with_agent["client"]
-    archive, message = client.predict("tiny-agent", "peft", "q4_k_m", api_name="/export_agent")
+    archive, message = client.predict("tiny-agent", "peft", "q8_0", api_name="/export_agent")
     assert "exported" in message
     names = zipfile.ZipFile(archive).namelist()
     assert any(n.endswith("adapter/adapter_config.json") for n in names) and any(n.endswith("README.md") for n in names)
-    _, refused = client.predict("untrained", "peft", "q4_k_m", api_name="/export_agent")
+    _, refused = client.predict("untrained", "peft", "q8_0", api_name="/export_agent")
     assert "has no trained adapter yet" in refused
 
 

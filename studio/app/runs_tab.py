@@ -33,7 +33,7 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
             export_format = gr.Radio(list(FORMATS), value="gguf", label="format", scale=2, elem_id="export-format",
                                      info="peft: the adapter; merged: a transformers model; gguf: llama.cpp and "
                                      "Ollama files with a Modelfile")
-            export_quant = gr.Dropdown(list(QUANTS), value="q4_k_m", label="gguf type", scale=1,
+            export_quant = gr.Dropdown(list(QUANTS), value="q8_0", label="gguf type", scale=1,
                                        elem_id="export-quant")
             export = gr.Button("Export", scale=1, min_width=100, elem_id="export-start")
         export_file = gr.File(label="exported agent (zip)", elem_id="export-file", visible=False)

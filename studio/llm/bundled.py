@@ -54,12 +54,15 @@ def portable_name(model: str) -> str:
 
 
 def make_adapter_portable(adapter: Path, model: str) -> None:
-    """Name the base model in a PEFT adapter's `adapter_config.json` by `portable_name`, not by a path here
-    (PEFT writes the path the base was loaded from)."""
+    """Name the base model in a PEFT adapter's `adapter_config.json` and model card by `portable_name`, not by a
+    path here (PEFT writes the path the base was loaded from)."""
     config_path = adapter / "adapter_config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    config["base_model_name_or_path"] = portable_name(model)
+    local, config["base_model_name_or_path"] = config.get("base_model_name_or_path"), portable_name(model)
     config_path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    card = adapter / "README.md"  # PEFT's model card names the base too
+    if local and card.is_file():
+        card.write_text(card.read_text(encoding="utf-8").replace(local, portable_name(model)), encoding="utf-8")
 
 
 def bundled_model_dir() -> Path:
