@@ -30,7 +30,7 @@ DATA = "studio/tasks/data/fireact/finetune/alpaca_format/"
 
 
 def recipe(name: str, data_file: str, n: int, epochs: float, max_steps: int | None, agents: list[str],
-           seed: int = 0):
+           seed: int = 0, engine: str = "auto"):
     from studio.recipe import Recipe
 
     return Recipe.model_validate({
@@ -39,7 +39,7 @@ def recipe(name: str, data_file: str, n: int, epochs: float, max_steps: int | No
         "student": {"epochs": epochs, "max_steps": max_steps, "batch_size": 8, "learning_rate": 2e-4, "seed": seed,
                     "lora": {"r": 16, "alpha": 32}, "max_seq_length": 1024},
         "evaluation": {"sets": [{"task": "hotpotqa", "split": "eval250", "n": n}], "agents": agents,
-                       "methods": ["react"], "few_shot_k": 3, "max_steps": 8},
+                       "methods": ["react"], "few_shot_k": 3, "max_steps": 8, "engine": engine},
     })
 
 
@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--max-steps", type=int, default=None, help="cap on training steps per fine-tune")
     parser.add_argument("--seed", type=int, default=0, help="training seed of both fine-tunes")
+    parser.add_argument("--engine", default="auto", help="evaluation engine (the README's tables up to 2026-11-27: "
+                        "transformers; auto is llama.cpp on a CPU)")
     parser.add_argument("--db", type=Path, default=None, help="scratch DuckDB file (default: a temporary one)")
     args = parser.parse_args()
 
@@ -66,7 +68,7 @@ def main() -> None:
             started = time.perf_counter()
             with progress_bars() as progress:
                 result = run_recipe(recipe(f"fireact-small-{name}", data_file, args.n, args.epochs,
-                                           args.max_steps, agents, args.seed), store, progress=progress)
+                                           args.max_steps, agents, args.seed, args.engine), store, progress=progress)
             print(f"{name}: {time.perf_counter() - started:.0f} s; train: {result['train'].summary()}", flush=True)
             for row in scores(store, [result["evaluate"].run_id]):
                 label = "prompted (3-shot ReAct)" if row["agent"] == "prompted" else f"fine-tuned on {name}"

@@ -188,3 +188,30 @@ def test_cancel_stops_the_engine_server(store):
     assert seen, "the server was not running during the stage"
     assert processes_with(f"--port {port}") == []
     assert store.list_runs()[-1]["status"] == "cancelled"
+
+
+def test_shared_prefix_is_whole_lines():
+    from studio.llm.engines import shared_prefix
+
+    assert shared_prefix(["ex 1\nex 2\nQuestion: a?", "ex 1\nex 2\nQuestion: b?"]) == "ex 1\nex 2\n"
+    assert shared_prefix(["abc", "abd"]) == "" and shared_prefix(["same\n", "same\n"]) == "same\n"
+
+
+@pytest.mark.slow
+def test_primed_slots_reuse_the_shared_examples():
+    """The few-shot examples are computed once and every slot starts from them (llama-server's slot restore;
+    with Gemma 3's sliding-window layers this needs --swa-full)."""
+    from studio.agents.prompts import prompt_prefix
+    from studio.llm.engines import shared_prefix
+    from studio.llm.gguf_files import bundled_gguf
+    from studio.llm.llama_cpp import _post, prime_slots
+    from studio.tasks import draw
+
+    prompts = [prompt_prefix("hotpotqa", "react", q.question, 3) + "Thought:"
+               for q in draw("hotpotqa", "eval250", None, 3, None)]
+    with llama_server(bundled_gguf(), parallel=3, ctx_per_slot=2048) as server:
+        prime_slots(server, shared_prefix(prompts), 3)
+        root = f"http://{server.host}:{server.port}"
+        cached = [_post(f"{root}/completion", {"prompt": p, "n_predict": 1, "id_slot": i})["timings"]
+                  for i, p in enumerate(prompts)]
+    assert all(t["cache_n"] > 500 and t["prompt_n"] < 60 for t in cached), cached

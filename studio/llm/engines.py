@@ -28,6 +28,7 @@ from studio.stages import StageError
 
 VLLM_INSTALL = "pip install vllm (on a machine with a CUDA GPU)"
 SERVER_RETRIES = 2  # a server of ours that stops answering fails its episodes fast; a rerun retries them
+MIN_SHARED_CHARS = 1000  # prompts sharing fewer characters are not worth priming the slots for
 
 
 class EngineError(StageError):
@@ -68,13 +69,37 @@ def label(model: str, adapter: str | None, engine: str) -> str:
     return f"{model}{' + adapter' if adapter else ''} ({engine})"
 
 
-def _client(base_url: str, model: str, engine: Engine, max_tokens: int, api_key_env: str | None = None):
+def shared_prefix(prompts: list[str]) -> str:
+    """The lines every prompt begins with (a few-shot prompt's examples)."""
+    first, last = min(prompts), max(prompts)  # the common prefix of all is that of the two extremes
+    size = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
+    return first[: first.rfind("\n", 0, size) + 1]
+
+
+def _client(base_url: str, model: str, engine: Engine, max_tokens: int, api_key_env: str | None = None,
+            server: ServerProcess | None = None):
     from studio.llm.openai_compat import OpenAIBackend
+
+    class PrimingBackend(OpenAIBackend):
+        """A llama-server of ours: before the first call, the prompts' shared lines are computed once and
+        copied into every slot (`prime_slots`), instead of once per slot."""
+
+        primed = False
+
+        def generate(self, requests, stop, max_tokens):
+            if not self.primed and server is not None and len(requests) > 1:
+                prefix = shared_prefix([r.prompt for r in requests])
+                if len(prefix) >= MIN_SHARED_CHARS:
+                    from studio.llm.llama_cpp import prime_slots
+
+                    prime_slots(server, prefix, engine.parallel)
+            self.primed = True
+            return super().generate(requests, stop, max_tokens)
 
     teacher = Teacher(backend="openai", model=model, base_url=base_url, api_key_env=api_key_env or engine.api_key_env,
                       api="completions", temperature=0.0, max_tokens=max_tokens, concurrency=engine.parallel,
                       timeout_s=600.0, max_retries=SERVER_RETRIES, price_input_per_m=0.0, price_output_per_m=0.0)
-    return OpenAIBackend(teacher, backoff_s=0.5)
+    return PrimingBackend(teacher, backoff_s=0.5)
 
 
 @contextlib.contextmanager
@@ -92,7 +117,8 @@ def open_backend(engine: Engine, model: str, adapter: str | None, *, max_tokens:
             yield backend
         return
     with (_start_server(name, engine, model, adapter) as (server, served),
-          _client(server.base_url, served, engine, max_tokens, api_key_env="STUDIO_LOCAL_SERVER_KEY") as backend):
+          _client(server.base_url, served, engine, max_tokens, api_key_env="STUDIO_LOCAL_SERVER_KEY",
+                  server=server if name == "llama.cpp" else None) as backend):
         backend.model = label(model, adapter, name)
         yield backend
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,7 +80,9 @@ def python_tool(script: str, *args: str | Path, what: str) -> None:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on the port (as servers do, connections of a stopped one do not count)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -103,7 +107,9 @@ class ServerProcess:
     `health_path` answers 200, stopped on exit. Used for llama-server and `vllm serve`."""
 
     def __init__(self, cmd: Sequence[str | Path], host: str, port: int, *, name: str, health_path: str,
-                 startup_timeout_s: float = 180.0):
+                 startup_timeout_s: float = 180.0, scratch: Path | None = None):
+        """`scratch` is a folder of the server's own, removed when it stops."""
+        self.scratch = scratch
         self.cmd = [str(c) for c in cmd]
         self.host, self.port, self.name = host, port, name
         self.health_path = health_path
@@ -175,6 +181,8 @@ class ServerProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def llama_server(model: str | Path, *, lora: str | Path | None = None, parallel: int = 16, ctx_per_slot: int = 4096,
@@ -182,16 +190,21 @@ def llama_server(model: str | Path, *, lora: str | Path | None = None, parallel:
                  alias: str | None = None, chat_template: str | None = None,
                  startup_timeout_s: float = 180.0) -> ServerProcess:
     """`llama-server` on a GGUF file (with a GGUF LoRA adapter applied at scale 1), one slot per episode in
-    flight. Use as a context manager; `.base_url` is its OpenAI-compatible endpoint."""
+    flight, slots savable to a folder of its own (`prime_slots`). Use as a context manager; `.base_url` is its
+    OpenAI-compatible endpoint."""
     model = Path(model)
     if not model.is_file():
         raise LlamaCppError(f"model file not found: {model}")
     port = port or free_port(host)
     threads = threads or os.cpu_count() or 1
+    slots = Path(tempfile.mkdtemp(prefix="llama-slots-"))
     cmd: list[str | Path] = [
         binary("llama-server"), "--model", model, "--host", host, "--port", str(port),
         "--parallel", str(parallel), "--ctx-size", str(parallel * ctx_per_slot), "--threads", str(threads),
-        "--threads-batch", str(threads), "--no-webui", "--metrics",
+        "--threads-batch", str(threads), "--no-webui", "--metrics", "--slot-save-path", slots,
+        # full-size caches for sliding-window layers (Gemma 3): without them a slot cannot reuse a prefix it
+        # restored or computed before, and the shared few-shot examples are computed again in every slot
+        "--swa-full",
     ]
     if lora is not None:
         if not Path(lora).is_file():
@@ -202,4 +215,22 @@ def llama_server(model: str | Path, *, lora: str | Path | None = None, parallel:
     if chat_template:
         cmd += ["--chat-template", chat_template]
     return ServerProcess(cmd, host, port, name="llama-server", health_path="/health",
-                         startup_timeout_s=startup_timeout_s)
+                         startup_timeout_s=startup_timeout_s, scratch=slots)
+
+
+def _post(url: str, body: dict, timeout_s: float = 600) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as reply:
+        return json.loads(reply.read() or b"{}")
+
+
+def prime_slots(server: ServerProcess, prefix: str, slots: int) -> None:
+    """Compute `prefix` once, in slot 0, and copy its KV cache into the other slots with llama-server's slot
+    save/restore, so prompts that begin with it (the few-shot examples every episode shares) skip its prefill:
+    each slot then reuses the cached tokens its prompt starts with."""
+    root = f"http://{server.host}:{server.port}"
+    _post(f"{root}/completion", {"prompt": prefix, "n_predict": 0, "id_slot": 0, "cache_prompt": True})
+    _post(f"{root}/slots/0?action=save", {"filename": "prefix.bin"})
+    for slot in range(1, slots):
+        _post(f"{root}/slots/{slot}?action=restore", {"filename": "prefix.bin"})
