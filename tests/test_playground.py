@@ -17,12 +17,14 @@ from studio.playground import Lane, question_for
 
 pytestmark = pytest.mark.slow
 
-QUESTION = "Which magazine was started first Arthur's Magazine or First for Women?"
+QUESTION = ("What movie did actress Irene Jacob complete before the American action crime thriller film directed by "
+            "Stuart Bird?")  # the first eval250 question
+GOLD = "Beyond the Clouds"
 
 
 def test_typed_question_finds_its_gold_answer():
     known = question_for(f"  {QUESTION} ")
-    assert known.answer == "Arthur's Magazine" and known.task == "hotpotqa"
+    assert known.answer == GOLD and known.task == "hotpotqa"
     unknown = question_for("What is the tallest tree in my garden?")
     assert unknown.answer == "" and unknown.question == "What is the tallest tree in my garden?"
 
@@ -33,7 +35,7 @@ def test_lane_shows_model_text_as_text():
                 prediction="<i>y</i>", correct=False)
     shown = lane_html(lane, question_for(QUESTION))
     assert "<script>" not in shown and "<img" not in shown and "<b>x" not in shown and "<i>y" not in shown
-    assert "&lt;script&gt;" in shown and "✗ wrong (gold: Arthur&#x27;s Magazine)" in shown
+    assert "&lt;script&gt;" in shown and f"✗ wrong (gold: {GOLD})" in shown
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,7 @@ def test_agents_answer_side_by_side_with_steps_streamed(studio_with_agent):
     message, prompted, finetuned, teacher = final
     assert "answered" in message and "gold answer known" in message
     for lane in (prompted, finetuned):
-        assert "<b>Answer</b>" in lane and "gold: Arthur&#x27;s Magazine" in lane and "(llama.cpp)" in lane
+        assert "<b>Answer</b>" in lane and f"gold: {GOLD}" in lane and "(llama.cpp)" in lane
         assert "Thought 1" in lane
     assert "+ adapter (llama.cpp)" in finetuned and "+ adapter" not in prompted
     assert teacher == ""
@@ -132,7 +134,7 @@ def test_playground_in_chromium(studio_with_agent):
         page.locator("#play-engine input").fill("llama.cpp")
         page.keyboard.press("Enter")
         page.locator("#play-ask").click()
-        expect(page.locator("#lane-prompted .lane-answer")).to_contain_text("gold: Arthur's Magazine",
+        expect(page.locator("#lane-prompted .lane-answer")).to_contain_text(f"gold: {GOLD}",
                                                                           timeout=300_000)
         expect(page.locator("#lane-finetuned .lane-answer")).to_contain_text("Answer", timeout=300_000)
         expect(page.locator("#lane-finetuned .step-card").first).to_contain_text("Action")
