@@ -111,9 +111,10 @@ def test_export_button_gives_a_zip(studio_with_agent):
     import zipfile
 
     client = studio_with_agent["client"]
-    archive, message = client.predict("tiny-agent", "peft", "q8_0", api_name="/export_agent")
-    assert "exported" in message
-    names = zipfile.ZipFile(archive).namelist()
+    update, message = client.predict("tiny-agent", "peft", "q8_0", api_name="/export_agent")
+    assert "exported" in message and update["visible"] is True
+    archive = update["value"]
+    names = zipfile.ZipFile(archive if isinstance(archive, str) else archive["path"]).namelist()
     assert any(n.endswith("adapter/adapter_config.json") for n in names) and any(n.endswith("README.md") for n in names)
     _, refused = client.predict("untrained", "peft", "q8_0", api_name="/export_agent")
     assert "has no trained adapter yet" in refused
