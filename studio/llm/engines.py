@@ -92,7 +92,8 @@ def _client(base_url: str, model: str, engine: Engine, max_tokens: int, api_key_
                 if len(prefix) >= MIN_SHARED_CHARS:
                     from studio.llm.llama_cpp import prime_slots
 
-                    prime_slots(server, prefix, engine.parallel)
+                    with contextlib.suppress(OSError):  # only a speed-up: a server that fails it fails the calls
+                        prime_slots(server, prefix, engine.parallel)
             self.primed = True
             return super().generate(requests, stop, max_tokens)
 
