@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from storage.migrations import MIGRATIONS
+from storage.redact import scrub
 from studio.agents.trajectory import Episode
 from studio.paths import default_db
 
@@ -162,7 +163,7 @@ class Store:
         self._exec(
             f"UPDATE runs SET status = ?, error = ?, artifact = coalesce(?, artifact), {stamp} = now() "
             "WHERE id = ?",
-            [status, error, artifact, run_id],
+            [status, scrub(error), artifact, run_id],
         )
 
     def set_run_summary(self, run_id: int, summary: dict[str, Any]) -> None:
@@ -190,6 +191,7 @@ class Store:
         for episode in episodes:
             row = episode.as_row() | {"run_id": run_id}
             row["steps"] = json.dumps(row["steps"])
+            row["error"] = scrub(row["error"])
             rows.append(row)
         columns = ", ".join(TRAJECTORY_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in TRAJECTORY_COLUMNS[2:])

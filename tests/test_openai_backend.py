@@ -324,6 +324,16 @@ def test_client_error_is_not_retried(serve, backends):
     assert backend.retries == 0 and server.attempts("a") == 1
 
 
+def test_a_key_quoted_in_an_error_is_scrubbed(serve, backends, monkeypatch):
+    key = "sk-proj-PLANTED0123456789abcdef"
+    monkeypatch.setenv(NO_KEY_ENV, key)
+    message = f"Incorrect API key provided: {key}. Header was Bearer {key[::-1]}"
+    server = serve(lambda call: Reply(401, {"error": {"message": message, "type": "invalid_request"}}))
+    [out] = backends(server.url).generate(reqs("a"), stop=[], max_tokens=5)
+    assert out.error.startswith("HTTP 401") and "Incorrect API key provided: [redacted]" in out.error
+    assert key not in out.error and key[::-1] not in out.error and "Bearer [redacted]" in out.error
+
+
 def test_connection_error_is_retried_then_reported(backends):
     with socket.socket() as s:  # a port with nothing listening
         s.bind(("127.0.0.1", 0))

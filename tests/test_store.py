@@ -121,3 +121,14 @@ def test_reads_between_writes_leave_no_open_result(store):
         assert store.cache_get("local", "q", 1) == ["p"] and store.get_recipe("demo") == "name: demo\n"
         store.add_episode(run, episode(str(_)))
     assert len(store.trajectories(run)) == 2
+
+
+def test_errors_are_stored_without_secrets(store):
+    from studio.agents.trajectory import Episode
+
+    run = store.create_run("r", "generate", None, "r")
+    store.add_episode(run, Episode(task="hotpotqa", question_id="q", question="?", method="react", agent="teacher",
+                                   error="HTTP 401: Incorrect API key provided: sk-abcdefgh12345678"))
+    store.set_run_status(run, "failed", error="token hf_ABCDEFGHIJKLMNOPQRST refused; Bearer abc.def-123456")
+    assert store.trajectories(run)[0]["error"] == "HTTP 401: Incorrect API key provided: [redacted]"
+    assert store.get_run(run)["error"] == "token [redacted] refused; Bearer [redacted]"

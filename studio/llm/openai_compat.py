@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 import openai
 
+from storage.redact import scrub
 from studio.llm.base import Completion, Request, cut_at_stop
 from studio.recipe import Teacher
 
@@ -214,7 +215,8 @@ class OpenAIBackend:
                 return await self._attempt(request, stop, max_tokens)
             except _Retryable as failure:
                 if attempt >= max_retries:
-                    return Completion(text="", error=f"{failure.reason} after {max_retries} retries")
+                    return Completion(text="", error=scrub(f"{failure.reason} after {max_retries} retries",
+                                                           self._api_key))
                 delay = failure.retry_after
                 if delay is None:
                     delay = min(self.backoff_s * 2**attempt, MAX_BACKOFF_S) * random.uniform(0.5, 1.5)
@@ -222,7 +224,7 @@ class OpenAIBackend:
                 self.retries += 1
                 await asyncio.sleep(delay)
             except openai.APIStatusError as e:  # other 4xx: retrying will not help
-                return Completion(text="", error=f"HTTP {e.status_code}: {_short(e)}")
+                return Completion(text="", error=f"HTTP {e.status_code}: {_short(e, secret=self._api_key)}")
 
     async def _attempt(self, request: Request, stop: list[str], max_tokens: int) -> Completion:
         assert self._client is not None
@@ -243,7 +245,7 @@ class OpenAIBackend:
         except (TimeoutError, openai.APITimeoutError):
             raise _Retryable(f"timeout ({teacher.timeout_s:g} s)") from None
         except openai.APIConnectionError as e:
-            raise _Retryable(f"connection error ({_short(e)})") from None
+            raise _Retryable(f"connection error ({_short(e, secret=self._api_key)})") from None
         except openai.APIStatusError as e:
             status = e.status_code
             if status in RETRY_STATUS or status >= 500:
@@ -252,7 +254,7 @@ class OpenAIBackend:
                 return await self._attempt(request, stop, max_tokens)
             raise
         except openai.APIResponseValidationError as e:
-            raise _Retryable(f"malformed reply ({_short(e)})") from None
+            raise _Retryable(f"malformed reply ({_short(e, secret=self._api_key)})") from None
 
         full_text, usage = _parse_reply(body, chat)
         text, _ = cut_at_stop(full_text, stop)  # servers differ in whether (and how) they honour `stop`
@@ -280,9 +282,10 @@ class OpenAIBackend:
         return False
 
 
-def _short(error: Exception, limit: int = 160) -> str:
+def _short(error: Exception, limit: int = 160, secret: str | None = None) -> str:
+    """The error's message on one line, secrets scrubbed before it is cut (a cut key would escape the scrub)."""
     message = getattr(error, "message", None) or str(error) or type(error).__name__
-    message = " ".join(str(message).split())
+    message = scrub(" ".join(str(message).split()), secret)
     return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
