@@ -10,7 +10,7 @@ from storage import Store
 from studio.agents.loop import AgentSpec, EpisodeRunner
 from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
-from studio.llm.engines import open_backend, open_teacher
+from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
 from studio.recipe import Noise, Recipe
 from studio.stages import EpisodeRun, ProgressFn, StageError, StageResult, fingerprint, open_run
 from studio.tasks import Question, draw
@@ -80,7 +80,4 @@ def agent_backend(recipe: Recipe, agent: str, adapter: str | None) -> contextlib
 
 def in_flight(recipe: Recipe, agent: str) -> int:
     """Episodes an agent advances at once."""
-    teacher = recipe.teacher
-    if agent == "teacher":
-        return teacher.concurrency if teacher.backend == "openai" else teacher.engine.parallel
-    return recipe.evaluation.engine.parallel
+    return teacher_in_flight(recipe.teacher) if agent == "teacher" else recipe.evaluation.engine.parallel

@@ -82,7 +82,7 @@ def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str =
         make_adapter_portable(out / ADAPTER_DIR, model)
         result.files.append(ADAPTER_DIR + "/")
     elif fmt == "merged":
-        write_merged(adapter, model, out / MERGED_DIR)
+        write_merged(adapter, recipe, out / MERGED_DIR)
         result.files.append(MERGED_DIR + "/")
     else:
         result.files += write_gguf(adapter, recipe, out, quant)
@@ -101,20 +101,20 @@ def export_archive(recipe: Recipe, store: Store, fmt: str, quant: str, workdir: 
     return Path(shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name))
 
 
-def write_merged(adapter: Path, model: str, target: Path) -> None:
-    """The base model with the adapter merged in, as a transformers folder (float32, like the base)."""
+def write_merged(adapter: Path, recipe: Recipe, target: Path) -> None:
+    """The base model with the adapter merged in, as a transformers folder (float32, like the base), written as
+    the training worker writes its merged model."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from studio.llm.bundled import resolve_model
+    from studio.train.worker import save_folder
 
+    model = recipe.student.model
     path = resolve_model(model)
     merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(path), str(adapter)).merge_and_unload()
     merged.config._name_or_path = portable_name(model)
-    tmp = target.with_name(target.name + ".tmp")
-    merged.save_pretrained(tmp)
-    AutoTokenizer.from_pretrained(path).save_pretrained(tmp)
-    tmp.rename(target)
+    save_folder(merged, AutoTokenizer.from_pretrained(path), recipe, target)
 
 
 def _place(source: Path, target: Path) -> None:

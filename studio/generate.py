@@ -10,7 +10,7 @@ from storage import Store
 from studio.agents.loop import AgentSpec, EpisodeRunner
 from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
-from studio.llm.engines import open_teacher
+from studio.llm.engines import open_teacher, teacher_in_flight
 from studio.recipe import Recipe
 from studio.stages import EpisodeRun, ProgressFn, StageResult, open_run
 from studio.tasks import Question, draw, question_key
@@ -46,7 +46,7 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
         return run.execute(lambda: None)
     search = Search(recipe.tool, store)
     teacher = recipe.teacher
-    in_flight = teacher.concurrency if teacher.backend == "openai" else teacher.engine.parallel
+    in_flight = teacher_in_flight(teacher)
 
     with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
         model = backend or stack.enter_context(open_teacher(teacher))

@@ -114,23 +114,22 @@ OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries"), "student"
                "teacher.engine": ENGINE_OPERATIONAL, "evaluation.engine": ENGINE_OPERATIONAL}
 
 
+def _at(data: dict, path: str):
+    """The value at a dotted path of a dumped recipe ("evaluation.engine")."""
+    for key in path.split("."):
+        data = data[key]
+    return data
+
+
 def fingerprint(recipe: Recipe, stage: str) -> str:
     """Hash of the settings `stage` reads: equal fingerprints mean the stage's output would be the same."""
     data = recipe.model_dump(mode="json")
     for section, fields in OPERATIONAL.items():
-        part = data
-        for key in section.split("."):
-            part = part[key]
         for name in fields:
-            part.pop(name)
+            _at(data, section).pop(name)
     if data["teacher"]["backend"] == "openai":  # a remote teacher runs on no engine of ours
         data["teacher"].pop("engine")
-    picked = {}
-    for path in STAGE_SECTIONS[stage]:
-        value = data
-        for part in path.split("."):
-            value = value[part]
-        picked[path] = value
+    picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
     return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
 
 

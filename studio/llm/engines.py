@@ -169,6 +169,11 @@ def vllm_server(engine: Engine, model: str, adapter: str | None) -> tuple[Server
     return server, engine.adapter_name if adapter else model
 
 
+def teacher_in_flight(teacher: Teacher) -> int:
+    """Episodes the teacher advances at once: its endpoint's concurrency, or its local engine's slots."""
+    return teacher.concurrency if teacher.backend == "openai" else teacher.engine.parallel
+
+
 @contextlib.contextmanager
 def open_teacher(teacher: Teacher) -> Iterator[Backend]:
     """The teacher's backend: its OpenAI-compatible endpoint, or a local model on its engine."""

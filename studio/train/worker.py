@@ -62,12 +62,12 @@ def save(loaded, recipe: Recipe, run_dir: Path) -> None:
     it, and the merged model (a plain transformers folder, `merged/`) when the recipe asks."""
     from studio.llm.bundled import make_adapter_portable
 
-    _save_folder(loaded.model, loaded.tokenizer, recipe, run_dir / ADAPTER, make_adapter_portable)
+    save_folder(loaded.model, loaded.tokenizer, recipe, run_dir / ADAPTER, make_adapter_portable)
     if recipe.student.save_merged:
-        _save_folder(loaded.model.merge_and_unload(), loaded.tokenizer, recipe, run_dir / MERGED)
+        save_folder(loaded.model.merge_and_unload(), loaded.tokenizer, recipe, run_dir / MERGED)
 
 
-def _save_folder(model, tokenizer, recipe: Recipe, path: Path, finish=None) -> None:
+def save_folder(model, tokenizer, recipe: Recipe, path: Path, finish=None) -> None:
     """Model, tokenizer and recipe written beside the target, then moved in: a folder is whole or absent.
     `finish(folder, base_model)` edits the written folder before it is moved in."""
     from studio.recipe_io import dump_recipe
