@@ -92,4 +92,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE trajectories ADD COLUMN compute_s DOUBLE DEFAULT 0;
     """,
+    # 5: the process that owns a pending or running run (host, pid, start time), so a run whose process
+    # was killed is known to be interrupted, not running.
+    """
+    ALTER TABLE runs ADD COLUMN owner_host VARCHAR;
+    ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+    ALTER TABLE runs ADD COLUMN owner_started DOUBLE;
+    """,
 ]

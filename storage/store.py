@@ -7,7 +7,9 @@ the holder. Every write commits at once, so a crash loses at most the episodes i
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ import duckdb
 from storage.migrations import MIGRATIONS
 from storage.redact import scrub
 from studio.agents.trajectory import Episode
+from studio.errors import StudioError, os_error_message
 from studio.paths import default_db
 
 TRAJECTORY_COLUMNS = (
@@ -41,7 +44,7 @@ def _arrow_schema():
 JSON_COLUMNS = {"steps", "recipe", "run_ids", "spec", "result", "summary"}
 
 
-class StoreError(Exception):
+class StoreError(StudioError):
     """The store cannot be used as asked; the message says why."""
 
 
@@ -54,13 +57,16 @@ class Store:
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else default_db()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:
+        except OSError as exc:
+            raise StoreError(f"cannot open {self.path}: {os_error_message(exc)}") from None
+        except duckdb.Error as exc:
             raise _lock_error(self.path, exc) from None
         self._lock = threading.RLock()
         self._migrate()
+        self.reap_dead_runs()
 
     def close(self) -> None:
         self.db.close()
@@ -141,11 +147,12 @@ class Store:
     def create_run(self, name: str, stage: str, recipe: dict[str, Any] | None = None,
                    recipe_name: str | None = None, parent_id: int | None = None,
                    fingerprint: str | None = None) -> int:
-        """A new run in status `pending`, with the resolved recipe it was made from."""
+        """A new run in status `pending`, owned by this process, with the resolved recipe it was made from."""
         return self._one(
-            "INSERT INTO runs (name, recipe_name, stage, status, recipe, parent_id, fingerprint) "
-            "VALUES (?, ?, ?, 'pending', ?, ?, ?) RETURNING id",
-            [name, recipe_name, stage, json.dumps(recipe) if recipe is not None else None, parent_id, fingerprint],
+            "INSERT INTO runs (name, recipe_name, stage, status, recipe, parent_id, fingerprint, owner_host, "
+            "owner_pid, owner_started) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING id",
+            [name, recipe_name, stage, json.dumps(recipe) if recipe is not None else None, parent_id, fingerprint,
+             *this_process()],
         )
 
     def find_run(self, recipe_name: str, stage: str, fingerprint: str) -> dict[str, Any] | None:
@@ -158,13 +165,28 @@ class Store:
 
     def set_run_status(self, run_id: int, status: str, error: str | None = None,
                        artifact: str | None = None) -> None:
-        """Move a run to `running`, `done`, `failed` or `cancelled`, stamping the time."""
+        """Move a run to `running` (owned by this process), `done`, `failed`, `cancelled` or `interrupted`,
+        stamping the time."""
         stamp = "started_at" if status == "running" else "finished_at"
+        owner = this_process() if status == "running" else (None, None, None)
         self._exec(
-            f"UPDATE runs SET status = ?, error = ?, artifact = coalesce(?, artifact), {stamp} = now() "
-            "WHERE id = ?",
-            [status, scrub(error), artifact, run_id],
+            f"UPDATE runs SET status = ?, error = ?, artifact = coalesce(?, artifact), {stamp} = now(), "
+            "owner_host = coalesce(?, owner_host), owner_pid = coalesce(?, owner_pid), "
+            "owner_started = coalesce(?, owner_started) WHERE id = ?",
+            [status, scrub(error), artifact, *owner, run_id],
         )
+
+    def reap_dead_runs(self) -> list[int]:
+        """Runs left `pending` or `running` by a process that is gone (killed, out of memory, power lost) become
+        `interrupted`, which is the truth; a rerun resumes them as after Ctrl-C. Returns their ids."""
+        rows = self._exec("SELECT id, owner_host, owner_pid, owner_started FROM runs "
+                          "WHERE status IN ('pending', 'running')")
+        dead = [(run_id, pid) for run_id, host, pid, started in rows if not process_alive(host, pid, started)]
+        for run_id, pid in dead:
+            who = f"its process {pid}" if pid else "its process"
+            self.set_run_status(run_id, "interrupted",
+                                error=f"{who} ended before the run did (killed or out of memory?); rerun to resume")
+        return [run_id for run_id, _ in dead]
 
     def set_run_summary(self, run_id: int, summary: dict[str, Any]) -> None:
         """Merge a stage's own numbers into the run's summary."""
@@ -258,6 +280,29 @@ class Store:
     def get_dashboard(self, dashboard_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM dashboards WHERE id = ?", [dashboard_id])
         return rows[0] if rows else None
+
+
+def this_process() -> tuple[str, int, float]:
+    """(host, pid, start time): names a process uniquely, even after its pid is reused."""
+    import psutil
+
+    return socket.gethostname(), os.getpid(), psutil.Process().create_time()
+
+
+def process_alive(host: str | None, pid: int | None, started: float | None) -> bool:
+    """Whether the process that owned a run still runs. One on another host is taken as alive: it cannot be
+    checked from here."""
+    import psutil
+
+    if host is None or pid is None or started is None:  # written before owners were recorded
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        process = psutil.Process(pid)
+        return abs(process.create_time() - started) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _lock_error(path: Path, exc: Exception) -> StoreError:

@@ -10,14 +10,36 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from studio.cli_args import (
+    MAX_ID,
+    Parser,
+    choice_list,
+    fail,
+    output_file,
+    run_id,
+    run_ids,
+    schema_field,
+    whole_number,
+)
+from studio.errors import StudioError, os_error_message
+from studio.files import check_output_file
 from studio.paths import default_db, runs_dir
-from studio.stages import PIPELINE
+from studio.recipe import Tool
+from studio.stages import PIPELINE, StageError
 
 
 def _store(args: argparse.Namespace):
     from storage import Store
 
     return Store(args.db or default_db())
+
+
+def _require_runs(store, run_ids: list[int]) -> None:
+    from storage import StoreError
+
+    missing = [i for i in run_ids if store.get_run(i) is None]
+    if missing:
+        raise StoreError(f"no run {', '.join(map(str, missing))} in {store.path} (`launch.py report` lists them)")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -29,7 +51,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from studio.recipe import Tool
     from studio.tools.search import Search
 
     tool = Tool(backend=args.backend, top_k=args.top_k)
@@ -83,43 +104,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     from studio.recipe_io import load_recipe
 
     recipe = load_recipe(args.recipe)
-    stages = tuple(args.stages.split(",")) if args.stages else PIPELINE
-    unknown = set(stages) - set(PIPELINE)
-    if unknown:
-        print(f"error: unknown stage(s) {', '.join(sorted(unknown))}; choose from {', '.join(PIPELINE)}",
-              file=sys.stderr)
-        return 2
+    stages = args.stages or PIPELINE
+    html_path = args.dashboard or check_output_file(runs_dir() / f"dashboard-{recipe.name}.html")
     with _store(args) as store:
         with progress_bars() as progress:
             results = run_recipe(recipe, store, stages, progress)
         for stage, result in results.items():
             print(f"{stage}: {result.summary()}")
         if "evaluate" in results:
-            from studio.dashboards import render_html, save_dashboard
+            from studio.dashboards import save_dashboard
             from studio.scores import format_table, scores
 
             run_ids = [r.run_id for r in results.values()]
             print("\n" + format_table(scores(store, [results["evaluate"].run_id])))
-            dashboard_id = save_dashboard(store, run_ids, title=f"{recipe.name}")
-            out = args.dashboard or runs_dir() / f"dashboard-{recipe.name}.html"
-            out.write_text(render_html(store.get_dashboard(dashboard_id)["spec"]), encoding="utf-8")
-            print(f"\ndashboard {dashboard_id}: {out} (served by the studio at /dashboards/{dashboard_id})")
+            dashboard_id = save_dashboard(store, run_ids, title=f"{recipe.name}", html_path=html_path)
+            print(f"\ndashboard {dashboard_id}: {html_path} (served by the studio at /dashboards/{dashboard_id})")
     return 0 if all(r.ok for r in results.values()) else 1
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from studio.dashboards import render_html, save_dashboard
+    from studio.dashboards import save_dashboard
 
-    run_ids = [int(x) for x in args.runs.split(",")]
     with _store(args) as store:
-        missing = [i for i in run_ids if store.get_run(i) is None]
-        if missing:
-            print(f"error: no run {', '.join(map(str, missing))}", file=sys.stderr)
-            return 2
-        dashboard_id = save_dashboard(store, run_ids, args.title)
-        spec = store.get_dashboard(dashboard_id)["spec"]
-    args.output.write_text(render_html(spec), encoding="utf-8")
-    print(f"dashboard {dashboard_id}: wrote {args.output} ({len(spec['figures'])} figures)")
+        _require_runs(store, args.runs)
+        dashboard_id = save_dashboard(store, args.runs, args.title, html_path=args.output)
+        figures = len(store.get_dashboard(dashboard_id)["spec"]["figures"])
+    print(f"dashboard {dashboard_id}: wrote {args.output} ({figures} figures)")
     return 0
 
 
@@ -132,9 +142,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     spec = load_recipe(args.recipe).data if args.recipe else Data(correct_only=not args.all, dedupe=not args.all)
     fmt = args.format or spec.format
     with _store(args) as store:
-        if store.get_run(args.run) is None:
-            print(f"error: no run {args.run}", file=sys.stderr)
-            return 2
+        _require_runs(store, [args.run])
         rows = training_rows(store, [args.run], spec)
     count = write_file(rows, fmt, args.output)
     print(f"wrote {count} trajectories to {args.output} ({fmt})")
@@ -163,7 +171,10 @@ def cmd_preview_mask(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe)
     with _store(args) as store:
         rows = training_preview_rows(recipe, store)
-    row = rows[min(args.index, len(rows) - 1)]
+    if args.index >= len(rows):
+        raise StageError(f"--index {args.index}: the recipe has {len(rows)} training example(s), "
+                         f"numbered from 0")
+    row = rows[args.index]
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(recipe.student.model))
     student = recipe.student
     example = tokenize_example(tokenizer, row["question"], row["text"], student.max_seq_length, student.loss_on)
@@ -192,15 +203,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     db_help = "DuckDB file (default: $STUDIO_DB or storage/studio.duckdb)"
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=db_help)
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="launch.py", description="FireAct Studio: fine-tune language agents on teacher trajectories. "
         "Without a command, starts the studio in the browser (http://127.0.0.1:7860).",
     )
     parser.add_argument("--db", type=Path, default=None, help=db_help)
     parser.add_argument("--host", default="127.0.0.1", help="studio: address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7860, help="studio: port to listen on (default: 7860)")
+    parser.add_argument("--port", type=whole_number(1, 65535, "a port"), default=7860,
+                        help="studio: port to listen on (default: 7860)")
     parser.add_argument("--auth", metavar="USER:PASSWORD", default=None,
                         help="studio: require this login (default: $STUDIO_AUTH, else none)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -214,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", type=Path)
     p = add("search", cmd_search, "Print the search tool's top passages for a query.")
     p.add_argument("query")
-    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--top-k", type=schema_field(Tool, "top_k"), default=3)
     p.add_argument("--backend", choices=["local", "serpapi", "wikipedia"], default="local")
     p = add("import", cmd_import, "Import recorded trajectories (Alpaca JSON or chat JSONL) as one run.")
     p.add_argument("file", type=Path)
@@ -224,17 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="run name (default: from the file name)")
     p = add("run", cmd_run, "Run a recipe's stages (generate/import, ...), resuming where a rerun left off.")
     p.add_argument("recipe", type=Path)
-    p.add_argument("--stages", help=f"comma-separated subset of {','.join(PIPELINE)} (default: all)")
-    p.add_argument("--dashboard", type=Path, help="where to write the dashboard HTML (default: artifacts/runs/)")
+    p.add_argument("--stages", type=choice_list(PIPELINE),
+                   help=f"comma-separated subset of {','.join(PIPELINE)} (default: all)")
+    p.add_argument("--dashboard", type=output_file, help="where to write the dashboard HTML (default: artifacts/runs/)")
     p = add("export", cmd_export, "Write a run's trajectories as training data (Alpaca JSON or chat JSONL).")
-    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--run", type=run_id, required=True)
     p.add_argument("--format", choices=["alpaca", "chat"], help="default: the recipe's data.format, else alpaca")
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--recipe", type=Path, help="apply this recipe's `data` filters and mix (default: correct, deduped)")
     p.add_argument("--all", action="store_true", help="keep every finished trajectory, wrong ones too")
     p = add("dashboard", cmd_dashboard, "Save a dashboard of runs and write it as one self-contained HTML file.")
-    p.add_argument("--runs", required=True, help="comma-separated run ids")
-    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--runs", type=run_ids, required=True, help="comma-separated run ids")
+    p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--title")
     p = add("export-agent", cmd_export_agent, "Export a recipe's fine-tuned agent: PEFT adapter, merged model, or "
             "GGUF (llama.cpp, Ollama Modelfile), with a model card.")
@@ -246,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="new or empty folder to write")
     p = add("preview-mask", cmd_preview_mask, "Show one training example with the tokens that carry the loss.")
     p.add_argument("recipe", type=Path)
-    p.add_argument("--index", type=int, default=0, help="which training example (default: the first)")
+    p.add_argument("--index", type=whole_number(0, MAX_ID, "an example number"), default=0,
+                   help="which training example (default: the first)")
     p = add("report", cmd_report, "List every run with its counts and metrics.")
     p.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -268,21 +282,12 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.host, args.port, args.db, args.auth)
         except KeyboardInterrupt:
             return 0
-    from storage import StoreError
-    from studio.llm.llama_cpp import LlamaCppError
-    from studio.recipe_io import RecipeError
-    from studio.stages import StageError
-    from studio.tasks import TaskDataError
-    from studio.tools.search_remote import SearchError
-    from studio.trajectory_files import TrajectoryFileError
-
     try:
         return args.func(args)
-    except (RecipeError, StoreError, StageError, TaskDataError, TrajectoryFileError, SearchError,
-            LlamaCppError) as exc:
-        for line in str(exc).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return 2
+    except StudioError as exc:
+        return fail(str(exc))
+    except OSError as exc:  # a file the command reads or writes: named with the reason
+        return fail(os_error_message(exc))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -10,12 +10,19 @@ from __future__ import annotations
 import html
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 from storage import Store
+from studio.errors import StudioError
+from studio.files import check_output_file, write_text
 from studio.scores import scores
 
 SAMPLES_PER_AGENT = 3
+
+
+class DashboardError(StudioError, ValueError):
+    """A dashboard of nothing: none of the runs asked for exists."""
 
 
 def _figure_scores(rows: list[dict[str, Any]]):
@@ -115,7 +122,7 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
     """Figures, scores and sample episodes of the given runs (evaluate and train runs both count)."""
     runs = [r for r in (store.get_run(i) for i in run_ids) if r is not None]
     if not runs:
-        raise ValueError("no such runs: " + ", ".join(map(str, run_ids)))
+        raise DashboardError("no such runs: " + ", ".join(map(str, run_ids)))
     episode_runs = [r["id"] for r in runs if r["stage"] in ("evaluate", "generate", "import")]
     rows = scores(store, episode_runs)
     train_runs = [r["id"] for r in runs if r["stage"] == "train"]
@@ -150,11 +157,14 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
     }
 
 
-def save_dashboard(store: Store, run_ids: list[int], title: str | None = None) -> str:
-    """Build and store a snapshot; returns its id (the `/dashboards/<id>` of the share link)."""
-    spec = build_dashboard(store, run_ids, title)
+def save_dashboard(store: Store, run_ids: list[int], title: str | None = None, html_path: Path | None = None) -> str:
+    """Build and store a snapshot; returns its id (the `/dashboards/<id>` of the share link). With `html_path`,
+    the page is written first: a failed write stores no snapshot."""
+    spec = json.loads(json.dumps(build_dashboard(store, run_ids, title), default=str))
+    if html_path is not None:
+        write_text(check_output_file(html_path), render_html(spec))
     dashboard_id = secrets.token_urlsafe(9)
-    store.save_dashboard(dashboard_id, spec["title"], run_ids, json.loads(json.dumps(spec, default=str)))
+    store.save_dashboard(dashboard_id, spec["title"], run_ids, spec)
     return dashboard_id
 
 

@@ -12,7 +12,7 @@ from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
 from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
 from studio.recipe import Noise, Recipe
-from studio.stages import EpisodeRun, ProgressFn, StageError, StageResult, fingerprint, open_run
+from studio.stages import EpisodeRun, ProgressFn, StageError, StageResult, check_keys, fingerprint, open_run
 from studio.tasks import Question, draw
 from studio.tools.search import Search
 
@@ -41,6 +41,7 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     ev = recipe.evaluation
     questions: list[Question] = [q for s in ev.sets for q in draw(s.task, s.split, s.path, s.n, None)]
     adapter = trained_adapter(recipe, store) if "finetuned" in ev.agents else None
+    check_keys(recipe, store, "evaluate", teacher="teacher" in ev.agents and "teacher" not in (backends or {}))
     run_id, _ = open_run(store, recipe, "evaluate")
     done = store.done_keys(run_id)
     plan = [

@@ -18,6 +18,7 @@ from storage import Store
 from studio.agents.loop import ANSWER_STOP, STOP
 from studio.agents.prompts import question_block
 from studio.evaluate import trained_adapter
+from studio.files import check_output_folder
 from studio.llm.bundled import make_adapter_portable, portable_name
 from studio.recipe import Recipe
 from studio.recipe_io import dump_recipe
@@ -49,20 +50,6 @@ def zero_shot_prompt(question: str) -> str:
     return question_block(question) + "Thought:"
 
 
-def check_output(out: Path) -> None:
-    """The output folder can be made and written, and holds no earlier export's files: checked before any work."""
-    if out.exists() and not out.is_dir():
-        raise StageError(f"-o {out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        raise StageError(f"-o {out}: folder is not empty; choose a new folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StageError(f"-o {out}: cannot create the folder ({exc.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise StageError(f"-o {out}: folder is not writable")
-
-
 def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str = "q8_0") -> ExportResult:
     """Write the recipe's fine-tuned agent to `out` as `fmt` (peft, merged or gguf; gguf at `quant`)."""
     from studio.llm.gguf_files import QUANTS
@@ -74,7 +61,7 @@ def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str =
     adapter = Path(trained_adapter(recipe, store))
     if not (adapter / "adapter_config.json").is_file():
         raise StageError(f"the trained adapter {adapter} is missing; rerun the recipe's train stage")
-    check_output(out)
+    check_output_folder(out, f"-o {out}")
     result = ExportResult(out, fmt)
     model = recipe.student.model
     if fmt == "peft":

@@ -12,7 +12,7 @@ from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
 from studio.llm.engines import open_teacher, teacher_in_flight
 from studio.recipe import Recipe
-from studio.stages import EpisodeRun, ProgressFn, StageResult, open_run
+from studio.stages import EpisodeRun, ProgressFn, StageResult, check_keys, open_run
 from studio.tasks import Question, draw, question_key
 from studio.tools.search import Search
 
@@ -31,6 +31,7 @@ def generation_questions(recipe: Recipe) -> list[Question]:
 def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
              backend: Backend | None = None, cancel: threading.Event | None = None) -> StageResult:
     """Run teacher x task mix x methods into the recipe's generate run."""
+    check_keys(recipe, store, "generate", teacher=backend is None)
     run_id, _ = open_run(store, recipe, "generate")
     questions = generation_questions(recipe)
     noise = recipe.tool.noise.p

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from studio.paths import resolve
-from studio.tasks.loaders import SPLITS
+from studio.tasks.loaders import SPLITS, TaskDataError, load_custom
 
 TaskName = Literal["hotpotqa", "bamboogle", "strategyqa", "mmlu", "custom"]
 Method = Literal["react", "cot", "reflexion", "io"]
@@ -60,6 +60,11 @@ class QuestionSource(Spec):
         if self.task not in SPLITS:
             if self.path is None:
                 raise ValueError("task `custom` needs a `path` to a CSV or JSONL file")
+            if resolve(self.path).is_file():  # read now: a file without answers cannot be trained or scored on
+                try:
+                    load_custom(self.path)
+                except TaskDataError as exc:
+                    raise ValueError(str(exc)) from None
         elif self.split is None:
             self.split = SPLITS[self.task][0]
         elif self.split not in SPLITS[self.task]:

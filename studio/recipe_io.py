@@ -8,10 +8,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from studio.errors import StudioError
 from studio.recipe import Recipe
 
 
-class RecipeError(Exception):
+class RecipeError(StudioError):
     """A recipe that cannot be used; `problems` holds one readable line per problem."""
 
     def __init__(self, problems: list[str]):
@@ -45,7 +46,7 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def _message(err: dict[str, Any]) -> str:
+def describe_error(err: dict[str, Any]) -> str:
     ctx = err.get("ctx") or {}
     kind = err["type"]
     short = {
@@ -78,6 +79,8 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
         if opened is not None and getattr(exc, "context", None):
             where += f"; {exc.context} that starts on line {opened.line + 1}"
         raise RecipeError([f"{source}: YAML syntax error: {getattr(exc, 'problem', exc)}{where})"]) from None
+    except RecursionError:
+        raise RecipeError([f"{source}: YAML nested too deeply to be a recipe (line 1)"]) from None
     if not isinstance(data, dict):
         raise RecipeError([f"{source}: a recipe is a YAML mapping of fields (line 1)"])
     try:
@@ -87,7 +90,7 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal["))))
             line = _line_of(node, loc)
-            problems.append(f"{field_path(loc)}: {_message(err)}" + (f" (line {line})" if line else ""))
+            problems.append(f"{field_path(loc)}: {describe_error(err)}" + (f" (line {line})" if line else ""))
         raise RecipeError(problems) from None
 
 
@@ -98,6 +101,8 @@ def load_recipe(path: str | Path) -> Recipe:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecipeError([f"{path}: cannot read recipe: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError([f"{path}: not UTF-8 text (byte {exc.start}): is this a recipe?"]) from None
     return parse_recipe(text, str(path))
 
 

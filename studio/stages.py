@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage import Store
 from studio.agents.trajectory import Episode
+from studio.errors import StudioError
 from studio.recipe import Recipe
 
 PIPELINE = ("generate", "train", "evaluate")  # a recipe's stages, in order
@@ -27,7 +29,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class StageError(RuntimeError):
+class StageError(StudioError, RuntimeError):
     """A stage cannot run as asked; the message says why and what to do."""
 
 
@@ -131,6 +133,28 @@ def fingerprint(recipe: Recipe, stage: str) -> str:
         data["teacher"].pop("engine")
     picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
     return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_keys(recipe: Recipe, store: Store, stage: str, teacher: bool) -> None:
+    """The API keys `stage` will need (the teacher's, SerpAPI's) are set: checked before its run is made, so
+    no run is left waiting for a key. A stage whose run is done needs none."""
+    from studio.llm.openai_compat import BackendError, resolve_api_key
+
+    found = store.find_run(recipe.name, stage, fingerprint(recipe, stage))
+    if found is not None and found["status"] == "done":
+        return
+    problems = []
+    if teacher and recipe.teacher.backend == "openai":
+        try:
+            resolve_api_key(recipe.teacher)
+        except BackendError as exc:
+            problems.append(str(exc))
+    tool = recipe.tool
+    if tool.backend == "serpapi" and not os.environ.get(tool.api_key_env):
+        problems.append(f"The search tool's API key variable {tool.api_key_env} is not set: export "
+                        f"{tool.api_key_env}=..., or name another variable in `tool.api_key_env`.")
+    if problems:
+        raise StageError("\n".join(problems))
 
 
 def open_run(store: Store, recipe: Recipe, stage: str) -> tuple[int, bool]:

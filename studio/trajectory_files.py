@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from studio.agents.trajectory import MARKER, Episode, detect_method, final_answer, parse_steps
+from studio.errors import StudioError
 
 REWARD = re.compile(r"Episode finished, reward = (\w+(?:\.\d+)?)")
 CHOICES = re.compile(r"\nA\. .*\nB\. .*", re.DOTALL)
 YES_NO_START = re.compile(r"^(is|are|was|were|do|does|did|can|could|would|will|should|has|have|had)\b", re.I)
 
 
-class TrajectoryFileError(ValueError):
+class TrajectoryFileError(StudioError, ValueError):
     """A trajectory file that cannot be read; the message names the file, line and record."""
 
 
@@ -57,6 +58,8 @@ def _json_array_items(path: Path, text: str) -> list[tuple[int, Any]]:
             item, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             raise _fail(path, exc.lineno, len(items) + 1, f"invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise _fail(path, line, len(items) + 1, "JSON nested too deeply to be a trajectory") from None
         items.append((line, item))
 
 
@@ -115,6 +118,8 @@ def read_records(path: str | Path, fmt: str) -> list[Record]:
                 item = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise _fail(path, line, len(records) + 1, f"invalid JSON: {exc.msg}") from None
+            except RecursionError:
+                raise _fail(path, line, len(records) + 1, "JSON nested too deeply to be a trajectory") from None
             records.append(_chat_record(path, line, len(records) + 1, item))
     else:
         raise TrajectoryFileError(f"{path}: unknown format {fmt!r} (alpaca or chat)")

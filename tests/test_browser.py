@@ -267,3 +267,37 @@ def test_a_trajectory_holding_script_tags_renders_as_text(page, served):
     assert page.locator("#traj-table img, #traj-meta img, #traj-table script").count() == 0
     page.screenshot(path=str(SHOTS / "trajectories.png"), full_page=True)
 
+
+
+INJECTED = ("![pixel](http://127.0.0.1:9/pixel.png) [click](http://127.0.0.1:9/link) http://127.0.0.1:9/bare "
+            "www.example.com me@example.com <img src=http://127.0.0.1:9/tag.png> **bold**")
+
+
+def test_a_dashboard_title_carrying_links_and_images_shows_as_text(page, browser, served):
+    """Markdown injection: a title with a Markdown image, a link, bare URLs and an <img> tag is shown as the
+    text it is, in the studio and on the share page, and the browser fetches nothing it names."""
+    from playwright.sync_api import expect
+
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if ":9/" in r.url else None)
+    tab(page, "Dashboards")
+    choose(page, "dash-runs", re.compile(rf"^{served['ids']['evaluate']} · demo evaluate"))
+    page.locator("#dash-title").click()
+    type_into(page.locator("#dash-title textarea"), INJECTED)
+    page.locator("#dash-share").click()
+    link = page.locator("#dash-link")
+    expect(page.locator("#dash-share-link")).to_be_visible()
+    expect(link).to_contain_text(INJECTED)
+    assert link.locator("img, strong").count() == 0
+    assert link.locator("a").count() == 1  # the share link, nothing else
+    href = page.locator("#dash-share-link").get_attribute("href")
+    fresh = browser.new_context()
+    try:
+        shared = fresh.new_page()
+        shared.on("request", lambda r: fetched.append(r.url) if ":9/" in r.url else None)
+        shared.goto(served["url"] + href)
+        expect(shared.locator("h1")).to_have_text(INJECTED)
+        assert shared.locator("h1 img, h1 a").count() == 0
+    finally:
+        fresh.close()
+    assert fetched == []

@@ -11,12 +11,12 @@ from conftest import ROOT
 
 from storage import Store
 from studio.agents.loop import STOP
+from studio.errors import StudioError
 from studio.evaluate import evaluate
 from studio.export import export_agent
 from studio.playground import with_engine
 from studio.recipe_io import load_recipe
 from studio.scores import scores
-from studio.stages import StageError
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def test_export_refuses_a_used_folder_and_a_recipe_without_adapter(agent_store, 
     used = tmp_path / "used"
     used.mkdir()
     (used / "keep.txt").write_text("mine")
-    with pytest.raises(StageError, match="folder is not empty"):
+    with pytest.raises(StudioError, match="folder is not empty"):
         export_agent(recipe, store, "gguf", used)
     assert [p.name for p in used.iterdir()] == ["keep.txt"]
 

@@ -84,6 +84,8 @@ def test_killed_generation_resumes_without_loss_or_duplicates(tmp_path, llama_se
     with Store(db) as store:
         kept = {r["key"] for r in store.trajectories()}
         assert 3 <= len(kept) < 8
+        (killed,) = store.list_runs()  # shown as it is: its process is gone
+        assert killed["status"] == "interrupted" and f"process {proc.pid} ended" in killed["error"]
         result = generate(Recipe.model_validate(yaml.safe_load(recipe_path.read_text())), store)
         assert result.skipped == len(kept) and result.ran == 8 - len(kept)
         rows = store.trajectories()

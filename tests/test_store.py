@@ -132,3 +132,60 @@ def test_errors_are_stored_without_secrets(store):
     store.set_run_status(run, "failed", error="token hf_ABCDEFGHIJKLMNOPQRST refused; Bearer abc.def-123456")
     assert store.trajectories(run)[0]["error"] == "HTTP 401: Incorrect API key provided: [redacted]"
     assert store.get_run(run)["error"] == "token [redacted] refused; Bearer [redacted]"
+
+
+OWN_A_RUN = """
+import os, signal, sys, time
+from storage import Store
+with Store(sys.argv[1]) as s:
+    run = s.create_run("r", "generate")
+    s.set_run_status(run, "running")
+    s.create_run("p", "generate")  # never started: stays pending
+print(run, flush=True)
+if sys.argv[2] == "die":
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(600)
+"""
+
+
+def test_a_run_whose_process_is_gone_is_interrupted_and_a_live_ones_is_not(tmp_path):
+    db = tmp_path / "owned.duckdb"
+    owner = subprocess.Popen([sys.executable, "-c", OWN_A_RUN, str(db), "live"], cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        run = int(owner.stdout.readline())
+        with Store(db) as s:  # the owner closed the file but still runs: its runs are left alone
+            assert [r["status"] for r in s.list_runs()] == ["running", "pending"]
+            assert s.get_run(run)["owner_pid"] == owner.pid
+    finally:
+        owner.kill()
+        owner.wait()
+    with Store(db) as s:
+        runs = s.list_runs()
+        assert [r["status"] for r in runs] == ["interrupted", "interrupted"]
+        assert all(f"process {owner.pid} ended" in r["error"] and "rerun to resume" in r["error"] for r in runs)
+        assert runs[0]["finished_at"] is not None
+
+
+def test_a_run_of_a_killed_process_whose_pid_was_reused_is_interrupted(tmp_path):
+    db = tmp_path / "reused.duckdb"
+    dead = subprocess.run([sys.executable, "-c", OWN_A_RUN, str(db), "die"], cwd=ROOT, capture_output=True, text=True)
+    assert dead.returncode == -9
+    with Store(db) as s:
+        assert {r["status"] for r in s.list_runs()} == {"interrupted"}
+        # the same run owned by a live pid (ours) but an older process start: the pid was reused
+        run = s.create_run("again", "generate")
+        s.set_run_status(run, "running")
+        s._exec("UPDATE runs SET owner_started = owner_started - 3600 WHERE id = ?", [run])
+        assert s.reap_dead_runs() == [run]
+        s.set_run_status(run, "running")  # this process's own running run stays running
+        assert s.reap_dead_runs() == [] and s.get_run(run)["status"] == "running"
+
+
+def test_a_folder_that_cannot_be_made_is_a_store_error(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match=r"cannot open .*file/sub/x.duckdb"):
+        Store(tmp_path / "file" / "sub" / "x.duckdb")
+    (tmp_path / "text.duckdb").write_text("not a database")
+    with pytest.raises(StoreError, match="not a valid DuckDB database"):
+        Store(tmp_path / "text.duckdb")

@@ -237,6 +237,9 @@ def test_stopping_launch_run_stops_its_training_worker(tiny_source, tmp_path):
         owner.kill()
         owner.wait(timeout=60)
         assert _gone(workers[-1]), "the worker outlived its SIGKILLed owner"
+        with Store(db) as store:  # the run its SIGKILLed owner left `running` is shown interrupted
+            run = next(r for r in store.list_runs() if r["stage"] == "train")
+            assert run["status"] == "interrupted" and f"process {owner.pid} ended" in run["error"]
     finally:
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):

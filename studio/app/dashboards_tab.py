@@ -71,8 +71,8 @@ def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
         try:
             spec = build_dashboard(studio.store, _ids(picked), title_ or None)
         except ValueError as exc:
-            return [f"⚠ {html.escape(str(exc))}", *(gr.skip() for _ in range(MAX_FIGURES + 1))]
-        note = f"{len(spec['figures'])} figure(s) of {html.escape(spec['title'])}; **Share** saves a snapshot."
+            return [f"⚠ {views.esc(str(exc))}", *(gr.skip() for _ in range(MAX_FIGURES + 1))]
+        note = f"{len(spec['figures'])} figure(s) of {views.esc(spec['title'])}; **Share** saves a snapshot."
         return [note, *_figures(spec)]
 
     def share_dashboard(picked: list[str], title_: str, request: gr.Request) -> list[Any]:
@@ -83,18 +83,18 @@ def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
         try:
             dashboard_id = save_dashboard(studio.store, _ids(picked), title_ or None)
         except ValueError as exc:
-            return [f"⚠ {html.escape(str(exc))}", gr.skip(), gr.skip(), *(gr.skip() for _ in range(MAX_FIGURES + 1))]
+            return [f"⚠ {views.esc(str(exc))}", gr.skip(), gr.skip(), *(gr.skip() for _ in range(MAX_FIGURES + 1))]
         return _shared(dashboard_id, request, views.dashboards_rows(studio))
 
     def _shared(dashboard_id: str, request: gr.Request | None, saved_rows: Any) -> list[Any]:
         found = studio.store.get_dashboard(dashboard_id)
         if found is None:
-            return [f"⚠ no dashboard {html.escape(dashboard_id)}", gr.skip(), gr.skip(),
+            return [f"⚠ no dashboard {views.esc(dashboard_id)}", gr.skip(), gr.skip(),
                     *(gr.skip() for _ in range(MAX_FIGURES + 1))]
         path = f"/dashboards/{dashboard_id}"
         url = base_url(request) + path
         note = (f'Share link (read-only, no login needed): <a href="{path}" target="_blank" id="dash-share-link">'
-                f"{html.escape(url)}</a> · snapshot `{dashboard_id}` · {html.escape(found['title'])}")
+                f"{html.escape(url)}</a> · snapshot `{dashboard_id}` · {views.esc(found['title'])}")
         return [note, gr.update(value=str(views.dashboard_file(studio, dashboard_id)), visible=True), saved_rows,
                 *_figures(found["spec"])]
 

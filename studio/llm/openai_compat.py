@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import openai
 
 from storage.redact import scrub
+from studio.errors import StudioError
 from studio.llm.base import Completion, Request, cut_at_stop
 from studio.recipe import Teacher
 
@@ -41,7 +42,7 @@ CHARS_PER_TOKEN = 4  # rough estimate, used only when a reply has no `usage`
 RETRY_STATUS = {408, 409, 429}
 
 
-class BackendError(RuntimeError):
+class BackendError(StudioError, RuntimeError):
     """The backend is misconfigured (for example, its API key variable is not set)."""
 
 

@@ -11,6 +11,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from studio import paths
+from studio.errors import StudioError
 
 # Each task's splits; the first is the default.
 SPLITS: dict[str, tuple[str, ...]] = {
@@ -22,7 +23,7 @@ SPLITS: dict[str, tuple[str, ...]] = {
 TASKS: tuple[str, ...] = (*SPLITS, "custom")
 
 
-class TaskDataError(ValueError):
+class TaskDataError(StudioError, ValueError):
     """A dataset cannot be loaded; the message says which file and line, and what is wrong."""
 
 
@@ -245,6 +246,8 @@ def _load_jsonl(file: Path, text: str) -> list[Question]:
         except json.JSONDecodeError as e:
             hint = " (a JSON array? write one object per line)" if raw.lstrip().startswith("[") else ""
             raise builder.error(line, f"invalid JSON ({e.msg} at column {e.colno}){hint}") from None
+        except RecursionError:
+            raise builder.error(line, "JSON nested too deeply to be a question") from None
         if not isinstance(obj, dict):
             raise builder.error(line, f"expected a JSON object, found {type(obj).__name__}")
         cols = _columns(list(obj), file, line, "key")

@@ -6,11 +6,13 @@ import os
 
 import httpx
 
+from studio.errors import StudioError
+
 SERPAPI_URL = "https://serpapi.com/search.json"
 WIKIPEDIA_URL = "https://en.wikipedia.org/w/api.php"
 
 
-class SearchError(RuntimeError):
+class SearchError(StudioError, RuntimeError):
     """A remote search failed; the message says which backend and why."""
 
 
