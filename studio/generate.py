@@ -31,9 +31,9 @@ def generation_questions(recipe: Recipe) -> list[Question]:
 def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
              backend: Backend | None = None, cancel: threading.Event | None = None) -> StageResult:
     """Run teacher x task mix x methods into the recipe's generate run."""
+    questions = generation_questions(recipe)
     check_keys(recipe, store, "generate", teacher=backend is None)
     run_id, _ = open_run(store, recipe, "generate")
-    questions = generation_questions(recipe)
     noise = recipe.tool.noise.p
     done = store.done_keys(run_id)
     plan = {
@@ -49,10 +49,9 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     teacher = recipe.teacher
     in_flight = teacher_in_flight(teacher)
 
-    with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
-        model = backend or stack.enter_context(open_teacher(teacher))
-
-        def work() -> None:
+    def work() -> None:
+        with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
+            model = backend or stack.enter_context(open_teacher(teacher))
             for method, qs in plan.items():
                 spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, instructions=teacher.instructions,
                                  max_steps=teacher.max_steps, reflect_after=recipe.evaluation.reflect_after,
@@ -61,4 +60,4 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
                                        noise=noise)
                 runner.run(qs, run.commit, cancel)
 
-        return run.execute(work)
+    return run.execute(work)  # a teacher that fails to start leaves the run interrupted, with its reason

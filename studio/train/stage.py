@@ -20,7 +20,7 @@ from studio.data import training_rows
 from studio.paths import ROOT, runs_dir
 from studio.recipe import Recipe
 from studio.recipe_io import dump_recipe
-from studio.stages import Progress, ProgressFn, StageError, open_run
+from studio.stages import Progress, ProgressFn, StageError, fingerprint, open_run
 from studio.train.worker import OWNER_ENV
 
 
@@ -74,17 +74,18 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     """Fine-tune the student on the recipe's training set; resumes an interrupted run of the same settings."""
     from studio.pipeline import source_run
 
-    run_id, resumed = open_run(store, recipe, "train")
-    run = store.get_run(run_id)
-    if run["status"] == "done":
-        last = store.train_metrics(run_id)
-        return TrainResult(run_id, "skipped", run["artifact"], 0, 0, len(last), last[-1]["loss"] if last else None)
+    found = store.find_run(recipe.name, "train", fingerprint(recipe, "train"))
+    if found is not None and found["status"] == "done":
+        last = store.train_metrics(found["id"])
+        return TrainResult(found["id"], "skipped", found["artifact"], 0, 0, len(last),
+                           last[-1]["loss"] if last else None)
     source = source_run_id or source_run(recipe, store)
     if source is None:
         raise TrainError(f"recipe {recipe.name!r} has no trajectories yet: run its generate stage first")
     rows = training_rows(store, [source], recipe.data)
     if not rows:
         raise TrainError(f"no training trajectories in run {source} pass the recipe's data filters")
+    run_id, resumed = open_run(store, recipe, "train")  # made only now that there is something to train on
     folder = run_dir_for(store, run_id)
     if not resumed:  # a new run: nothing left by a deleted database's run of the same id may be resumed
         shutil.rmtree(folder, ignore_errors=True)
