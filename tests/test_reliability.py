@@ -1,0 +1,79 @@
+"""Reliability as a user meets it: a teacher endpoint that fails 30% of requests in every way hosted APIs do,
+a planted API key looked for in every file and row the studio wrote, and fuzzed recipes and files.
+
+`benchmarks/reliability.py` runs the same at a larger size (and kill -9 during each stage) for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+from test_generate import recipe_for
+
+from benchmarks.chaos import FAULTS, FaultProxy, files_holding, fuzz, fuzzed_files, fuzzed_recipes, rows_holding
+from storage import Store
+from studio.dashboards import save_dashboard
+from studio.generate import generate
+from studio.paths import ROOT
+from studio.recipe_io import parse_recipe
+from studio.tasks.loaders import load_custom
+from studio.trajectory_files import episodes_from_file
+
+ALPACA = ROOT / "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json"
+
+
+@pytest.mark.slow
+def test_a_faulty_teacher_loses_no_question_and_leaks_no_key(llama_server, tmp_path, monkeypatch):
+    planted = f"sk-planted-{secrets.token_hex(12)}"
+    monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("STUDIO_TEST_PLANTED_KEY", planted)
+    with FaultProxy(llama_server, rate=0.3, hang_s=30) as proxy, Store(tmp_path / "studio.duckdb") as store:
+        recipe = recipe_for(proxy.base_url, n=6, api_key_env="STUDIO_TEST_PLANTED_KEY", timeout_s=3, max_retries=3)
+        first = generate(recipe, store)
+        assert set(FAULTS) <= set(proxy.counts), proxy.counts  # every kind of fault was met
+        rows = store.trajectories(first.run_id)
+        assert len(rows) == len({r["key"] for r in rows}) == first.total == 12  # every question accounted for
+        failed = [r for r in rows if r["error"]]
+        assert len(failed) == first.failed >= 1
+        # 429, 500, malformed replies and hangs were retried away; a 401 is not retried, and its key is scrubbed
+        assert all(r["error"].startswith("HTTP 401") and "[redacted]" in r["error"] for r in failed), failed
+        proxy.rate = 0.0
+        second = generate(recipe, store)
+        assert second.run_id == first.run_id and second.ran == first.failed and second.failed == 0
+        rows = store.trajectories(first.run_id)
+        assert len(rows) == 12 and not any(r["error"] for r in rows)
+        save_dashboard(store, [first.run_id], "faults", html_path=tmp_path / "dashboard.html")
+    with Store(tmp_path / "studio.duckdb") as store:
+        assert rows_holding(store, planted) == []
+    assert files_holding(tmp_path, planted) == []
+
+
+def test_fuzzed_recipes_and_files_are_refused_cleanly(tmp_path):
+    """Broken recipes, trajectory files and question files: accepted or refused with a StudioError, never a
+    crash (any other exception)."""
+    recipes = fuzz(fuzzed_recipes((ROOT / "recipes/quickstart.yaml").read_text(), 150), parse_recipe)
+    assert recipes["crashed"] == 0 and recipes["refused"] > 50, recipes
+
+    def reader(name: str, read):
+        def accept(text: str) -> None:
+            path = tmp_path / name
+            path.write_bytes(text.encode("utf-8", "replace"))
+            read(path)
+        return accept
+
+    alpaca = json.dumps(json.loads(ALPACA.read_text())[:3], indent=1)
+    chat = "\n".join(json.dumps({"messages": [{"role": "user", "content": f"Question: q{i}?"},
+                                              {"role": "assistant", "content": "Thought: t\nAction: finish[y]"}]})
+                     for i in range(3))
+    cases = {
+        "alpaca": (alpaca, reader("t.json", lambda p: episodes_from_file(p, "alpaca", None))),
+        "chat": (chat, reader("t.jsonl", lambda p: episodes_from_file(p, "chat", None))),
+        "csv": ("id,question,answer\n1,Who?,Bob\n2,\"Where, then?\",Paris\n", reader("q.csv", load_custom)),
+        "jsonl": ('{"question": "Who?", "answer": "Bob"}\n{"question": "Why?", "answer": 42}\n',
+                  reader("q.jsonl", load_custom)),
+    }
+    for kind, (seed, accept) in cases.items():
+        found = fuzz(fuzzed_files(seed, 150, seed=1), accept)
+        assert found["crashed"] == 0 and found["refused"] > 20, (kind, found)
