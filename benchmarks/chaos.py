@@ -218,3 +218,38 @@ def rows_holding(store, secret: str) -> list[str]:
         if hits[0]["n"]:
             found.append(f"{table}.{column}")
     return found
+
+
+def fuzz_inputs(folder, recipes: int, files: int, seed: int = 0) -> dict[str, dict]:
+    """Fuzz everything a user hands the studio: the quickstart recipe, an Alpaca and a chat trajectory file
+    (the importer), a CSV and a JSONL question file (task `custom`). Results by kind, as `fuzz` gives them."""
+    from pathlib import Path
+
+    from studio.paths import ROOT
+    from studio.recipe_io import parse_recipe
+    from studio.tasks.loaders import load_custom
+    from studio.trajectory_files import episodes_from_file
+
+    def reader(name: str, read):
+        def accept(text: str) -> None:
+            path = Path(folder) / name
+            path.write_bytes(text.encode("utf-8", "replace"))
+            read(path)
+        return accept
+
+    alpaca = ROOT / "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json"
+    chat = "\n".join(json.dumps({"messages": [{"role": "user", "content": f"Question: q{i}?"},
+                                              {"role": "assistant", "content": "Thought: t\nAction: finish[y]"}]})
+                     for i in range(3))
+    seeds = {
+        "alpaca file": (json.dumps(json.loads(alpaca.read_text())[:3], indent=1),
+                        reader("t.json", lambda p: episodes_from_file(p, "alpaca", None))),
+        "chat file": (chat, reader("t.jsonl", lambda p: episodes_from_file(p, "chat", None))),
+        "question CSV": ("id,question,answer\n1,Who?,Bob\n2,\"Where, then?\",Paris\n", reader("q.csv", load_custom)),
+        "question JSONL": ('{"question": "Who?", "answer": "Bob"}\n{"question": "Why?", "answer": 42}\n',
+                           reader("q.jsonl", load_custom)),
+    }
+    out = {"recipe": fuzz(fuzzed_recipes((ROOT / "recipes/quickstart.yaml").read_text(), recipes, seed), parse_recipe)}
+    for kind, (text, accept) in seeds.items():
+        out[kind] = fuzz(fuzzed_files(text, files, seed + 1), accept)
+    return out

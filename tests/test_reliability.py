@@ -6,22 +6,15 @@ a planted API key looked for in every file and row the studio wrote, and fuzzed 
 
 from __future__ import annotations
 
-import json
 import secrets
 
 import pytest
 from test_generate import recipe_for
 
-from benchmarks.chaos import FAULTS, FaultProxy, files_holding, fuzz, fuzzed_files, fuzzed_recipes, rows_holding
+from benchmarks.chaos import FAULTS, FaultProxy, files_holding, fuzz_inputs, rows_holding
 from storage import Store
 from studio.dashboards import save_dashboard
 from studio.generate import generate
-from studio.paths import ROOT
-from studio.recipe_io import parse_recipe
-from studio.tasks.loaders import load_custom
-from studio.trajectory_files import episodes_from_file
-
-ALPACA = ROOT / "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json"
 
 
 @pytest.mark.slow
@@ -53,27 +46,5 @@ def test_a_faulty_teacher_loses_no_question_and_leaks_no_key(llama_server, tmp_p
 def test_fuzzed_recipes_and_files_are_refused_cleanly(tmp_path):
     """Broken recipes, trajectory files and question files: accepted or refused with a StudioError, never a
     crash (any other exception)."""
-    recipes = fuzz(fuzzed_recipes((ROOT / "recipes/quickstart.yaml").read_text(), 150), parse_recipe)
-    assert recipes["crashed"] == 0 and recipes["refused"] > 50, recipes
-
-    def reader(name: str, read):
-        def accept(text: str) -> None:
-            path = tmp_path / name
-            path.write_bytes(text.encode("utf-8", "replace"))
-            read(path)
-        return accept
-
-    alpaca = json.dumps(json.loads(ALPACA.read_text())[:3], indent=1)
-    chat = "\n".join(json.dumps({"messages": [{"role": "user", "content": f"Question: q{i}?"},
-                                              {"role": "assistant", "content": "Thought: t\nAction: finish[y]"}]})
-                     for i in range(3))
-    cases = {
-        "alpaca": (alpaca, reader("t.json", lambda p: episodes_from_file(p, "alpaca", None))),
-        "chat": (chat, reader("t.jsonl", lambda p: episodes_from_file(p, "chat", None))),
-        "csv": ("id,question,answer\n1,Who?,Bob\n2,\"Where, then?\",Paris\n", reader("q.csv", load_custom)),
-        "jsonl": ('{"question": "Who?", "answer": "Bob"}\n{"question": "Why?", "answer": 42}\n',
-                  reader("q.jsonl", load_custom)),
-    }
-    for kind, (seed, accept) in cases.items():
-        found = fuzz(fuzzed_files(seed, 150, seed=1), accept)
+    for kind, found in fuzz_inputs(tmp_path, recipes=150, files=150).items():
         assert found["crashed"] == 0 and found["refused"] > 20, (kind, found)
