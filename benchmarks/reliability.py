@@ -44,7 +44,7 @@ from studio.llm.llama_cpp import llama_server  # noqa: E402
 from studio.recipe import Recipe  # noqa: E402
 
 ALPACA = "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json"
-PROGRESS = re.compile(r"(\d+)/(\d+)")
+PROGRESS = re.compile(r"(\d+)/(\d+)\D")  # a whole "done/total", not one still being read
 
 
 def cpu_flags() -> str:
@@ -137,14 +137,14 @@ def faulty_teacher(work: Path, n: int, planted: str) -> dict:
         first = generate(recipe, store)
         first_s = time.time() - started
         errors = [r["error"] for r in store.trajectories(first.run_id) if r["error"]]
-        injected = dict(proxy.counts)
+        injected, requests = dict(proxy.counts), proxy.requests
         proxy.rate = 0.0
         second = generate(recipe, store)
         rows = store.trajectories(first.run_id)
         from studio.dashboards import save_dashboard
 
         save_dashboard(store, [first.run_id], "faults", html_path=work / "faults.html")
-    return {"requests": proxy.requests, "injected": injected, "episodes": first.total, "first_pass_s": round(first_s),
+    return {"requests": requests, "injected": injected, "episodes": first.total, "first_pass_s": round(first_s),
             "failed_first_pass": first.failed,
             "failure_kinds": sorted({e.split(":")[0] for e in errors}),
             "retried_on_rerun": second.ran, "final_episodes": len(rows),

@@ -29,7 +29,13 @@ class Spec(BaseModel):
 
 
 def _check_file(path: str | None) -> str | None:
-    if path is not None and not resolve(path).is_file():
+    if path is None:
+        return path
+    try:
+        found = resolve(path).is_file()
+    except OSError as exc:  # a name too long for the file system, say
+        raise ValueError(f"cannot use this path: {exc.strerror}") from None
+    if not found:
         raise ValueError(f"file not found: {path}")
     return path
 
@@ -60,11 +66,10 @@ class QuestionSource(Spec):
         if self.task not in SPLITS:
             if self.path is None:
                 raise ValueError("task `custom` needs a `path` to a CSV or JSONL file")
-            if resolve(self.path).is_file():  # read now: a file without answers cannot be trained or scored on
-                try:
-                    load_custom(self.path)
-                except TaskDataError as exc:
-                    raise ValueError(str(exc)) from None
+            try:  # read now (the path was found): a file without answers cannot be trained or scored on
+                load_custom(self.path)
+            except TaskDataError as exc:
+                raise ValueError(str(exc)) from None
         elif self.split is None:
             self.split = SPLITS[self.task][0]
         elif self.split not in SPLITS[self.task]:

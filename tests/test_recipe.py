@@ -69,6 +69,24 @@ def test_missing_file_is_an_error():
     assert found == ["trajectories.path: file not found: no/such/file.json (line 4)"]
 
 
+def test_a_path_too_long_for_the_file_system_is_an_error():
+    found = problems(f"name: x\ntrajectories:\n  source: import\n  path: {'x' * 5000}\n")
+    assert found == ["trajectories.path: cannot use this path: File name too long (line 4)"]
+
+
+def test_a_custom_question_file_without_answers_is_refused(tmp_path):
+    questions = tmp_path / "q.csv"
+    questions.write_text("question\nWho?\n")
+    found = problems(f"name: x\nevaluation:\n  sets:\n    - task: custom\n      path: {questions}\n")
+    assert found == [f"evaluation.sets[0]: {questions}:1: missing column 'answer' (found 'question') (line 4)"]
+
+
+def test_yaml_nested_too_deeply_is_an_error():
+    assert problems("name: x\ndescription: " + "[" * 5000 + "]" * 5000) == [
+        "<recipe>: YAML nested too deeply to be a recipe (line 1)"
+    ]
+
+
 def test_import_needs_a_path():
     assert problems("name: x\ntrajectories: {source: import}\n") == [
         "trajectories: source `import` needs a `path` (line 2)"
