@@ -48,3 +48,17 @@ def test_fuzzed_recipes_and_files_are_refused_cleanly(tmp_path):
     crash (any other exception)."""
     for kind, found in fuzz_inputs(tmp_path, recipes=150, files=150).items():
         assert found["crashed"] == 0 and found["refused"] > 20, (kind, found)
+
+
+@pytest.mark.slow
+def test_kill_9_during_evaluate_loses_and_duplicates_nothing(tmp_path, bundled_model_dir):
+    from benchmarks.reliability import kill_half_way
+
+    found = kill_half_way(tmp_path, {
+        "name": "kill-evaluate", "evaluation": {"sets": [{"task": "hotpotqa", "split": "eval250", "n": 8}],
+                                                "agents": ["prompted"], "methods": ["react"], "engine": "llama.cpp"}},
+        "evaluate")
+    done, total = map(int, found["killed_at"].split("/"))
+    assert found["status_after_kill"] == "interrupted" and 4 <= done < total == 8, found
+    assert found["episodes_kept"] >= 4 and found["rerun_status"] == "done" and found["rerun_exit"] == 0, found
+    assert found["final_episodes"] == 8 and found["lost"] == 0 and found["duplicated"] == 0, found
