@@ -1,6 +1,31 @@
-"""The store's schema as an ordered list of migrations; `Store` applies the ones a file lacks."""
+"""The store's schema as an ordered list of migrations; `Store` applies the ones a file lacks.
 
-MIGRATIONS: list[str] = [
+A migration is SQL, or a function of the open connection for what SQL cannot say (a value computed by the
+studio's own Python, written into rows stored before it existed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import duckdb
+
+
+def _outcomes(db: duckdb.DuckDBPyConnection) -> None:
+    """Each stored episode's outcome (the failure taxonomy), computed as new episodes get it."""
+    from studio.agents.trajectory import outcome
+
+    db.execute("ALTER TABLE trajectories ADD COLUMN outcome VARCHAR")
+    rows = db.execute("SELECT run_id, key, steps, finished, correct, invalid_actions, error FROM trajectories"
+                      ).fetchall()
+    values = [(outcome(json.loads(steps), finished, correct, invalid, error), run_id, key)
+              for run_id, key, steps, finished, correct, invalid, error in rows]
+    if values:
+        db.executemany("UPDATE trajectories SET outcome = ? WHERE run_id = ? AND key = ?", values)
+
+
+MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     # 1: the first schema.
     """
     CREATE TABLE recipes (
@@ -99,4 +124,6 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
     ALTER TABLE runs ADD COLUMN owner_started DOUBLE;
     """,
+    # 6: what became of each episode (right, step limit reached, repeated the same search, ...).
+    _outcomes,
 ]

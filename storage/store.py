@@ -28,7 +28,7 @@ from studio.paths import default_db
 TRAJECTORY_COLUMNS = (
     "run_id", "key", "task", "split", "question_id", "question", "gold", "method", "model", "agent", "tool",
     "noise", "text", "steps", "prediction", "em", "f1", "correct", "finished", "n_steps", "invalid_actions",
-    "tokens_in", "tokens_out", "cost", "latency_s", "compute_s", "error",
+    "tokens_in", "tokens_out", "cost", "latency_s", "compute_s", "error", "outcome",
 )
 
 @cache
@@ -84,9 +84,12 @@ class Store:
         if current > len(MIGRATIONS):
             raise StoreError(f"{self.path} has schema version {current}, newer than this studio knows "
                              f"({len(MIGRATIONS)}); update the studio")
-        for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
+        for version, step in enumerate(MIGRATIONS[current:], start=current + 1):
             with self.transaction():
-                self._exec(sql)
+                if callable(step):
+                    step(self.db)
+                else:
+                    self._exec(step)
                 self._exec("DELETE FROM schema_version")
                 self._exec("INSERT INTO schema_version VALUES (?)", [version])
 
@@ -231,16 +234,21 @@ class Store:
 
     def trajectories(self, run_id: int | None = None, **filters: Any) -> list[dict[str, Any]]:
         """Stored episodes, filtered by run and by equality on any trajectory column."""
-        where, params = [], []
-        for column, value in ({"run_id": run_id} | filters).items():
-            if value is None:
-                continue
-            if column not in TRAJECTORY_COLUMNS:
-                raise StoreError(f"no trajectory column {column!r}")
-            where.append(f"{column} = ?")
-            params.append(value)
-        sql = "SELECT * FROM trajectories" + (f" WHERE {' AND '.join(where)}" if where else "")
-        return self.query(sql + " ORDER BY run_id, created_at, key", params)
+        where, params = _where({"run_id": run_id} | filters)
+        return self.query(f"SELECT * FROM trajectories{where} ORDER BY run_id, created_at, key", params)
+
+    def trajectory_page(self, columns: tuple[str, ...], limit: int, offset: int = 0,
+                        **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        """One page of the matching episodes (only `columns`, so no text or steps are read for a list) and how
+        many match in all: counted and cut in SQL, fast at a million episodes."""
+        unknown = set(columns) - set(TRAJECTORY_COLUMNS)
+        if unknown:
+            raise StoreError(f"no trajectory column {', '.join(sorted(unknown))}")
+        where, params = _where(filters)
+        total = self._one(f"SELECT count(*) FROM trajectories{where}", params)
+        rows = self.query(f"SELECT {', '.join(columns)} FROM trajectories{where} "
+                          f"ORDER BY run_id, created_at, key LIMIT ? OFFSET ?", [*params, limit, offset])
+        return rows, total
 
     # -- training metrics ---------------------------------------------------------------------
     def add_train_metric(self, run_id: int, step: int, **values: float | None) -> None:
@@ -280,6 +288,19 @@ class Store:
     def get_dashboard(self, dashboard_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM dashboards WHERE id = ?", [dashboard_id])
         return rows[0] if rows else None
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """` WHERE a = ? AND b = ?` for the filters that are set (None: any), and their values."""
+    clauses, params = [], []
+    for column, value in filters.items():
+        if value is None:
+            continue
+        if column not in TRAJECTORY_COLUMNS:
+            raise StoreError(f"no trajectory column {column!r}")
+        clauses.append(f"{column} = ?")
+        params.append(value)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def this_process() -> tuple[str, int, float]:

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from storage import Store
+from studio.agents.trajectory import OUTCOMES
 from studio.errors import StudioError
 from studio.files import check_output_file, write_text
+from studio.insight import outcome_counts
 from studio.scores import scores
 
 SAMPLES_PER_AGENT = 3
@@ -25,6 +27,24 @@ class DashboardError(StudioError, ValueError):
     """A dashboard of nothing: none of the runs asked for exists."""
 
 
+# One colour per agent in every figure, so "fine-tuned" is the same orange wherever it appears.
+AGENT_COLOURS = {"finetuned": "#f97316", "prompted": "#3b82f6", "teacher": "#10b981"}
+OUTCOME_COLOURS = dict(zip(OUTCOMES, ("#7f1d1d", "#b91c1c", "#16a34a", "#9ca3af", "#a855f7", "#f59e0b", "#eab308",
+                                      "#60a5fa", "#1e3a8a"), strict=True))
+
+
+def _colour(agent: str) -> str | None:
+    return AGENT_COLOURS.get(agent)
+
+
+def _error_bars(picked: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """A plotly error_y of the rows' 95% intervals (asymmetric), or None where they are missing."""
+    if any(r.get(f"{metric}_lo") is None for r in picked):
+        return None
+    return {"type": "data", "symmetric": False, "array": [r[f"{metric}_hi"] - r[metric] for r in picked],
+            "arrayminus": [r[metric] - r[f"{metric}_lo"] for r in picked]}
+
+
 def _figure_scores(rows: list[dict[str, Any]]):
     import plotly.graph_objects as go
 
@@ -32,9 +52,33 @@ def _figure_scores(rows: list[dict[str, Any]]):
     labels = [f"{r['task']} / {r['method']}" + (f" / noise {r['noise']:g}" if r["noise"] else "") for r in rows]
     for agent in dict.fromkeys(r["agent"] for r in rows):
         picked = [(label, r) for label, r in zip(labels, rows, strict=True) if r["agent"] == agent]
-        fig.add_bar(name=f"{agent} EM", x=[p[0] for p in picked], y=[p[1]["em"] for p in picked])
-        fig.add_bar(name=f"{agent} F1", x=[p[0] for p in picked], y=[p[1]["f1"] for p in picked], opacity=0.55)
-    fig.update_layout(title="EM and F1 by agent, task and method", barmode="group", yaxis_title="score (%)")
+        x, chosen = [p[0] for p in picked], [p[1] for p in picked]
+        fig.add_bar(name=f"{agent} EM", x=x, y=[r["em"] for r in chosen], marker_color=_colour(agent),
+                    error_y=_error_bars(chosen, "em"))
+        fig.add_bar(name=f"{agent} F1", x=x, y=[r["f1"] for r in chosen], opacity=0.5, marker_color=_colour(agent),
+                    error_y=_error_bars(chosen, "f1"))
+    fig.update_layout(title="EM and F1 by agent, task and method (bars: 95% interval)", barmode="group",
+                      yaxis_title="score (%)", yaxis_range=[0, 100])
+    return fig
+
+
+def _figure_outcomes(store: Store, run_ids: list[int]):
+    """What became of the episodes of each agent, task and method, as shares (the failure taxonomy)."""
+    import plotly.graph_objects as go
+
+    counts = outcome_counts(store, run_ids)
+    groups = list(dict.fromkeys((r["agent"], r["task"], r["method"]) for r in counts))
+    totals = {g: sum(r["n"] for r in counts if (r["agent"], r["task"], r["method"]) == g) for g in groups}
+    fig = go.Figure()
+    for name in OUTCOMES:
+        found = {(r["agent"], r["task"], r["method"]): r["n"] for r in counts if r["outcome"] == name}
+        if found:
+            fig.add_bar(name=name, x=[" / ".join(g) for g in groups],
+                        y=[100 * found.get(g, 0) / totals[g] for g in groups], marker_color=OUTCOME_COLOURS[name],
+                        customdata=[found.get(g, 0) for g in groups],
+                        hovertemplate="%{x}<br>" + name + ": %{customdata} episodes (%{y:.0f}%)<extra></extra>")
+    fig.update_layout(title="What became of the episodes", barmode="stack", yaxis_title="episodes (%)",
+                      yaxis_range=[0, 100])
     return fig
 
 
@@ -46,7 +90,7 @@ def _figure_tradeoff(rows: list[dict[str, Any]], x: str, title: str, x_title: st
         picked = [r for r in rows if r["agent"] == agent and r["noise"] == 0]
         fig.add_scatter(name=agent, mode="markers+text", x=[r[x] for r in picked], y=[r["em"] for r in picked],
                         text=[f"{r['task']}/{r['method']}" for r in picked], textposition="top center",
-                        marker={"size": 12})
+                        marker={"size": 12, "color": _colour(agent)}, error_y=_error_bars(picked, "em"))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="EM (%)")
     return fig
 
@@ -72,7 +116,8 @@ def _figure_steps(store: Store, run_ids: list[int]):
     fig = go.Figure()
     for agent in dict.fromkeys(r["agent"] for r in rows):
         picked = [r for r in rows if r["agent"] == agent]
-        fig.add_bar(name=agent, x=[r["n_steps"] for r in picked], y=[r["n"] for r in picked])
+        fig.add_bar(name=agent, x=[r["n_steps"] for r in picked], y=[r["n"] for r in picked],
+                    marker_color=_colour(agent))
     fig.update_layout(title="Steps per episode", barmode="group", xaxis_title="steps", yaxis_title="episodes")
     return fig
 
@@ -134,7 +179,8 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
         figures += [_figure_scores(rows),
                     _figure_tradeoff(rows, "cost_per_1000", "EM against cost", "USD per 1000 questions"),
                     _figure_tradeoff(rows, "compute_s", "EM against time", "machine seconds per question"),
-                    _figure_steps(store, episode_runs)]
+                    _figure_steps(store, episode_runs),
+                    _figure_outcomes(store, episode_runs)]
         if len({r["noise"] for r in rows}) > 1:
             figures.append(_figure_noise(rows))
     if train_runs:

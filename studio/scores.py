@@ -1,8 +1,9 @@
-"""Scores of stored episodes per agent x task x method x noise, read from DuckDB: what the results table,
-`report --json` and the dashboards show."""
+"""Scores of stored episodes per agent x task x method x noise, read from DuckDB, with 95% intervals for EM
+and F1: what the results table, `report --json`, model cards and the dashboards show."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from storage import Store
@@ -27,24 +28,70 @@ ORDER BY run_id, task, method, noise, agent
 
 
 def scores(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
-    """One row per run x agent x model x task x method x noise level."""
+    """One row per run x agent x model x task x method x noise level, with `em_lo/em_hi`, `f1_lo/f1_hi`."""
     if not run_ids:
         return []
-    return store.query(SCORES_SQL.format(ids=", ".join("?" * len(run_ids))), list(run_ids))
+    return with_intervals(store, store.query(SCORES_SQL.format(ids=", ".join("?" * len(run_ids))), list(run_ids)))
+
+
+RESAMPLES = 1000  # bootstrap resamples of a group's mean
+BOOTSTRAP_MAX_N = 5000  # above this many values the bootstrap and the normal interval agree: the latter is used
+
+
+def interval(values: list[float], level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+    """A `level` interval of the mean of `values`: percentile bootstrap (normal for large groups); None if empty."""
+    import numpy as np
+
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    if data.size == 0:
+        return None
+    tail = (1 - level) / 2
+    if data.size > BOOTSTRAP_MAX_N:
+        half = 1.959963984540054 * data.std(ddof=1) / math.sqrt(data.size)
+        return float(data.mean() - half), float(data.mean() + half)
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, data.size, (RESAMPLES, data.size))].mean(axis=1)
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def with_intervals(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Score rows (from `studio.scores.scores`) with `em_lo/em_hi` and `f1_lo/f1_hi`: their 95% intervals, in %."""
+    if not rows:
+        return rows
+    ids = sorted({r["run_id"] for r in rows})
+    values = store.query(
+        f"SELECT run_id, agent, model, task, method, noise, list(em) AS em, list(f1) AS f1 FROM trajectories "
+        f"WHERE run_id IN ({', '.join('?' * len(ids))}) AND error IS NULL GROUP BY ALL", ids)
+    by_group = {_group(v): v for v in values}
+    out = []
+    for row in rows:
+        found = by_group.get(_group(row), {})
+        extra = {}
+        for metric in ("em", "f1"):
+            bounds = interval(found.get(metric) or [])
+            extra[f"{metric}_lo"], extra[f"{metric}_hi"] = (
+                (round(100 * bounds[0], 2), round(100 * bounds[1], 2)) if bounds else (None, None))
+        out.append(row | extra)
+    return out
+
+
+def _group(row: dict[str, Any]) -> tuple:
+    return row["run_id"], row["agent"], row["model"], row["task"], row["method"], row["noise"]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The scores as a plain-text table for the terminal."""
-    header = ("agent", "task", "method", "noise", "n", "EM", "F1", "fin%", "steps", "tok in", "tok out", "wait s",
-              "compute s", "$/1k q")
+    header = ("agent", "task", "method", "noise", "n", "EM", "EM 95%", "F1", "fin%", "steps", "tok in", "tok out",
+              "wait s", "compute s", "$/1k q")
     def cell(value: Any, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
     lines = [header]
     for r in rows:
+        spread = "-" if r.get("em_lo") is None else f"{r['em_lo']:.1f}-{r['em_hi']:.1f}"
         lines.append((r["agent"], r["task"], r["method"], f"{r['noise']:g}", str(r["questions"]), cell(r["em"], 1),
-                      cell(r["f1"], 1), cell(r["finished_pct"], 0), cell(r["mean_steps"], 2), cell(r["tokens_in"], 0),
-                      cell(r["tokens_out"], 0), cell(r["latency_s"], 2), cell(r["compute_s"], 2),
-                      cell(r["cost_per_1000"], 4)))
+                      spread, cell(r["f1"], 1), cell(r["finished_pct"], 0), cell(r["mean_steps"], 2),
+                      cell(r["tokens_in"], 0), cell(r["tokens_out"], 0), cell(r["latency_s"], 2),
+                      cell(r["compute_s"], 2), cell(r["cost_per_1000"], 4)))
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in lines)

@@ -164,14 +164,39 @@ def test_list_and_open_runs(served):
 
 def test_filter_trajectories(served):
     client, ids = served["client"], served["ids"]
-    count, table = client.predict("", "", "", "", "any", api_name="/filter_trajectories")
+    count, table = client.predict("", "", "", "", "any", "", 1, api_name="/filter_trajectories")
     assert count.startswith("8 episode")
-    count, table = client.predict(str(ids["evaluate"]), "hotpotqa", "react", "finetuned", "correct",
+    count, table = client.predict(str(ids["evaluate"]), "hotpotqa", "react", "finetuned", "correct", "", 1,
                                   api_name="/filter_trajectories")
     assert count.startswith("2 episode") and {row[3] for row in table["data"]} == {"finetuned"}
-    count, table = client.predict(str(ids["evaluate"]), "", "", "prompted", "wrong", api_name="/filter_trajectories")
+    count, table = client.predict(str(ids["evaluate"]), "", "", "prompted", "wrong", "", 1,
+                                  api_name="/filter_trajectories")
     assert count.startswith("2 episode")
     assert any("<script>" in str(cell) for cell in table["data"][0])  # raw text: the browser shows it as text
+    count, table = client.predict(str(ids["evaluate"]), "", "", "", "any", "right", 1, api_name="/filter_trajectories")
+    assert count.startswith("2 episode") and {row[5] for row in table["data"]} == {"right"}
+    count, table = client.predict("", "", "", "", "any", "", 2, api_name="/filter_trajectories")
+    assert count.startswith("8 episode") and table["data"] in ([], [[""] * 10], [[None] * 10])  # one page only
+
+
+def test_an_episode_reads_as_escaped_cards(served):
+    client, ids = served["client"], served["ids"]
+    key = next(r["key"] for r in served["store"].trajectories(ids["evaluate"], agent="prompted", question_id="q0"))
+    meta, timeline, text = client.predict(ids["evaluate"], key, api_name="/open_episode")
+    assert "answered without searching" not in meta and "wrong answer after searching" in meta
+    assert "<script>" not in timeline and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in timeline
+    assert timeline.count("step-card") == 2 and "✗ wrong" in timeline and text.startswith("Thought: try <script>")
+
+
+def test_compare_two_agents_through_the_api(served):
+    client, ids = served["client"], served["ids"]
+    run = ids["evaluate"]
+    summary, table = client.predict(f"{run}|finetuned", f"{run}|prompted", "every paired question",
+                                    api_name="/compare")
+    assert "2 paired questions" in summary and "only A (run" in summary and "p = 0.5" in summary
+    assert len(table["data"]) == 2 and {row[5] for row in table["data"]} == {"true"}
+    summary, table = client.predict(f"{run}|finetuned", f"{run}|prompted", "only B right", api_name="/compare")
+    assert "2 paired questions" in summary and table["data"] in ([], [[""] * 8], [[None] * 8])
 
 
 def test_dashboard_share_route(served):

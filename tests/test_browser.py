@@ -256,17 +256,38 @@ def test_a_trajectory_holding_script_tags_renders_as_text(page, served):
     cell = page.locator("#traj-table").get_by_text("<script>window.__pwned = 2</script> Who?").filter(visible=True)
     expect(cell.first).to_be_visible()
     cell.first.click()
-    expect(page.locator("#traj-question textarea")).to_have_value("<script>window.__pwned = 2</script> Who?")
-    expect(page.locator("#traj-thought textarea")).to_have_value("try <script>window.__pwned = 1</script> here")
-    expect(page.locator("#traj-action textarea")).to_have_value("search[<img src=x onerror=alert(1)>]")
-    page.locator("#traj-next").click()
-    expect(page.locator("#traj-action textarea")).to_have_value("finish[<script>alert(2)</script>]")
-    expect(page.locator("#traj-prediction textarea")).to_have_value("<script>alert(2)</script>")
+    timeline = page.locator("#traj-timeline")
+    expect(timeline.locator(".step-card")).to_have_count(2)
+    expect(timeline).to_contain_text("try <script>window.__pwned = 1</script> here")
+    expect(timeline).to_contain_text("search[<img src=x onerror=alert(1)>]")
+    expect(timeline).to_contain_text("finish[<script>alert(2)</script>]")
+    expect(timeline).to_contain_text("✗ wrong (gold: yes)")
+    expect(page.locator("#traj-meta")).to_contain_text("wrong answer after searching")
     assert page.evaluate("window.__pwned") is None
     assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('__pwned'))")
-    assert page.locator("#traj-table img, #traj-meta img, #traj-table script").count() == 0
+    assert page.locator("#traj-table img, #traj-meta img, #traj-table script, #traj-timeline img, "
+                        "#traj-timeline script").count() == 0
     page.screenshot(path=str(SHOTS / "trajectories.png"), full_page=True)
 
+
+def test_two_agents_side_by_side_with_their_win_loss_table(page, served):
+    from playwright.sync_api import expect
+
+    run = served["ids"]["evaluate"]
+    tab(page, "Trajectories")
+    choose(page, "cmp-a", f"run {run} finetuned")
+    choose(page, "cmp-b", f"run {run} prompted")
+    page.locator("#cmp-go").click()
+    summary = page.locator("#cmp-summary")
+    expect(summary).to_contain_text("2 paired questions")
+    expect(summary).to_contain_text("p = 0.5")
+    question = page.locator("#cmp-table").get_by_text("<script>window.__pwned = 2</script> Who?")
+    question.filter(visible=True).first.click()
+    expect(page.locator("#cmp-lane-a")).to_contain_text("✓ right")
+    expect(page.locator("#cmp-lane-b")).to_contain_text("✗ wrong")
+    expect(page.locator("#cmp-lane-b .step-card")).to_have_count(2)
+    assert page.locator("#cmp-lane-a script, #cmp-lane-b script, #cmp-lane-b img").count() == 0
+    page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
 
 
 INJECTED = ("![pixel](http://127.0.0.1:9/pixel.png) [click](http://127.0.0.1:9/link) http://127.0.0.1:9/bare "

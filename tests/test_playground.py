@@ -12,7 +12,7 @@ from test_app_api import FakeRunner
 from test_browser import CHROMIUM_ARGS, SHOTS, open_studio
 
 from studio.agents.trajectory import Step
-from studio.app.playground_tab import lane_html
+from studio.app.cards import lane_html
 from studio.playground import Lane, question_for
 
 pytestmark = pytest.mark.slow

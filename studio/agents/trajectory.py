@@ -10,6 +10,40 @@ ACTION = re.compile(r"^\s*(\w+)\[(.*)\]\s*$", re.DOTALL)
 REFLECTION_START = "Now that I haven't solved the task"
 
 
+# What became of an episode, for failure analysis. The first that applies, in this order.
+OUTCOMES = (
+    "tool error",                 # the search tool failed
+    "model error",                # the model's endpoint or engine failed (after its retries)
+    "right",                      # correct by the task's scoring
+    "not scored",                 # no gold answer to score against
+    "invalid action",             # wrote an action that is not search[...] or finish[...] at least once
+    "repeated the same search",   # searched for the same thing twice
+    "step limit reached",         # made to answer when its steps ran out
+    "answered without searching",
+    "wrong answer after searching",
+)
+
+
+def outcome(steps: list[dict] | list[Step], finished: bool, correct: bool | None, invalid_actions: int,
+            error: str | None) -> str:
+    """The episode's place in OUTCOMES, from what is stored of it."""
+    if error:
+        return "tool error" if error.startswith("search failed") else "model error"
+    if correct:
+        return "right"
+    if correct is None:
+        return "not scored"
+    if invalid_actions:
+        return "invalid action"
+    searches = [(s["action"], s["argument"]) if isinstance(s, dict) else (s.action, s.argument) for s in steps]
+    queries = [" ".join(arg.lower().split()) for action, arg in searches if action == "search"]
+    if len(queries) != len(set(queries)):
+        return "repeated the same search"
+    if not finished:
+        return "step limit reached"
+    return "wrong answer after searching" if queries else "answered without searching"
+
+
 def episode_key(agent: str, method: str, task: str, split: str | None, question_id: str, noise: float) -> str:
     """The resume key of an episode, computable before it runs."""
     return f"{agent}|{method}|{task}|{split or ''}|{question_id}|{noise:g}"
@@ -64,6 +98,7 @@ class Episode:
         row["steps"] = [asdict(s) for s in self.steps]
         row["n_steps"] = len(self.steps)
         row["key"] = self.key
+        row["outcome"] = outcome(self.steps, self.finished, self.correct, self.invalid_actions, self.error)
         return row
 
 

@@ -12,7 +12,8 @@ from studio.app import views
 from studio.app.views import Studio
 
 MAX_FIGURES = 8
-SCORE_COLUMNS = ["run_id", "agent", "task", "method", "noise", "questions", "em", "f1", "cost_per_1000", "latency_s"]
+SCORE_COLUMNS = ["run_id", "agent", "task", "method", "noise", "questions", "em", "em_lo", "em_hi", "f1", "f1_lo",
+                 "f1_hi", "cost_per_1000", "latency_s"]
 
 
 def base_url(request: gr.Request | None) -> str:

@@ -1,22 +1,23 @@
 """Playground tab: ask one question (typed, or picked from the recipe's evaluation questions), choose the agents
 and the engine, and watch each agent's Thought / Action / Observation steps arrive side by side.
 
-Model text is HTML-escaped before it is placed in the lanes' HTML, so nothing a model writes becomes markup."""
+Model text is HTML-escaped before it is placed in the lanes' HTML (`studio.app.cards`), so nothing a model writes
+becomes markup."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 from typing import Any, get_args
 
 import gradio as gr
 
 from studio.app import views
+from studio.app.cards import lane_html
 from studio.app.views import Studio
-from studio.playground import Lane, ask, question_for
+from studio.playground import ask, question_for
 from studio.recipe import Agent, EngineName
 from studio.recipe_io import RecipeError
-from studio.tasks import Question, draw
+from studio.tasks import draw
 
 AGENTS: tuple[str, ...] = get_args(Agent)
 RECIPE_ENGINE = "recipe's engine"
@@ -43,34 +44,6 @@ def pick_choices(studio: Studio, name: str | None) -> list[tuple[str, str]]:
         return []
     questions = [q for s in recipe.evaluation.sets for q in draw(s.task, s.split, s.path, s.n, None)]
     return [(f"{q.task}: {q.question}", q.question) for q in questions[:PICK_LIMIT]]
-
-
-def lane_html(lane: Lane | None, question: Question | None) -> str:
-    """One agent's episode as cards: thought, action, observation per step, then the answer against gold."""
-    if lane is None:
-        return ""
-    e = html.escape
-    state = {"starting": "loading the model…", "running": "thinking…", "done": "done", "failed": "failed"}
-    head = (f"<div class='lane-head'><b>{e(lane.agent)}</b> <span class='hint'>{e(lane.model or '')} · "
-            f"{state.get(lane.status, e(lane.status))} · {lane.seconds:.1f} s</span></div>")
-    cards = []
-    for i, step in enumerate(lane.steps, 1):
-        action = step.argument if step.action == "invalid" else f"{step.action}[{step.argument}]"
-        observation = (f"<div class='obs'><b>Observation</b> {e(step.observation)}</div>"
-                       if step.observation else "")
-        thought = f"<div><b>Thought {i}</b> {e(step.thought)}</div>" if step.thought else ""
-        cards.append(f"<div class='step-card'>{thought}<div><b>Action</b> <code>{e(action)}</code></div>"
-                     f"{observation}</div>")
-    tail = ""
-    if lane.error:
-        tail = f"<div class='lane-error'>⚠ {e(lane.error)}</div>"
-    elif lane.prediction is not None:
-        verdict = ""
-        if question is not None and question.answer:
-            mark = "✓ right" if lane.correct else "✗ wrong"
-            verdict = f" <span class='verdict'>{mark} (gold: {e(question.answer)})</span>"
-        tail = f"<div class='lane-answer'><b>Answer</b> {e(lane.prediction)}{verdict}</div>"
-    return f"<div class='lane' id='lane-{e(lane.agent)}'>{head}{''.join(cards)}{tail}</div>"
 
 
 def create_playground_tab(studio: Studio) -> dict[str, Any]:

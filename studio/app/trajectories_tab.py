@@ -1,7 +1,9 @@
-"""Trajectories tab: filter stored episodes by run, task, method, agent and correctness; read one step by step.
+"""Trajectories tab: filter stored episodes (run, task, method, agent, correctness, outcome), page through them,
+read one as a timeline of cards, and compare two agents or runs question by question: who got which questions
+right, an exact McNemar p-value, and both episodes of a question side by side.
 
-Model text (questions, thoughts, actions, observations, answers) only ever goes into text components
-(Textbox, Dataframe cells of type str), which the browser shows as text, never as HTML."""
+Model text goes into Dataframe cells of type str (shown as text) or through `studio.app.cards`, which escapes
+it, so nothing a model writes becomes markup."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ from typing import Any
 
 import gradio as gr
 
+from studio.agents.trajectory import OUTCOMES
 from studio.app import views
+from studio.app.cards import lane_html, stored_lane, stored_question
 from studio.app.views import Studio
 
 CORRECT = {"any": None, "correct": True, "wrong": False}
+ONLY = {"every paired question": None, "only A right": "a", "only B right": "b"}
 
 
 def _any(values: list[str]) -> list[tuple[str, str]]:
@@ -21,6 +26,16 @@ def _any(values: list[str]) -> list[tuple[str, str]]:
 
 def run_filter_choices(studio: Studio) -> list[tuple[str, str]]:
     return [("any run", ""), *((label, str(run_id)) for label, run_id in views.run_choices(studio))]
+
+
+def episode_view(studio: Studio, run_id: int, key: str) -> tuple[str, str, str]:
+    """(meta line, timeline HTML, whole text) of a stored episode."""
+    ep = views.episode(studio, run_id, key)
+    if ep is None:
+        return "That episode is gone.", "", ""
+    meta = (f"run {ep['run_id']} · {views.esc(ep['task'])} · {views.esc(ep['method'])} · "
+            f"**{views.esc(ep['outcome'] or '')}** · {ep['tokens_in']}/{ep['tokens_out']} tokens · ${ep['cost']:.4f}")
+    return meta, lane_html(stored_lane(ep), stored_question(ep)), ep["text"]
 
 
 def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
@@ -33,80 +48,80 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
         method = gr.Dropdown(choices=_any(options["method"]), label="method", scale=1, elem_id="traj-method",
                              **dynamic)
         agent = gr.Dropdown(choices=_any(options["agent"]), label="agent", scale=1, elem_id="traj-agent", **dynamic)
+        outcome = gr.Dropdown(choices=_any(list(OUTCOMES)), label="outcome", scale=2, elem_id="traj-outcome",
+                              **dynamic)
         correct = gr.Radio(list(CORRECT), value="any", label="correct", scale=2, min_width=240,
                            elem_id="traj-correct")
         search = gr.Button("Filter", variant="primary", scale=1, min_width=90, elem_id="traj-filter")
-    count = gr.Markdown(elem_id="traj-count")
+    with gr.Row(equal_height=False, elem_classes=["toolbar"]):
+        count = gr.Markdown(elem_id="traj-count")
+        page = gr.Number(1, label="page", precision=0, minimum=1, scale=0, min_width=100, elem_id="traj-page")
     table = gr.Dataframe(headers=views.TRAJECTORY_COLUMNS, datatype="str", interactive=False, wrap=True,
                          max_height=300, label="episodes (click a row to read it)", elem_id="traj-table")
     keys = gr.State([])
-    episode = gr.State(None)
-    with gr.Row(equal_height=False, elem_classes=["toolbar"]):
-        index = gr.Number(label="episode # in the list", precision=0, minimum=1, scale=1, min_width=140,
-                          elem_id="traj-index")
-        prev = gr.Button("◀ step", scale=0, min_width=90, elem_id="traj-prev")
-        step = gr.Number(1, label="step", precision=0, minimum=1, scale=0, min_width=90, elem_id="traj-step")
-        nxt = gr.Button("step ▶", scale=0, min_width=90, elem_id="traj-next")
-        meta = gr.Markdown("Pick an episode: click a row of the table.", elem_id="traj-meta")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=2):
-            question = gr.Textbox(label="question", lines=3, interactive=False, elem_id="traj-question")
-            with gr.Row():
-                prediction = gr.Textbox(label="prediction", interactive=False, elem_id="traj-prediction")
-                gold = gr.Textbox(label="gold", interactive=False, elem_id="traj-gold")
-        with gr.Column(scale=3):
-            thought = gr.Textbox(label="thought", lines=3, interactive=False, elem_id="traj-thought")
-            action = gr.Textbox(label="action", interactive=False, elem_id="traj-action")
-            observation = gr.Textbox(label="observation", lines=4, interactive=False, elem_id="traj-observation")
+    meta = gr.Markdown("Pick an episode: click a row of the table.", elem_id="traj-meta")
+    timeline = gr.HTML(elem_id="traj-timeline")
     with gr.Accordion("whole trajectory text", open=False):
         full = gr.Textbox(lines=14, max_lines=30, interactive=False, show_label=False, elem_id="traj-text",
                           buttons=["copy"])
 
-    def filter_trajectories(run_id: str, task_: str, method_: str, agent_: str, correct_: str) -> list[Any]:
-        rows, total = views.find_trajectories(studio, run_id or None, task_, method_, agent_, CORRECT.get(correct_))
-        shown = f"{total} episode(s)" + (f", showing the first {len(rows)}" if total > len(rows) else "")
+    gr.Markdown("### Compare two agents or runs")
+    side_choices = [(s.label, f"{s.run_id}|{s.agent}") for s in views.comparison_sides(studio)]
+    with gr.Row(equal_height=False, elem_classes=["toolbar"]):
+        side_a = gr.Dropdown(side_choices, value=None, label="A", scale=2, elem_id="cmp-a", allow_custom_value=True)
+        side_b = gr.Dropdown(side_choices, value=None, label="B", scale=2, elem_id="cmp-b", allow_custom_value=True)
+        only = gr.Radio(list(ONLY), value="every paired question", label="show", scale=3, elem_id="cmp-only")
+        compare = gr.Button("Compare", variant="primary", scale=1, min_width=100, elem_id="cmp-go")
+    verdict = gr.Markdown(elem_id="cmp-summary")
+    pairs = gr.Dataframe(headers=views.COMPARE_COLUMNS, datatype="str", interactive=False, wrap=True,
+                         max_height=300, label="paired questions (click a row to see both episodes)",
+                         elem_id="cmp-table")
+    pair_keys = gr.State([])
+    with gr.Row(equal_height=False):
+        lane_a = gr.HTML(elem_id="cmp-lane-a")
+        lane_b = gr.HTML(elem_id="cmp-lane-b")
+
+    def filter_trajectories(run_id: str, task_: str, method_: str, agent_: str, correct_: str, outcome_: str,
+                            page_: float | None) -> list[Any]:
+        rows, total = views.find_trajectories(studio, run_id or None, task_, method_, agent_, CORRECT.get(correct_),
+                                              outcome_, int(page_ or 1))
+        pages = max(1, -(-total // views.TRAJECTORY_LIMIT))
+        shown = f"{total} episode(s)" + (f", page {int(page_ or 1)} of {pages}" if pages > 1 else "")
         return [shown, views.trajectory_rows(rows), [(r["run_id"], r["key"]) for r in rows]]
 
-    def show_episode(number: float | None, listed: list) -> list[Any]:
-        if not listed or number is None or not 1 <= int(number) <= len(listed):
-            return [None, "Pick an episode: click a row of the table.", "", "", "", 1, "", "", "", ""]
-        run_id, key = listed[int(number) - 1]
-        ep = views.episode(studio, run_id, key)
-        if ep is None:
-            return [None, "That episode is gone.", "", "", "", 1, "", "", "", ""]
-        n = max(1, len(ep["steps"] or []))
-        verdict = {True: "✓ correct", False: "✗ wrong"}.get(ep["correct"], "not scored")
-        info = (f"**{n} step(s)** · run {ep['run_id']} · {views.esc(ep['task'])} · {views.esc(ep['method'])} · "
-                f"{views.esc(ep['agent'])} · {verdict} · "
-                f"{ep['tokens_in']}/{ep['tokens_out']} tokens · ${ep['cost']:.4f}"
-                + (f" · ⚠ {views.esc(ep['error'])}" if ep["error"] else ""))
-        t, a, o = views.step_text(ep, 1)
-        return [ep, info, ep["question"], ep["prediction"] or "", ep["gold"] or "",
-                gr.update(value=1, maximum=n), t, a, o, ep["text"]]
-
-    def pick_row(listed: list, evt: gr.SelectData) -> int | None:
+    def show_episode(listed: list, evt: gr.SelectData) -> list[str]:
         row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-        return None if row is None else int(row) + 1
+        if row is None or not listed or not 0 <= int(row) < len(listed):
+            return ["Pick an episode: click a row of the table.", "", ""]
+        run_id, key = listed[int(row)]
+        return list(episode_view(studio, run_id, key))
 
-    def show_step(ep: dict | None, number: float) -> list[str]:
-        return list(views.step_text(ep, int(number or 1)))
+    def open_episode(run_id: int, key: str) -> list[str]:
+        return list(episode_view(studio, int(run_id), key))
 
-    def move(ep: dict | None, number: float, delta: int) -> int:
-        n = max(1, len((ep or {}).get("steps") or []))
-        return max(1, min(n, int(number or 1) + delta))
+    def compare_sides(a: str | None, b: str | None, only_: str) -> list[Any]:
+        if not a or not b:
+            return ["⚠ pick two sides, A and B", gr.skip(), gr.skip()]
+        found = views.compare_sides(studio, a, b, ONLY.get(only_))
+        return [views.comparison_markdown(found), views.comparison_rows(found),
+                [(r["a_key"], r["b_key"]) for r in found.shown]]
 
-    filters = [run, task, method, agent, correct]
-    gr.on([search.click, run.input, task.input, method.input, agent.input, correct.input], filter_trajectories,
-          inputs=filters, outputs=[count, table, keys], api_name="filter_trajectories")
-    shown = [episode, meta, question, prediction, gold, step, thought, action, observation, full]
-    table.select(pick_row, inputs=keys, outputs=index, api_visibility="private").then(
-        show_episode, inputs=[index, keys], outputs=shown, api_visibility="private")
-    index.submit(show_episode, inputs=[index, keys], outputs=shown, api_name="show_episode")
-    step.change(show_step, inputs=[episode, step], outputs=[thought, action, observation], api_name="show_step",
-                show_progress="hidden")
-    prev.click(lambda ep, n: move(ep, n, -1), inputs=[episode, step], outputs=step, api_visibility="private")
-    nxt.click(lambda ep, n: move(ep, n, +1), inputs=[episode, step], outputs=step, api_visibility="private")
-    return {"run": run, "task": task, "method": method, "agent": agent, "correct": correct, "search": search,
-            "count": count, "table": table, "keys": keys, "index": index, "question": question, "step": step,
-            "thought": thought, "action": action, "observation": observation, "full": full,
-            "filter": filter_trajectories, "filters": filters}
+    def show_pair(a: str, b: str, listed: list, evt: gr.SelectData) -> list[str]:
+        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+        if row is None or not listed or not 0 <= int(row) < len(listed) or not a or not b:
+            return ["", ""]
+        return views.pair_lanes(studio, a, b, *listed[int(row)])
+
+    filters = [run, task, method, agent, correct, outcome, page]
+    gr.on([search.click, run.input, task.input, method.input, agent.input, correct.input, outcome.input,
+           page.submit], filter_trajectories, inputs=filters, outputs=[count, table, keys],
+          api_name="filter_trajectories")
+    table.select(show_episode, inputs=keys, outputs=[meta, timeline, full], api_visibility="private")
+    gr.api(open_episode, api_name="open_episode")
+    compare.click(compare_sides, inputs=[side_a, side_b, only], outputs=[verdict, pairs, pair_keys],
+                  api_name="compare")
+    pairs.select(show_pair, inputs=[side_a, side_b, pair_keys], outputs=[lane_a, lane_b], api_visibility="private")
+    return {"run": run, "task": task, "method": method, "agent": agent, "correct": correct, "outcome": outcome,
+            "page": page, "search": search, "count": count, "table": table, "keys": keys, "meta": meta,
+            "timeline": timeline, "full": full, "filter": filter_trajectories, "filters": filters,
+            "side_a": side_a, "side_b": side_b, "compare": compare, "pairs": pairs}

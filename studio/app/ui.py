@@ -79,9 +79,10 @@ def create_ui(studio: Studio) -> gr.Blocks:
             run_info, run_loss = runs["open_run"](run_id) if run_id is not None else (gr.skip(), gr.skip())
             if run_id is not None and views.run_detail(studio, run_id) is None:
                 run_info = f"⚠ no run {run_id} in this studio's store"
-            listed = trajectories["filter"](str(run_id), "", "", "", "any") if run_id is not None else \
+            listed = trajectories["filter"](str(run_id), "", "", "", "any", "", 1) if run_id is not None else \
                 [gr.skip()] * 3
             run_choices = views.run_choices(studio)
+            sides = gr.update(choices=[(s.label, f"{s.run_id}|{s.agent}") for s in views.comparison_sides(studio)])
             return [
                 gr.update(selected="runs") if run_id is not None else gr.skip(),
                 gr.update(choices=names),
@@ -100,13 +101,16 @@ def create_ui(studio: Studio) -> gr.Blocks:
                 gr.update(choices=[(label, str(i)) for label, i in run_choices]),
                 views.dashboards_rows(studio),
                 gr.update(choices=names),
+                sides,
+                sides,
             ]
 
         demo.load(on_load, outputs=[
             tabs, recipes["recipe_list"], runs["recipe"], runs["job"], runs["jobs"], runs["runs"], runs["run"],
             runs["run_info"], runs["run_loss"], trajectories["run"], trajectories["task"], trajectories["method"],
             trajectories["agent"], trajectories["count"], trajectories["table"], trajectories["keys"],
-            dashboards["runs"], dashboards["saved"], playground["recipe"],
+            dashboards["runs"], dashboards["saved"], playground["recipe"], trajectories["side_a"],
+            trajectories["side_b"],
         ], api_name="open_page")
     return demo
 

@@ -18,6 +18,7 @@ import yaml
 
 from storage import Store
 from studio.app.jobs import JobQueue
+from studio.insight import Comparison, Side, compare, sides
 from studio.paths import RECIPES_DIR
 from studio.recipe import Recipe
 from studio.recipe_io import RecipeError, parse_recipe
@@ -245,7 +246,8 @@ def loss_figure(points: list[tuple[int, float]], title: str = "Training loss"):
 
 # -- trajectories ---------------------------------------------------------------------------------------
 
-TRAJECTORY_COLUMNS = ["run", "task", "method", "agent", "correct", "steps", "question", "prediction", "gold"]
+TRAJECTORY_COLUMNS = ["run", "task", "method", "agent", "correct", "outcome", "steps", "question", "prediction",
+                      "gold"]
 
 
 def trajectory_options(studio: Studio) -> dict[str, list[str]]:
@@ -257,12 +259,19 @@ def trajectory_options(studio: Studio) -> dict[str, list[str]]:
     return out
 
 
+LIST_COLUMNS = ("run_id", "key", "task", "method", "agent", "correct", "outcome", "n_steps", "question",
+                "prediction", "gold")
+
+
 def find_trajectories(studio: Studio, run_id: int | None = None, task: str | None = None, method: str | None = None,
-                      agent: str | None = None, correct: bool | None = None) -> tuple[list[dict[str, Any]], int]:
-    """Episodes matching the filters (empty filter: any), at most TRAJECTORY_LIMIT, and the full count."""
-    filters = {"task": task or None, "method": method or None, "agent": agent or None, "correct": correct}
-    rows = studio.store.trajectories(int(run_id) if run_id not in (None, "") else None, **filters)
-    return rows[:TRAJECTORY_LIMIT], len(rows)
+                      agent: str | None = None, correct: bool | None = None, outcome: str | None = None,
+                      page: int = 1) -> tuple[list[dict[str, Any]], int]:
+    """Page `page` (from 1, TRAJECTORY_LIMIT a page) of the episodes matching the filters (empty: any), and the
+    full count; the list columns only."""
+    filters = {"run_id": int(run_id) if run_id not in (None, "") else None, "task": task or None,
+               "method": method or None, "agent": agent or None, "correct": correct, "outcome": outcome or None}
+    offset = (max(1, int(page or 1)) - 1) * TRAJECTORY_LIMIT
+    return studio.store.trajectory_page(LIST_COLUMNS, TRAJECTORY_LIMIT, offset, **filters)
 
 
 def trajectory_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
@@ -271,23 +280,58 @@ def trajectory_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
         return text if len(text) <= n else text[: n - 1] + "…"
 
     return [[r["run_id"], r["task"], r["method"], r["agent"], "" if r["correct"] is None else bool(r["correct"]),
-             r["n_steps"], short(r["question"]), short(r["prediction"], 60), short(r["gold"], 60)] for r in rows]
+             r["outcome"] or "", r["n_steps"], short(r["question"]), short(r["prediction"], 60), short(r["gold"], 60)]
+            for r in rows]
+
+
+COMPARE_COLUMNS = ["task", "method", "question", "gold", "A answer", "A right", "B answer", "B right"]
+
+
+def comparison_sides(studio: Studio) -> list[Side]:
+    return sides(studio.store)
+
+
+def _side(value: str) -> Side:
+    """`"12|finetuned"` (a dropdown value) -> Side(12, "finetuned")."""
+    run_id, _, agent = value.partition("|")
+    return Side(int(run_id), agent)
+
+
+def compare_sides(studio: Studio, a: str, b: str, only: str | None) -> Comparison:
+    return compare(studio.store, _side(a), _side(b), only, limit=TRAJECTORY_LIMIT)
+
+
+def comparison_markdown(found: Comparison) -> str:
+    n = len(found.rows)
+    if not n:
+        return f"No question answered by both {esc(found.a.label)} and {esc(found.b.label)}."
+    both, neither = found.count(True, True), found.count(False, False)
+    verdict = ("the difference is unlikely to be chance (p < 0.05)" if found.p_value < 0.05 else
+               "the difference could be chance (p ≥ 0.05): more questions or seeds would tell")
+    return (f"**{n} paired questions** · both right {both} · only A ({esc(found.a.label)}) {found.only_a} · "
+            f"only B ({esc(found.b.label)}) {found.only_b} · neither {neither} · exact McNemar "
+            f"**p = {found.p_value:.3g}**: {verdict}")
+
+
+def comparison_rows(found: Comparison) -> list[list[Any]]:
+    return [[r["task"], r["method"], r["question"], r["gold"] or "", r["a_prediction"] or "", bool(r["a_correct"]),
+             r["b_prediction"] or "", bool(r["b_correct"])] for r in found.shown]
+
+
+def pair_lanes(studio: Studio, a: str, b: str, a_key: str, b_key: str) -> list[str]:
+    """Both episodes of a paired question, as card timelines side by side."""
+    from studio.app.cards import lane_html, stored_lane, stored_question
+
+    lanes = []
+    for side, key in ((_side(a), a_key), (_side(b), b_key)):
+        ep = episode(studio, side.run_id, key)
+        lanes.append(lane_html(stored_lane(ep), stored_question(ep)) if ep else "That episode is gone.")
+    return lanes
 
 
 def episode(studio: Studio, run_id: int, key: str) -> dict[str, Any] | None:
     rows = studio.store.trajectories(int(run_id), key=key)
     return rows[0] if rows else None
-
-
-def step_text(ep: dict[str, Any] | None, index: int) -> tuple[str, str, str]:
-    """Thought, action and observation of step `index` (1-based) of an episode."""
-    steps = (ep or {}).get("steps") or []
-    if not steps:
-        return "", "", ""
-    s = steps[max(0, min(int(index or 1), len(steps)) - 1)]
-    plain = not s.get("action") or s["action"] == "invalid"
-    action = s.get("argument", "") if plain else f"{s['action']}[{s['argument']}]"
-    return s.get("thought", ""), action, s.get("observation", "")
 
 
 # -- dashboards -----------------------------------------------------------------------------------------

@@ -1,0 +1,109 @@
+"""Why an agent did better: what became of each episode, and which questions only one of two agents (or runs)
+got right, with an exact McNemar test of the difference. (Intervals around scores: `studio.scores`.)
+
+Everything is read from DuckDB with SQL that counts and pages there, so it stays fast with a million
+stored episodes; only the per-question values of the groups being compared come into Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from storage import Store
+from studio.agents.trajectory import OUTCOMES
+
+
+def outcome_counts(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
+    """Episodes per agent x task x method x outcome (the failure taxonomy), counted in SQL."""
+    if not run_ids:
+        return []
+    rows = store.query(
+        f"SELECT agent, task, method, outcome, count(*) AS n FROM trajectories "
+        f"WHERE run_id IN ({', '.join('?' * len(run_ids))}) GROUP BY ALL ORDER BY agent, task, method",
+        list(run_ids))
+    order = {name: i for i, name in enumerate(OUTCOMES)}
+    return sorted(rows, key=lambda r: (r["agent"], r["task"], r["method"], order.get(r["outcome"], len(order))))
+
+
+# -- two agents or runs, question by question ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: the episodes of one agent in one run."""
+
+    run_id: int
+    agent: str
+
+    @property
+    def label(self) -> str:
+        return f"run {self.run_id} {self.agent}"
+
+
+@dataclass
+class Comparison:
+    """Which questions each side got right, paired by task, question, method and noise level."""
+
+    a: Side
+    b: Side
+    rows: list[dict[str, Any]]  # one per paired question: a_correct, b_correct, predictions, gold, keys
+    shown: list[dict[str, Any]]  # the rows a view lists: filtered and cut
+
+    def count(self, a_right: bool, b_right: bool) -> int:
+        return sum(bool(r["a_correct"]) == a_right and bool(r["b_correct"]) == b_right for r in self.rows)
+
+    @property
+    def only_a(self) -> int:
+        return self.count(True, False)
+
+    @property
+    def only_b(self) -> int:
+        return self.count(False, True)
+
+    @property
+    def p_value(self) -> float:
+        return mcnemar_exact(self.only_a, self.only_b)
+
+    def summary(self) -> str:
+        n = len(self.rows)
+        both, neither = self.count(True, True), self.count(False, False)
+        return (f"{n} paired questions: both right {both}, only {self.a.label} {self.only_a}, only {self.b.label} "
+                f"{self.only_b}, neither {neither}; exact McNemar p = {self.p_value:.3g}")
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar test: the chance of a split at least this uneven of the questions only one side
+    got right, were both sides equally good (a binomial test at 1/2)."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def compare(store: Store, a: Side, b: Side, only: str | None = None, limit: int = 500) -> Comparison:
+    """The questions both sides answered (without error), paired; `only` = "a" or "b" keeps the questions that
+    side alone got right. Rows are the first `limit` after filtering; the counts are over all of them."""
+    sql = """
+        SELECT a.task, a.question_id, a.method, a.noise, a.question, a.gold,
+               a.prediction AS a_prediction, coalesce(a.correct, false) AS a_correct, a.key AS a_key,
+               b.prediction AS b_prediction, coalesce(b.correct, false) AS b_correct, b.key AS b_key
+        FROM trajectories a JOIN trajectories b
+          ON a.task = b.task AND a.question_id = b.question_id AND a.method = b.method AND a.noise = b.noise
+             AND coalesce(a.split, '') = coalesce(b.split, '')
+        WHERE a.run_id = ? AND a.agent = ? AND b.run_id = ? AND b.agent = ?
+          AND a.error IS NULL AND b.error IS NULL
+        ORDER BY a.task, a.method, a.noise, a.question_id
+    """
+    rows = store.query(sql, [a.run_id, a.agent, b.run_id, b.agent])
+    other = {"a": "b", "b": "a"}.get(only or "")
+    shown = [r for r in rows if r[f"{only}_correct"] and not r[f"{other}_correct"]] if other else rows
+    return Comparison(a, b, rows, shown[:limit])
+
+
+def sides(store: Store) -> list[Side]:
+    """Every (run, agent) with stored episodes, newest run first: what a comparison can pick."""
+    rows = store.query("SELECT DISTINCT run_id, agent FROM trajectories ORDER BY run_id DESC, agent")
+    return [Side(r["run_id"], r["agent"]) for r in rows]

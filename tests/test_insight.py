@@ -1,0 +1,122 @@
+"""Why an agent improved: the outcome of every episode, intervals around scores, question-by-question
+comparison with an exact McNemar test, and lists paged in SQL."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from storage import Store
+from storage.migrations import MIGRATIONS
+from studio.agents.trajectory import OUTCOMES, Episode, Step, outcome
+from studio.insight import Side, compare, mcnemar_exact, outcome_counts
+from studio.scores import interval, scores
+
+SEARCH = {"action": "search", "argument": "Paris", "thought": "", "observation": ""}
+FINISH = {"action": "finish", "argument": "x", "thought": "", "observation": ""}
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({"error": "search failed: timeout"}, "tool error"),
+    ({"error": "HTTP 500: boom"}, "model error"),
+    ({"correct": True}, "right"),
+    ({"correct": None}, "not scored"),
+    ({"invalid_actions": 1}, "invalid action"),
+    ({"steps": [SEARCH, {**SEARCH, "argument": " paris "}, FINISH]}, "repeated the same search"),
+    ({"steps": [SEARCH, FINISH], "finished": False}, "step limit reached"),
+    ({"steps": [FINISH]}, "answered without searching"),
+    ({"steps": [SEARCH, FINISH]}, "wrong answer after searching"),
+])
+def test_every_episode_has_one_outcome(kwargs, expected):
+    args = {"steps": [SEARCH, FINISH], "finished": True, "correct": False, "invalid_actions": 0, "error": None}
+    assert outcome(**(args | kwargs)) == expected
+    assert expected in OUTCOMES
+
+
+def test_exact_mcnemar_matches_the_binomial_test():
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    assert mcnemar_exact(3, 3) == 1.0
+    assert mcnemar_exact(2, 10) == pytest.approx(2 * (1 + 12 + 66) / 4096)
+    assert mcnemar_exact(10, 2) == mcnemar_exact(2, 10)
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    assert interval([]) is None
+    assert interval([1.0] * 20) == (1.0, 1.0)
+    lo, hi = interval([1.0] * 10 + [0.0] * 90)
+    assert lo < 0.1 < hi and lo >= 0.02 and hi <= 0.2
+    assert interval([1.0] * 10 + [0.0] * 90) == (lo, hi)  # seeded: the same interval every time
+    lo, hi = interval([1.0] * 1000 + [0.0] * 9000)  # the normal interval beyond the bootstrap's size
+    half = 1.96 * 0.3 / 100
+    assert lo == pytest.approx(0.1 - half, abs=1e-3) and hi == pytest.approx(0.1 + half, abs=1e-3)
+
+
+def episodes(agent: str, right: list[bool]) -> list[Episode]:
+    return [Episode(task="hotpotqa", split="eval250", question_id=f"q{i}", question=f"Q{i}?", method="react",
+                    agent=agent, gold="yes", steps=[Step("t", "finish", "yes" if ok else "no")],
+                    prediction="yes" if ok else "no", em=float(ok), f1=float(ok), correct=ok, finished=True)
+            for i, ok in enumerate(right)]
+
+
+def test_two_agents_compared_question_by_question(store):
+    run = store.create_run("eval", "evaluate")
+    store.add_episodes(run, episodes("prompted", [True, False, False, False, True, False]))
+    store.add_episodes(run, episodes("finetuned", [True, True, True, True, False, True]))
+    found = compare(store, Side(run, "finetuned"), Side(run, "prompted"))
+    assert len(found.rows) == 6 and found.only_a == 4 and found.only_b == 1 and found.count(True, True) == 1
+    assert found.p_value == pytest.approx(mcnemar_exact(4, 1))
+    only = compare(store, Side(run, "finetuned"), Side(run, "prompted"), only="b")
+    assert [r["question_id"] for r in only.shown] == ["q4"] and len(only.rows) == 6
+    rows = scores(store, [run])
+    fine = next(r for r in rows if r["agent"] == "finetuned")
+    assert fine["em_lo"] <= fine["em"] <= fine["em_hi"] and fine["em_hi"] - fine["em_lo"] > 10
+    counts = {(r["agent"], r["outcome"]): r["n"] for r in outcome_counts(store, [run])}
+    assert counts == {("finetuned", "right"): 5, ("finetuned", "answered without searching"): 1,
+                      ("prompted", "right"): 2, ("prompted", "answered without searching"): 4}
+
+
+def test_a_page_of_episodes_is_cut_and_counted_in_sql(store):
+    run = store.create_run("eval", "evaluate")
+    store.add_episodes(run, episodes("prompted", [i % 3 == 0 for i in range(25)]))
+    page, total = store.trajectory_page(("key", "correct", "outcome"), 10, 20, run_id=run)
+    assert total == 25 and len(page) == 5 and set(page[0]) == {"key", "correct", "outcome"}
+    right, total = store.trajectory_page(("key",), 100, 0, run_id=run, outcome="right")
+    assert total == len(right) == 9
+
+
+def test_episodes_stored_before_outcomes_get_theirs_on_open(tmp_path):
+    path = tmp_path / "old.duckdb"
+    db = duckdb.connect(str(path))
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for sql in MIGRATIONS[:5]:
+        db.execute(sql)
+    db.execute("INSERT INTO schema_version VALUES (5)")
+    db.execute("INSERT INTO runs (name, stage, status) VALUES ('old', 'evaluate', 'done')")
+    steps = json.dumps([SEARCH, SEARCH, FINISH])
+    db.execute("INSERT INTO trajectories (run_id, key, task, question_id, question, method, agent, text, steps, "
+               "correct, finished) VALUES (1, 'k', 'hotpotqa', 'q', 'Q?', 'react', 'prompted', '', ?, false, true)",
+               [steps])
+    db.close()
+    with Store(path) as store:
+        assert store.trajectories(1)[0]["outcome"] == "repeated the same search"
+
+
+def test_dashboards_chart_intervals_and_outcomes_in_one_colour_per_agent(store):
+    from studio.dashboards import AGENT_COLOURS, build_dashboard
+    from studio.scores import format_table
+
+    run = store.create_run("eval", "evaluate")
+    store.add_episodes(run, episodes("prompted", [True, False, False, False]))
+    store.add_episodes(run, episodes("finetuned", [True, True, True, False]))
+    spec = build_dashboard(store, [run])
+    titles = [f["layout"]["title"]["text"] for f in spec["figures"]]
+    assert "What became of the episodes" in titles
+    bars = spec["figures"][0]["data"]
+    fine_em = next(b for b in bars if b["name"] == "finetuned EM")
+    assert fine_em["marker"]["color"] == AGENT_COLOURS["finetuned"] and fine_em["error_y"]["array"][0] > 0
+    outcomes = spec["figures"][titles.index("What became of the episodes")]["data"]
+    assert {b["name"] for b in outcomes} == {"right", "answered without searching"}
+    assert "EM 95%" in format_table(spec["scores"]).splitlines()[0]
