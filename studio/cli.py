@@ -160,6 +160,17 @@ def cmd_export_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from studio.estimate import estimate
+    from studio.recipe_io import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    with _store(args) as store:
+        found = estimate(recipe, store, sample=args.sample)
+    print(found.table())
+    return 0
+
+
 def cmd_preview_mask(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
@@ -257,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gguf: type of the merged model (default: q8_0; q4_k_m can round a small fine-tune away, "
                    "the base + ADAPTER pair keeps it)")
     p.add_argument("-o", "--output", type=Path, required=True, help="new or empty folder to write")
+    p = add("estimate", cmd_estimate, "Estimate a recipe's teacher calls, tokens and dollars, search calls, training "
+            "and evaluation time, from a dry run of a few questions on the teacher (a remote teacher bills them).")
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--sample", type=whole_number(1, 50, "a number of questions"), default=2,
+                   help="questions per method in the dry run (default: 2)")
     p = add("preview-mask", cmd_preview_mask, "Show one training example with the tokens that carry the loss.")
     p.add_argument("recipe", type=Path)
     p.add_argument("--index", type=whole_number(0, MAX_ID, "an example number"), default=0,

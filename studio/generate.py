@@ -12,7 +12,7 @@ from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
 from studio.llm.engines import open_teacher, teacher_in_flight
 from studio.recipe import Recipe
-from studio.stages import EpisodeRun, ProgressFn, StageResult, check_keys, open_run
+from studio.stages import EpisodeRun, ProgressFn, StageError, StageResult, check_keys, open_run
 from studio.tasks import Question, draw, question_key
 from studio.tools.search import Search
 
@@ -42,9 +42,12 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
         for method in recipe.methods
     }
     total = len(questions) * len(recipe.methods)
-    run = EpisodeRun(store, run_id, "generate", total, len(done), progress)
+    run = EpisodeRun(store, run_id, "generate", total, len(done), progress, recipe.teacher.max_cost_usd, cancel)
     if not any(plan.values()):
         return run.execute(lambda: None)
+    if (spent := run.over_budget()) is not None:
+        store.set_run_status(run_id, "capped", error=spent)
+        raise StageError(f"generation stopped: {spent}")
     search = Search(recipe.tool, store)
     teacher = recipe.teacher
     in_flight = teacher_in_flight(teacher)
@@ -58,6 +61,6 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
                                  max_tokens=teacher.max_tokens)
                 runner = EpisodeRunner(model, search, spec, in_flight=in_flight, tool=recipe.tool.backend,
                                        noise=noise)
-                runner.run(qs, run.commit, cancel)
+                runner.run(qs, run.commit, run)
 
     return run.execute(work)  # a teacher that fails to start leaves the run interrupted, with its reason

@@ -156,6 +156,10 @@ class Teacher(Spec):
     max_steps: int = Field(8, gt=0, description="Most agent steps per question before a forced finish.")
     price_input_per_m: float = Field(0.15, ge=0, description="Price in USD per million input tokens.")
     price_output_per_m: float = Field(0.60, ge=0, description="Price in USD per million output tokens.")
+    max_cost_usd: float | None = Field(
+        None, gt=0, description="Stop generating when the teacher's spend on this recipe reaches this many USD "
+        "(the run is kept; raise it and rerun to go on). Empty: no cap. `launch.py estimate` predicts the spend."
+    )
     engine: Engine = Field(default_factory=Engine, description="Where a `local` teacher runs.")
 
     _check_key_env = field_validator("api_key_env")(_check_env_name)

@@ -35,7 +35,8 @@ def scores(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
 
 
 RESAMPLES = 1000  # bootstrap resamples of a group's mean
-BOOTSTRAP_MAX_N = 5000  # above this many values the bootstrap and the normal interval agree: the latter is used
+BOOTSTRAP_MAX_N = 1000  # above this many values the bootstrap and the normal interval agree: the latter is used
+Z95 = 1.959963984540054
 
 
 def interval(values: list[float], level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
@@ -45,30 +46,44 @@ def interval(values: list[float], level: float = 0.95, seed: int = 0) -> tuple[f
     data = np.asarray([v for v in values if v is not None], dtype=float)
     if data.size == 0:
         return None
-    tail = (1 - level) / 2
     if data.size > BOOTSTRAP_MAX_N:
-        half = 1.959963984540054 * data.std(ddof=1) / math.sqrt(data.size)
-        return float(data.mean() - half), float(data.mean() + half)
+        return normal_interval(float(data.mean()), float(data.std(ddof=1)), int(data.size))
+    tail = (1 - level) / 2
     rng = np.random.default_rng(seed)
     means = data[rng.integers(0, data.size, (RESAMPLES, data.size))].mean(axis=1)
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
+def normal_interval(mean: float, std: float, n: int) -> tuple[float, float]:
+    half = Z95 * std / math.sqrt(n)
+    return mean - half, mean + half
+
+
 def with_intervals(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Score rows (from `studio.scores.scores`) with `em_lo/em_hi` and `f1_lo/f1_hi`: their 95% intervals, in %."""
+    """Score rows (from `studio.scores.scores`) with `em_lo/em_hi` and `f1_lo/f1_hi`: their 95% intervals, in %.
+    Small groups are bootstrapped from their values; large ones get the normal interval from SQL's mean and
+    deviation, so no large group's values leave the database."""
     if not rows:
         return rows
     ids = sorted({r["run_id"] for r in rows})
-    values = store.query(
-        f"SELECT run_id, agent, model, task, method, noise, list(em) AS em, list(f1) AS f1 FROM trajectories "
-        f"WHERE run_id IN ({', '.join('?' * len(ids))}) AND error IS NULL GROUP BY ALL", ids)
-    by_group = {_group(v): v for v in values}
+    small = BOOTSTRAP_MAX_N
+    found = store.query(
+        f"SELECT run_id, agent, model, task, method, noise, "
+        f"CASE WHEN count(em) <= {small} THEN list(em) END AS em, avg(em) AS em_mean, "
+        f"stddev_samp(em) AS em_std, count(em) AS em_n, "
+        f"CASE WHEN count(f1) <= {small} THEN list(f1) END AS f1, avg(f1) AS f1_mean, "
+        f"stddev_samp(f1) AS f1_std, count(f1) AS f1_n "
+        f"FROM trajectories WHERE run_id IN ({', '.join('?' * len(ids))}) AND error IS NULL GROUP BY ALL", ids)
+    by_group = {_group(v): v for v in found}
     out = []
     for row in rows:
-        found = by_group.get(_group(row), {})
+        group = by_group.get(_group(row), {})
         extra = {}
         for metric in ("em", "f1"):
-            bounds = interval(found.get(metric) or [])
+            if group.get(f"{metric}_n", 0) > small:
+                bounds = normal_interval(group[f"{metric}_mean"], group[f"{metric}_std"] or 0.0, group[f"{metric}_n"])
+            else:
+                bounds = interval(group.get(metric) or [])
             extra[f"{metric}_lo"], extra[f"{metric}_hi"] = (
                 (round(100 * bounds[0], 2), round(100 * bounds[1], 2)) if bounds else (None, None))
         out.append(row | extra)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -75,12 +76,23 @@ class StageResult:
 
 class EpisodeRun:
     """A stage's run that produces episodes: commits each one the moment it ends, keeps the progress
-    counters, and leaves the run row in a status that says what to do next."""
+    counters, and leaves the run row in a status that says what to do next. Handed to the runner as its cancel
+    event, it stops the runner when `cancel` is set or, with `max_cost_usd`, once the run's spend reaches it."""
 
     def __init__(self, store: Store, run_id: int, stage: str, total: int, skipped: int,
-                 progress: ProgressFn | None = None):
+                 progress: ProgressFn | None = None, max_cost_usd: float | None = None,
+                 cancel: threading.Event | None = None):
         self.store, self.run_id, self.total, self.skipped, self.progress = store, run_id, total, skipped, progress
         self.state = Progress(stage, total=total - skipped, run_id=run_id)
+        self.max_cost_usd = max_cost_usd
+        self.spent_before = store.query("SELECT coalesce(sum(cost), 0) AS c FROM trajectories WHERE run_id = ?",
+                                        [run_id])[0]["c"] if max_cost_usd else 0.0
+        self.cancel = cancel
+        self.capped = False
+
+    @property
+    def spent(self) -> float:
+        return self.spent_before + self.state.cost
 
     def commit(self, episode: Episode) -> None:
         self.store.add_episode(self.run_id, episode)
@@ -91,14 +103,33 @@ class EpisodeRun:
         s.cost += episode.cost
         if self.progress:
             self.progress(s)
+        if self.max_cost_usd is not None and self.spent >= self.max_cost_usd:
+            self.capped = True
+
+    def is_set(self) -> bool:
+        """The runner's stop signal (it takes the run as its cancel event): cancelled, or the cap reached."""
+        return self.capped or (self.cancel is not None and self.cancel.is_set())
+
+    def over_budget(self) -> str | None:
+        """Why the run may not start: its spend already reached the cap."""
+        if self.max_cost_usd is not None and self.spent >= self.max_cost_usd:
+            return self._capped_message()
+        return None
+
+    def _capped_message(self) -> str:
+        return (f"the teacher's spend on this run reached teacher.max_cost_usd (${self.spent:.4f} of "
+                f"${self.max_cost_usd:g}); raise it and rerun to go on")
 
     def execute(self, work: Callable[[], None]) -> StageResult:
         """Run `work` (which calls `commit`), then mark the run done, failed (rerun retries the failed
-        episodes), cancelled or interrupted."""
+        episodes), capped (its cost cap was reached; raises StageError), cancelled or interrupted."""
         self.store.set_run_status(self.run_id, "running")
         try:
             work()
         except Cancelled:
+            if self.capped:
+                self.store.set_run_status(self.run_id, "capped", error=self._capped_message())
+                raise StageError(f"generation stopped: {self._capped_message()}") from None
             self.store.set_run_status(self.run_id, "cancelled", error="cancelled; rerun to resume")
             raise
         except BaseException as exc:
@@ -112,7 +143,7 @@ class EpisodeRun:
 
 # Settings that change how a stage runs, not what it produces: a rerun with new values resumes.
 ENGINE_OPERATIONAL = ("parallel", "ctx_per_slot", "threads", "port")
-OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries"), "student": ("checkpoint_every",),
+OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries", "max_cost_usd"), "student": ("checkpoint_every",),
                "teacher.engine": ENGINE_OPERATIONAL, "evaluation.engine": ENGINE_OPERATIONAL}
 
 

@@ -152,6 +152,18 @@ def test_save_recipe_writes_the_configured_folder_and_the_store(served):
     assert text.startswith("name: saved-one-copy") and "from the API test" in text
 
 
+def test_estimate_before_start(served):
+    client, tmp = served["client"], served["tmp"]
+    recipe = (f"name: to-estimate\ntrajectories: {{source: import, path: {tmp / 'four.json'}, task: hotpotqa}}\n"
+              "student: {max_steps: 3, batch_size: 2}\nevaluation: {sets: [{task: hotpotqa, split: eval250, n: 4}]}\n")
+    status, *_ = client.predict(recipe, api_name="/save_recipe")
+    assert "saved" in status
+    shown = client.predict("to-estimate", api_name="/estimate")
+    assert "**Estimate for to\\-estimate**" in shown and "| train | optimizer steps | 3 |" in shown
+    assert "| evaluate | episodes | 8 |" in shown  # 4 questions x 2 agents x 1 method
+    assert client.predict("", api_name="/estimate").startswith("⚠ pick a recipe")
+
+
 def test_list_and_open_runs(served):
     client, ids = served["client"], served["ids"]
     table, _run_choices, _recipes = client.predict(api_name="/list_runs")

@@ -91,3 +91,22 @@ def test_killed_generation_resumes_without_loss_or_duplicates(tmp_path, llama_se
         rows = store.trajectories()
         assert len(rows) == len({r["key"] for r in rows}) == 8 and kept <= {r["key"] for r in rows}
         assert len({r["run_id"] for r in rows}) == 1
+
+
+def test_the_cost_cap_stops_generation_and_a_higher_cap_resumes_it(store, llama_server):
+    from studio.stages import StageError
+
+    capped = recipe_for(llama_server, n=4, max_cost_usd=0.0015, concurrency=2)
+    with pytest.raises(StageError, match="max_cost_usd"):
+        generate(capped, store)
+    (run,) = store.list_runs()
+    kept = store.trajectories(run["id"])
+    spent = sum(r["cost"] for r in kept)
+    assert run["status"] == "capped" and "raise it and rerun" in run["error"]
+    assert 1 <= len(kept) < 8 and spent >= 0.0015
+    with pytest.raises(StageError, match="max_cost_usd"):  # the same cap: nothing more is spent
+        generate(capped, store)
+    assert len(store.trajectories(run["id"])) == len(kept)
+    more = generate(recipe_for(llama_server, n=4, max_cost_usd=1.0, concurrency=2), store)
+    assert more.run_id == run["id"] and more.skipped == len(kept) and more.ran == 8 - len(kept)
+    assert store.get_run(run["id"])["status"] == "done"

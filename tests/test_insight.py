@@ -120,3 +120,19 @@ def test_dashboards_chart_intervals_and_outcomes_in_one_colour_per_agent(store):
     outcomes = spec["figures"][titles.index("What became of the episodes")]["data"]
     assert {b["name"] for b in outcomes} == {"right", "answered without searching"}
     assert "EM 95%" in format_table(spec["scores"]).splitlines()[0]
+
+
+def test_large_groups_get_the_normal_interval_from_sql(store, monkeypatch):
+    import statistics
+
+    import studio.scores
+
+    run = store.create_run("eval", "evaluate")
+    right = [i % 3 == 0 for i in range(30)]
+    store.add_episodes(run, episodes("prompted", right))
+    monkeypatch.setattr(studio.scores, "BOOTSTRAP_MAX_N", 10)  # 30 values: past the bootstrap's size
+    (row,) = scores(store, [run])
+    values = [float(r) for r in right]
+    half = 1.959963984540054 * statistics.stdev(values) / 30 ** 0.5
+    assert row["em_lo"] == pytest.approx(100 * (statistics.mean(values) - half), abs=0.01)
+    assert row["em_hi"] == pytest.approx(100 * (statistics.mean(values) + half), abs=0.01)

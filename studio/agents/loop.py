@@ -7,10 +7,10 @@ handed to `on_episode` the moment it ends, so the caller can commit it at once.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from studio.agents.prompts import prompt_prefix, reflection
 from studio.agents.trajectory import Episode, Step, parse_action
@@ -21,6 +21,12 @@ from studio.tasks import Question, score
 STOP = ["\nObservation:", "\nQuestion:"]
 ANSWER_STOP = ["]", "\n"]
 INVALID = "Invalid action. Valid actions are search[query] and finish[answer]."
+
+
+class StopSignal(Protocol):
+    """What stops a run between model calls: a threading.Event, or a stage's run (cancelled or capped)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass
@@ -84,7 +90,7 @@ class EpisodeRunner:
         return state
 
     def run(self, questions: list[Question], on_episode: Callable[[Episode], None],
-            cancel: threading.Event | None = None) -> None:
+            cancel: StopSignal | None = None) -> None:
         """Answer every question; `on_episode` receives each finished (or failed) episode. A set `cancel`
         stops the run between model calls (raising Cancelled); episodes in flight are dropped."""
         waiting = list(reversed(questions))

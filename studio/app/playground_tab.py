@@ -24,16 +24,6 @@ RECIPE_ENGINE = "recipe's engine"
 PICK_LIMIT = 50
 
 
-def busy_message(studio: Studio) -> str | None:
-    """Why the playground should wait: a running job (llama.cpp beside training slows both by orders of
-    magnitude on a small CPU)."""
-    job = studio.jobs.get(studio.jobs.current())
-    if job and job["status"] in ("running", "cancelling"):
-        return (f"⚠ job {job['id']} is running ({views.esc(str(job.get('stage') or ''))}); the playground "
-                "waits until it is done, so the two do not slow each other down")
-    return None
-
-
 def pick_choices(studio: Studio, name: str | None) -> list[tuple[str, str]]:
     """The first questions of the recipe's evaluation sets, to pick from."""
     if not name:
@@ -67,7 +57,7 @@ def create_playground_tab(studio: Studio) -> dict[str, Any]:
 
     def run(name: str, text: str, chosen: list[str], engine_name: str) -> Iterator[list[Any]]:
         blank = [""] * len(AGENTS)
-        problem = busy_message(studio)
+        problem = views.busy_message(studio, "the playground")
         if not name:
             problem = "⚠ pick a recipe first"
         elif not (text or "").strip():

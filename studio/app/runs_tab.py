@@ -9,11 +9,11 @@ import gradio as gr
 
 from studio.app import views
 from studio.app.views import Studio
+from studio.errors import StudioError
 from studio.export import FORMATS, export_archive
 from studio.llm.gguf_files import QUANTS
-from studio.llm.llama_cpp import LlamaCppError
 from studio.recipe_io import RecipeError
-from studio.stages import PIPELINE, StageError
+from studio.stages import PIPELINE
 
 POLL_S = 1.0
 
@@ -24,6 +24,7 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         recipe = gr.Dropdown(choices=views.recipe_names(studio), value=None, label="recipe", scale=3,
                              elem_id="run-recipe", allow_custom_value=True)
         stages = gr.Radio(list(views.STAGE_CHOICES), value="all", label="stages", scale=3, elem_id="run-stages")
+        estimate = gr.Button("Estimate", scale=1, min_width=100, elem_id="run-estimate")
         start = gr.Button("Start", variant="primary", scale=1, min_width=100, elem_id="run-start")
         cancel = gr.Button("Cancel job", variant="stop", scale=1, min_width=100, elem_id="run-cancel")
     message = gr.Markdown(elem_id="run-message")
@@ -74,12 +75,25 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         return [f"job {job_id} queued: {', '.join(chosen)} of **{views.esc(name)}**",
                 gr.update(choices=views.job_choices(studio), value=job_id)]
 
+    def estimate_recipe(name: str) -> str:
+        from studio.estimate import estimate as estimate_of
+
+        if not name:
+            return "⚠ pick a recipe first (save one in the Recipes tab)"
+        busy = views.busy_message(studio, "the estimate's dry run")
+        if busy:
+            return busy
+        try:
+            return views.estimate_markdown(estimate_of(views.load_saved(studio, name), studio.store))
+        except (StudioError, KeyError) as exc:
+            return f"⚠ {views.esc(str(exc))}"
+
     def export_agent(name: str, fmt: str, quant: str) -> list[Any]:
         if not name:
             return [gr.update(visible=False), "⚠ pick the recipe whose fine-tuned agent to export"]
         try:
             archive = export_archive(views.load_saved(studio, name), studio.store, fmt, quant, studio.tmp_dir)
-        except (RecipeError, KeyError, StageError, LlamaCppError) as exc:
+        except (StudioError, KeyError) as exc:
             return [gr.update(visible=False), f"⚠ {views.esc(str(exc))}"]
         return [gr.update(value=str(archive), visible=True), f"exported **{views.esc(name)}** as {fmt}"]
 
@@ -125,6 +139,7 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
                 gr.update(choices=views.recipe_names(studio))]
 
     start.click(start_job, inputs=[recipe, stages], outputs=[message, job], api_name="start_job")
+    estimate.click(estimate_recipe, inputs=recipe, outputs=message, api_name="estimate")
     cancel.click(cancel_job, inputs=job, outputs=message, api_name="cancel_job")
     export.click(export_agent, inputs=[recipe, export_format, export_quant], outputs=[export_file, export_message],
                  api_name="export_agent")

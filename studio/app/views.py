@@ -18,6 +18,7 @@ import yaml
 
 from storage import Store
 from studio.app.jobs import JobQueue
+from studio.estimate import Estimate
 from studio.insight import Comparison, Side, compare, sides
 from studio.paths import RECIPES_DIR
 from studio.recipe import Recipe
@@ -131,6 +132,24 @@ def check(text: str) -> list[str]:
 
 
 # -- runs and jobs --------------------------------------------------------------------------------------
+
+
+def busy_message(studio: Studio, what: str) -> str | None:
+    """Why `what` (the playground, an estimate's dry run) should wait: a running job (llama.cpp beside training
+    slows both by orders of magnitude on a small CPU)."""
+    job = studio.jobs.get(studio.jobs.current())
+    if job and job["status"] in ("running", "cancelling"):
+        return (f"⚠ job {job['id']} is running ({esc(str(job.get('stage') or ''))}); {what} waits until it is "
+                "done, so the two do not slow each other down")
+    return None
+
+
+def estimate_markdown(found: Estimate) -> str:
+    """The estimate as a Markdown table (every cell escaped)."""
+    lines = ["| stage | what | estimate | from |", "| --- | --- | --- | --- |"]
+    lines += [f"| {esc(line.stage)} | {esc(line.item)} | {esc(line.shown)} | {esc(line.basis)} |"
+              for line in found.lines]
+    return f"**Estimate for {esc(found.recipe)}** (before Start)\n\n" + "\n".join(lines)
 
 RUN_COLUMNS = ["id", "name", "stage", "status", "trajectories", "EM", "cost $", "error"]
 JOB_COLUMNS = ["job", "recipe", "stages", "status", "stage", "elapsed s", "cost $", "runs"]
