@@ -7,6 +7,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,9 +74,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+PLAIN_EVERY_S = 30.0  # a progress line at least this often when stderr is not a terminal
+
+
+def _progress_text(p) -> str:
+    if p.stage == "train":
+        return f"loss {p.loss:.4f}" if p.loss is not None else "loss -"
+    return f"{p.failed} failed, {p.correct} correct, ${p.cost:.4f}"
+
+
 @contextlib.contextmanager
 def progress_bars():
-    """A progress callback that draws one tqdm bar per stage (closed on exit), for headless runs."""
+    """A progress callback for headless runs: one tqdm bar per stage on a terminal; in logs (CI, pipes) a plain
+    line at each tenth of a stage, every 30 s and at its end, instead of a line per redraw."""
+    if not sys.stderr.isatty():
+        yield _plain_progress()
+        return
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
@@ -86,10 +100,7 @@ def progress_bars():
             unit = "step" if p.stage == "train" else "ep"
             bar = bars[p.stage] = tqdm(total=p.total, desc=f"{p.stage} (run {p.run_id})", unit=unit)
         bar.n = p.done
-        if p.stage == "train":
-            bar.set_postfix(loss=f"{p.loss:.4f}" if p.loss is not None else "-", refresh=False)
-        else:
-            bar.set_postfix(failed=p.failed, correct=p.correct, cost=f"${p.cost:.4f}", refresh=False)
+        bar.set_postfix_str(_progress_text(p), refresh=False)
         bar.refresh()
 
     try:
@@ -97,6 +108,20 @@ def progress_bars():
     finally:
         for bar in bars.values():
             bar.close()
+
+
+def _plain_progress():
+    last: dict[str, tuple[float, int]] = {}  # stage -> (time, tenth) of its last line
+
+    def progress(p) -> None:
+        now, tenth = time.monotonic(), (10 * p.done // p.total if p.total else 10)
+        when, shown = last.get(p.stage, (0.0, -1))
+        if tenth > shown or now - when >= PLAIN_EVERY_S or p.done >= p.total:
+            last[p.stage] = (now, tenth)
+            print(f"{p.stage} (run {p.run_id}): {p.done}/{p.total} {_progress_text(p)}", file=sys.stderr,
+                  flush=True)
+
+    return progress
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -194,6 +194,10 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
             f"SELECT run_id, agent, task, method, question, prediction, gold, correct, text FROM trajectories "
             f"WHERE run_id IN ({', '.join('?' * len(episode_runs))}) AND agent = ? AND error IS NULL "
             f"ORDER BY run_id, key LIMIT {SAMPLES_PER_AGENT}", [*episode_runs, agent])
+    for fig in figures:  # labels never clipped: the margins grow to fit them
+        fig.update_xaxes(automargin=True)
+        fig.update_yaxes(automargin=True, rangemode="tozero")
+        fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25}, margin={"t": 60})
     return {
         "title": title or "Runs " + ", ".join(str(r["id"]) for r in runs),
         "runs": [{"id": r["id"], "name": r["name"], "stage": r["stage"], "status": r["status"]} for r in runs],

@@ -68,3 +68,15 @@ def test_help_lists_every_command(cli):
     assert res.returncode == 0
     for command in ("run", "validate", "import", "export", "preview-mask", "dashboard", "search", "report"):
         assert f"    {command}" in res.stdout
+
+
+def test_progress_in_a_log_is_a_line_a_tenth_not_a_line_a_redraw(capsys):
+    from studio.cli import progress_bars
+    from studio.stages import Progress
+
+    with progress_bars() as progress:  # stderr is captured: not a terminal
+        for done in range(1, 101):
+            progress(Progress("generate", total=100, done=done, correct=done // 2, run_id=3))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 11 and lines[0] == "generate (run 3): 1/100 0 failed, 0 correct, $0.0000"
+    assert lines[-1].startswith("generate (run 3): 100/100 ")
