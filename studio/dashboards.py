@@ -17,7 +17,7 @@ from storage import Store
 from studio.agents.trajectory import OUTCOMES
 from studio.errors import StudioError
 from studio.files import check_output_file, write_text
-from studio.insight import outcome_counts
+from studio.insight import outcome_counts, seed_spread
 from studio.scores import scores
 
 SAMPLES_PER_AGENT = 3
@@ -198,13 +198,33 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
         fig.update_xaxes(automargin=True)
         fig.update_yaxes(automargin=True, rangemode="tozero")
         fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25}, margin={"t": 60})
+    spread = seed_spread(store, [r["id"] for r in runs if r["stage"] == "evaluate"])
     return {
         "title": title or "Runs " + ", ".join(str(r["id"]) for r in runs),
         "runs": [{"id": r["id"], "name": r["name"], "stage": r["stage"], "status": r["status"]} for r in runs],
         "scores": rows,
+        "seed_spread": spread,
+        "notes": _notes(rows, spread),
         "figures": [json.loads(f.to_json()) for f in figures],
         "samples": samples,
     }
+
+
+def _notes(rows: list[dict[str, Any]], spread: list[dict[str, Any]]) -> list[str]:
+    """What a reader should keep in mind: the intervals' width, and a fine-tune of one training seed."""
+    notes = []
+    widest = max((r["em_hi"] - r["em_lo"] for r in rows if r.get("em_lo") is not None), default=None)
+    if widest is not None:
+        notes.append(f"EM intervals are 95% bootstrap intervals over the questions; the widest here spans "
+                     f"{widest:.1f} points. Differences inside them may be chance: compare two agents in the "
+                     "Trajectories tab for an exact test.")
+    if any(r["agent"] == "finetuned" for r in rows) and not spread:
+        notes.append("The fine-tuned agent comes from one training seed. A seed alone moved EM by 5 points at 100 "
+                     "questions (README): train the recipe with another `student.seed` to see the spread.")
+    for s in spread:
+        notes.append(f"Across {s['seeds']} training seeds ({s['task']} / {s['method']}), fine-tuned EM was "
+                     f"{s['em_mean']:.1f} ± {s['em_sd']:.1f} (from {s['em_min']:.1f} to {s['em_max']:.1f}).")
+    return notes
 
 
 def save_dashboard(store: Store, run_ids: list[int], title: str | None = None, html_path: Path | None = None) -> str:
@@ -236,7 +256,8 @@ def render_html(spec: dict[str, Any]) -> str:
     """One self-contained HTML page for a dashboard snapshot; opens offline."""
     from plotly.offline import get_plotlyjs
 
-    score_columns = ["agent", "model", "task", "method", "noise", "questions", "em", "f1", "finished_pct",
+    score_columns = ["agent", "model", "task", "method", "noise", "questions", "em", "em_lo", "em_hi", "f1",
+                     "finished_pct",
                      "mean_steps", "tokens_in", "tokens_out", "latency_s", "compute_s", "cost_per_1000"]
     samples = "".join(
         f"<details><summary>{html.escape(s['agent'])} · {html.escape(s['task'])} · {html.escape(s['method'])} · "
@@ -256,6 +277,7 @@ padding:.5rem}}.figure{{height:420px;margin:1rem 0}}</style>
 <body><h1>{title}</h1>
 <p>FireAct Studio dashboard · runs {html.escape(", ".join(f"{r['id']} ({r['stage']})" for r in spec["runs"]))}</p>
 <h2>Scores</h2>{_table(spec["scores"], score_columns)}
+{"".join(f"<p class='note'>{html.escape(n)}</p>" for n in spec.get("notes", []))}
 <h2>Figures</h2>{divs}
 <h2>Sample episodes</h2>{samples}
 <script>

@@ -107,3 +107,53 @@ def sides(store: Store) -> list[Side]:
     """Every (run, agent) with stored episodes, newest run first: what a comparison can pick."""
     rows = store.query("SELECT DISTINCT run_id, agent FROM trajectories ORDER BY run_id DESC, agent")
     return [Side(r["run_id"], r["agent"]) for r in rows]
+
+
+# -- training seeds --------------------------------------------------------------------------------------
+
+
+def seed_spread(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
+    """For each evaluate run among `run_ids` whose recipe was also trained with other `student.seed`s (the same
+    settings otherwise: a recipe family), EM per agent, task and method across the family's seeds: how far the
+    training seed alone moves the score."""
+    import statistics
+
+    from pydantic import ValidationError
+
+    from studio.recipe import Recipe
+    from studio.stages import fingerprint
+
+    def family(recipe: dict) -> tuple[str, int] | None:
+        try:
+            parsed = Recipe.model_validate(recipe)
+        except ValidationError:  # a recipe whose files are gone: left out
+            return None
+        unseeded = parsed.model_copy(update={"student": parsed.student.model_copy(update={"seed": 0})})
+        return fingerprint(unseeded, "evaluate"), parsed.student.seed
+
+    runs = store.query("SELECT id, recipe FROM runs WHERE stage = 'evaluate' AND status IN ('done', 'failed') "
+                       "AND recipe IS NOT NULL")
+    members: dict[str, dict[int, int]] = {}  # family -> seed -> latest run
+    keyed: dict[int, str] = {}
+    for run in runs:
+        found = family(run["recipe"])
+        if found is not None:
+            members.setdefault(found[0], {})[found[1]] = run["id"]
+            keyed[run["id"]] = found[0]
+    out = []
+    for key in dict.fromkeys(keyed[i] for i in run_ids if i in keyed):
+        seeds = members[key]
+        if len(seeds) < 2:
+            continue
+        ids = list(seeds.values())
+        rows = store.query(
+            f"SELECT run_id, agent, task, method, 100 * avg(em) AS em FROM trajectories WHERE run_id IN "
+            f"({', '.join('?' * len(ids))}) AND error IS NULL AND agent = 'finetuned' AND noise = 0 GROUP BY ALL",
+            ids)
+        for group in dict.fromkeys((r["agent"], r["task"], r["method"]) for r in rows):
+            ems = [r["em"] for r in rows if (r["agent"], r["task"], r["method"]) == group]
+            if len(ems) >= 2:
+                out.append({"agent": group[0], "task": group[1], "method": group[2], "seeds": len(ems),
+                            "em_mean": round(statistics.fmean(ems), 2), "em_sd": round(statistics.stdev(ems), 2),
+                            "em_min": round(min(ems), 2), "em_max": round(max(ems), 2), "runs": sorted(ids)})
+    return out

@@ -136,3 +136,27 @@ def test_large_groups_get_the_normal_interval_from_sql(store, monkeypatch):
     half = 1.959963984540054 * statistics.stdev(values) / 30 ** 0.5
     assert row["em_lo"] == pytest.approx(100 * (statistics.mean(values) - half), abs=0.01)
     assert row["em_hi"] == pytest.approx(100 * (statistics.mean(values) + half), abs=0.01)
+
+
+def test_the_spread_across_training_seeds_of_a_recipe_family(store):
+    from studio.dashboards import build_dashboard
+    from studio.insight import seed_spread
+    from studio.recipe import Recipe
+
+    ids = []
+    for seed, right in ((0, [True, False, False, False]), (1, [True, True, True, False])):
+        recipe = Recipe.model_validate({"name": f"fam-seed{seed}", "student": {"seed": seed}})
+        run = store.create_run(f"fam {seed}", "evaluate", recipe.model_dump(mode="json"), recipe.name)
+        store.add_episodes(run, episodes("finetuned", right))
+        store.set_run_status(run, "done")
+        ids.append(run)
+    unrelated = Recipe.model_validate({"name": "x", "student": {"lora": {"r": 4}}})
+    other = store.create_run("other", "evaluate", unrelated.model_dump(mode="json"))
+    store.add_episodes(other, episodes("finetuned", [False] * 4))
+    store.set_run_status(other, "done")
+    (row,) = seed_spread(store, [ids[1]])
+    assert row["seeds"] == 2 and row["em_mean"] == 50.0 and row["em_min"] == 25.0 and row["em_max"] == 75.0
+    assert row["runs"] == ids and seed_spread(store, [other]) == []
+    notes = build_dashboard(store, [ids[0]])["notes"]
+    assert any("Across 2 training seeds" in n and "50.0 ± 35.4" in n for n in notes)
+    assert any("one training seed" in n for n in build_dashboard(store, [other])["notes"])

@@ -73,7 +73,8 @@ def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
             spec = build_dashboard(studio.store, _ids(picked), title_ or None)
         except ValueError as exc:
             return [f"⚠ {views.esc(str(exc))}", *(gr.skip() for _ in range(MAX_FIGURES + 1))]
-        note = f"{len(spec['figures'])} figure(s) of {views.esc(spec['title'])}; **Share** saves a snapshot."
+        note = (f"{len(spec['figures'])} figure(s) of {views.esc(spec['title'])}; **Share** saves a snapshot.\n\n"
+                + "\n\n".join(views.esc(n) for n in spec["notes"]))
         return [note, *_figures(spec)]
 
     def share_dashboard(picked: list[str], title_: str, request: gr.Request) -> list[Any]:
