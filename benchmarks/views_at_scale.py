@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage import Store  # noqa: E402
-from studio.agents.trajectory import OUTCOMES  # noqa: E402
+from storage import Store
+from studio.agents.trajectory import OUTCOMES
 
 RUN_SIZE = 50_000
 BUDGET_S = 0.5

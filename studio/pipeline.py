@@ -37,19 +37,27 @@ def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
                progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> dict[str, object]:
     """Run the named stages of a recipe in pipeline order. A set `cancel` stops the running stage (its
     finished work stays stored) and raises Cancelled."""
+    from studio.tracking import track
+
     results: dict[str, object] = {}
     if "generate" in stages:
         results["generate"] = trajectories(recipe, store, progress, cancel)
+        if results["generate"].ran:
+            track(recipe, store, "generate", results["generate"].run_id)
     if "train" in stages:
         from studio.train.stage import train
 
         results["train"] = train(recipe, store, progress, cancel)
         if results["train"].status == "cancelled":
             raise Cancelled("training cancelled")
+        if results["train"].status != "skipped":
+            track(recipe, store, "train", results["train"].run_id)
     if "evaluate" in stages:
         from studio.evaluate import evaluate
 
         results["evaluate"] = evaluate(recipe, store, progress, cancel=cancel)
+        if results["evaluate"].ran:
+            track(recipe, store, "evaluate", results["evaluate"].run_id)
     return results
 
 

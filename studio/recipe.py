@@ -322,6 +322,16 @@ class Evaluation(Spec):
         return levels
 
 
+class Tracking(Spec):
+    """Where else every run's settings, metrics and artifacts are logged, beside the studio's own store."""
+
+    backend: Literal["none", "trackio"] = Field(
+        "none", description="`trackio`: log each run to trackio (offline, in $TRACKIO_DIR or ~/.cache/huggingface/"
+        "trackio; `trackio show` opens its dashboard). `none`: the studio's store only."
+    )
+    project: str | None = Field(None, description="trackio project to log into; empty: the recipe's name.")
+
+
 class Recipe(Spec):
     """A whole FireAct experiment: data from a teacher, a fine-tuned student, and its evaluation."""
 
@@ -340,3 +350,4 @@ class Recipe(Spec):
     data: Data = Field(default_factory=Data, description="Training-set filters and mix.")
     student: Student = Field(default_factory=Student, description="Student model and LoRA training.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation of the agents.")
+    tracking: Tracking = Field(default_factory=Tracking, description="Experiment tracking beyond the studio.")
