@@ -12,8 +12,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat(timespec="seconds") if value is not None else None
 
 
-def run_report(store: Store) -> list[dict[str, Any]]:
-    """One entry per run: id, name, stage, status, counts by method and task, and the metrics so far."""
+def run_report(store: Store, with_scores: bool = True) -> list[dict[str, Any]]:
+    """One entry per run: id, name, stage, status, counts by method and task, the metrics so far, and (unless
+    `with_scores` is off, as for the studio's run list) each evaluate run's scores table."""
     counts: dict[int, dict[str, dict[str, int]]] = {}
     for row in store.query(
         "SELECT run_id, 'method' AS kind, method AS value, count(*) AS n FROM trajectories GROUP BY ALL "
@@ -53,6 +54,6 @@ def run_report(store: Store) -> list[dict[str, Any]]:
             "counts": counts.get(rid, {"method": {}, "task": {}}),
             "metrics": {k: (round(v, 6) if isinstance(v, float) else v)
                         for k, v in (metrics.get(rid, {}) | train.get(rid, {})).items()},
-            "scores": scores(store, [rid]) if run["stage"] == "evaluate" else [],
+            "scores": scores(store, [rid]) if with_scores and run["stage"] == "evaluate" else [],
         })
     return report

@@ -159,7 +159,7 @@ def runs_rows(studio: Studio) -> list[list[Any]]:
     from studio.report import run_report
 
     rows = []
-    for run in reversed(run_report(studio.store)):
+    for run in reversed(run_report(studio.store, with_scores=False)):
         m = run["metrics"]
         em = m.get("em")
         rows.append([run["id"], run["name"], run["stage"], run["status"], m.get("trajectories", 0),
