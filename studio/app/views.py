@@ -178,7 +178,7 @@ def run_detail(studio: Studio, run_id: int | None) -> dict[str, Any] | None:
         return None
     from studio.report import run_report
 
-    run = next((r for r in run_report(studio.store) if r["id"] == int(run_id)), None)
+    run = next((r for r in run_report(studio.store, with_scores=False) if r["id"] == int(run_id)), None)
     if run is None:
         return None
     run["loss"] = [(m["step"], m["loss"]) for m in studio.store.train_metrics(int(run_id)) if m["loss"] is not None]
