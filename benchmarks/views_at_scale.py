@@ -1,11 +1,11 @@
 """Every view and figure of the studio against a store of a million episodes: each must answer in 0.5 s.
 
-Fills a DuckDB file with synthetic episodes (20 evaluate runs of 50,000: two agents, three tasks, two
-methods, every outcome; steps and text of a realistic size), then times, best of 3, what a page does: the
-runs table, a run's detail, the filter choices, a page of the Trajectories list (with filters, and deep in the
-list), one episode's timeline, a two-agent comparison, the dashboard of one run (all its figures) and the
-scores table. The baseline, timed in the same run: the list as it was read before paging in SQL (every
-matching episode loaded and decoded, then cut to 500).
+Fills a DuckDB file with synthetic episodes (20 evaluate runs of 50,000: each question answered by two
+agents; three tasks, two methods, every outcome; steps and text of a realistic size), then times, best of 3,
+what a page does: the runs table, a run's detail, the filter choices, a page of the Trajectories list (with
+filters, and deep in the list), one episode's timeline, a two-agent comparison, the dashboard of one run (all
+its figures) and the scores table. The baseline, timed in the same run: the list as it was read before paging
+in SQL (every matching episode loaded and decoded, then cut to 500).
 
     .venv/bin/python benchmarks/views_at_scale.py [--episodes 1000000] [--db PATH]
 """
@@ -45,9 +45,9 @@ def fill(store: Store, episodes: int) -> list[int]:
             INSERT INTO trajectories (run_id, key, task, split, question_id, question, gold, method, model, agent,
                 tool, noise, text, steps, prediction, em, f1, correct, finished, n_steps, invalid_actions,
                 tokens_in, tokens_out, cost, latency_s, compute_s, error, outcome)
-            SELECT {run}, 'k' || i, ['hotpotqa', 'strategyqa', 'mmlu'][1 + i % 3], 'dev', 'q' || (i // 4),
-                'Which film came first, the one or the other? #' || i, 'gold ' || i,
-                ['react', 'cot'][1 + (i // 2) % 2], 'gemma', ['prompted', 'finetuned'][1 + i % 2], 'local', 0,
+            SELECT {run}, 'k' || i, ['hotpotqa', 'strategyqa', 'mmlu'][1 + (i // 2) % 3], 'dev', 'q' || (i // 2),
+                'Which film came first, the one or the other? #' || (i // 2), 'gold ' || (i // 2),
+                ['react', 'cot'][1 + (i // 6) % 2], 'gemma', ['prompted', 'finetuned'][1 + i % 2], 'local', 0,
                 ?, ?, 'someone', (i % 7 = 0)::DOUBLE, (i % 5) / 5.0, i % 7 = 0, i % 11 <> 0, 1 + i % 5, 0,
                 500 + i % 300, 60 + i % 50, 0.0, 1.5, 0.3, NULL,
                 ?[1 + i % {len(OUTCOMES)}]
@@ -98,6 +98,7 @@ def main() -> None:
         studio = Studio(store, Path(tempfile.mkdtemp()), JobQueue(store, make_dashboard=False))
         last = runs[-1]
         key = store.query("SELECT key FROM trajectories WHERE run_id = ? LIMIT 1", [last])[0]["key"]
+        pairs = len(compare_sides(studio, f"{last}|finetuned", f"{last}|prompted", None).rows)
         views = {
             "runs table": lambda: runs_rows(studio),
             "run detail": lambda: run_detail(studio, last),
@@ -114,7 +115,8 @@ def main() -> None:
             "scores of every run": lambda: scores(store, runs),
         }
         total = store.query("SELECT count(*) AS n FROM trajectories")[0]["n"]
-        print(f"{total} episodes in {len(runs)} runs; budget {BUDGET_S} s per view\n")
+        print(f"{total} episodes in {len(runs)} runs ({pairs} questions both agents of a run answered); "
+              f"budget {BUDGET_S} s per view\n")
         worst = 0.0
         for name, view in views.items():
             seconds = best_of(view)
