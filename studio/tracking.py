@@ -1,10 +1,12 @@
 """Each run logged where teams already compare experiments (trackio, offline): the resolved recipe as its
 config, the stage's numbers as metrics (the loss per step for training, EM/F1 with intervals per agent, task
-and method for evaluation), and where its artifacts lie. Tracking never fails a run: a problem is a warning."""
+and method for evaluation), where its artifacts lie, and the trained adapter itself as a model artifact.
+Tracking never fails a run: a problem is a warning."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from storage import Store
@@ -54,12 +56,16 @@ def track(recipe: Recipe, store: Store, stage: str, run_id: int) -> None:
         import trackio
 
         steps, final = run_metrics(store, run_id)
+        artifact = final.get("artifact")
         trackio.init(project=recipe.tracking.project or recipe.name, name=f"{recipe.name} {stage} (run {run_id})",
-                     config=flat(recipe.model_dump(mode="json")) | {"stage": stage, "run_id": run_id},
+                     config=flat(recipe.model_dump(mode="json")) | {"stage": stage, "run_id": run_id,
+                                                                    "artifact": artifact},
                      embed=False, auto_log_cpu=False, auto_log_gpu=False)
         for step, values in steps:
             trackio.log(values, step=step)
         trackio.log({k: v for k, v in final.items() if isinstance(v, int | float)})
+        if stage == "train" and artifact and Path(artifact).is_dir():  # the adapter, a few MB
+            trackio.log_artifact(artifact, name=f"{recipe.name}-adapter", type="model")
         trackio.finish()
     except Exception as exc:  # a tracker's failure must not lose or fail the run it describes
         log.warning("tracking run %s in trackio failed: %s", run_id, exc)

@@ -34,6 +34,9 @@ def test_train_and_evaluate_runs_reach_trackio(tmp_path):
     db = tmp_path / "studio.duckdb"
     with Store(db) as store:
         ids = seed_store(store, tmp_path)
+    (tmp_path / "adapter").mkdir()  # the seeded train run's artifact
+    (tmp_path / "adapter" / "adapter_config.json").write_text("{}")
+    with Store(db) as store:
         steps, final = run_metrics(store, ids["evaluate"])
         assert steps == [] and final["finetuned/hotpotqa/react/em"] == 100.0 and final["episodes"] == 4
     done = subprocess.run([sys.executable, "-c", LOG_RUNS, str(db), str(ids["train"]), str(ids["evaluate"])],
@@ -45,6 +48,8 @@ def test_train_and_evaluate_runs_reach_trackio(tmp_path):
         configs = {name: json.loads(config) for name, config in found.execute("SELECT run_name, config FROM configs")}
         metrics = [(name, step, json.loads(values)) for name, step, values in
                    found.execute("SELECT run_name, step, metrics FROM metrics ORDER BY id")]
+        artifacts = list(found.execute("SELECT name, type FROM artifacts"))
+    assert artifacts == [("tracked-adapter", "model")]
     train_name, eval_name = f"tracked train (run {ids['train']})", f"tracked evaluate (run {ids['evaluate']})"
     assert set(configs) == {train_name, eval_name}
     assert configs[train_name]["student.lora.r"] == 16 and configs[train_name]["stage"] == "train"
