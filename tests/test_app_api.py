@@ -159,7 +159,7 @@ def test_estimate_before_start(served):
     status, *_ = client.predict(recipe, api_name="/save_recipe")
     assert "saved" in status
     shown = client.predict("to-estimate", api_name="/estimate")
-    assert "**Estimate for to\\-estimate**" in shown and "| train | optimizer steps | 3 |" in shown
+    assert "**Estimate for to-estimate**" in shown and "| train | optimizer steps | 3 |" in shown
     assert "| evaluate | episodes | 8 |" in shown  # 4 questions x 2 agents x 1 method
     assert client.predict("", api_name="/estimate").startswith("⚠ pick a recipe")
 
@@ -206,7 +206,7 @@ def test_compare_two_agents_through_the_api(served):
     summary, table = client.predict(f"{run}|finetuned", f"{run}|prompted", "every paired question",
                                     api_name="/compare")
     assert "2 paired questions" in summary and "only A (run" in summary and "p = 0.5" in summary
-    assert len(table["data"]) == 2 and {row[5] for row in table["data"]} == {"true"}
+    assert len(table["data"]) == 2 and {row[5] for row in table["data"]} == {True}
     summary, table = client.predict(f"{run}|finetuned", f"{run}|prompted", "only B right", api_name="/compare")
     assert "2 paired questions" in summary and table["data"] in ([], [[""] * 8], [[None] * 8])
 
