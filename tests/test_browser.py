@@ -281,8 +281,7 @@ def test_two_agents_side_by_side_with_their_win_loss_table(page, served):
     summary = page.locator("#cmp-summary")
     expect(summary).to_contain_text("2 paired questions")
     expect(summary).to_contain_text("p = 0.5")
-    question = page.locator("#cmp-table").get_by_text("<script>window.__pwned = 2</script> Who?")
-    question.filter(visible=True).first.click()
+    page.locator("#cmp-table").get_by_text("Question 0?").filter(visible=True).first.click()  # A's wording of q0
     expect(page.locator("#cmp-lane-a")).to_contain_text("✓ right")
     expect(page.locator("#cmp-lane-b")).to_contain_text("✗ wrong")
     expect(page.locator("#cmp-lane-b .step-card")).to_have_count(2)
