@@ -215,9 +215,9 @@ def _notes(rows: list[dict[str, Any]], spread: list[dict[str, Any]]) -> list[str
     notes = []
     widest = max((r["em_hi"] - r["em_lo"] for r in rows if r.get("em_lo") is not None), default=None)
     if widest is not None:
-        notes.append(f"EM intervals are 95% bootstrap intervals over the questions; the widest here spans "
-                     f"{widest:.1f} points. Differences inside them may be chance: compare two agents in the "
-                     "Trajectories tab for an exact test.")
+        notes.append(f"EM intervals are 95% Wilson intervals over the questions (F1: bootstrap); the widest "
+                     f"here spans {widest:.1f} points. Differences inside them may be chance: compare two agents "
+                     "in the Trajectories tab for an exact test.")
     if any(r["agent"] == "finetuned" for r in rows) and not spread:
         notes.append("The fine-tuned agent comes from one training seed. A seed alone moved EM by 5 points at 100 "
                      "questions (README): train the recipe with another `student.seed` to see the spread.")

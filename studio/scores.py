@@ -1,5 +1,5 @@
 """Scores of stored episodes per agent x task x method x noise, read from DuckDB, with 95% intervals for EM
-and F1: what the results table, `report --json`, model cards and the dashboards show."""
+(Wilson) and F1 (bootstrap): what the results table, `report --json`, model cards and the dashboards show."""
 
 from __future__ import annotations
 
@@ -40,18 +40,30 @@ Z95 = 1.959963984540054
 
 
 def interval(values: list[float], level: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-    """A `level` interval of the mean of `values`: percentile bootstrap (normal for large groups); None if empty."""
+    """A `level` interval of the mean of `values`; None if empty. Right/wrong values (EM) get the Wilson
+    interval of a proportion: a bootstrap collapses to [0, 0] when none is right, which 0 of 20 does not
+    prove. Other values (F1) get the percentile bootstrap, or the normal interval for large groups."""
     import numpy as np
 
     data = np.asarray([v for v in values if v is not None], dtype=float)
     if data.size == 0:
         return None
+    if np.isin(data, (0.0, 1.0)).all():
+        return wilson(float(data.sum()), int(data.size))
     if data.size > BOOTSTRAP_MAX_N:
         return normal_interval(float(data.mean()), float(data.std(ddof=1)), int(data.size))
     tail = (1 - level) / 2
     rng = np.random.default_rng(seed)
     means = data[rng.integers(0, data.size, (RESAMPLES, data.size))].mean(axis=1)
     return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def wilson(right: float, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of `right` successes in `n`."""
+    p, z2 = right / n, Z95 * Z95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def normal_interval(mean: float, std: float, n: int) -> tuple[float, float]:
@@ -70,9 +82,9 @@ def with_intervals(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, A
     found = store.query(
         f"SELECT run_id, agent, model, task, method, noise, "
         f"CASE WHEN count(em) <= {small} THEN list(em) END AS em, avg(em) AS em_mean, "
-        f"stddev_samp(em) AS em_std, count(em) AS em_n, "
+        f"stddev_samp(em) AS em_std, count(em) AS em_n, bool_and(em IN (0, 1)) AS em_binary, "
         f"CASE WHEN count(f1) <= {small} THEN list(f1) END AS f1, avg(f1) AS f1_mean, "
-        f"stddev_samp(f1) AS f1_std, count(f1) AS f1_n "
+        f"stddev_samp(f1) AS f1_std, count(f1) AS f1_n, bool_and(f1 IN (0, 1)) AS f1_binary "
         f"FROM trajectories WHERE run_id IN ({', '.join('?' * len(ids))}) AND error IS NULL GROUP BY ALL", ids)
     by_group = {_group(v): v for v in found}
     out = []
@@ -80,8 +92,11 @@ def with_intervals(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, A
         group = by_group.get(_group(row), {})
         extra = {}
         for metric in ("em", "f1"):
-            if group.get(f"{metric}_n", 0) > small:
-                bounds = normal_interval(group[f"{metric}_mean"], group[f"{metric}_std"] or 0.0, group[f"{metric}_n"])
+            n = group.get(f"{metric}_n", 0)
+            if n > small and group[f"{metric}_binary"]:
+                bounds = wilson(group[f"{metric}_mean"] * n, n)
+            elif n > small:
+                bounds = normal_interval(group[f"{metric}_mean"], group[f"{metric}_std"] or 0.0, n)
             else:
                 bounds = interval(group.get(metric) or [])
             extra[f"{metric}_lo"], extra[f"{metric}_hi"] = (

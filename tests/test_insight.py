@@ -4,6 +4,7 @@ comparison with an exact McNemar test, and lists paged in SQL."""
 from __future__ import annotations
 
 import json
+import statistics
 
 import duckdb
 import pytest
@@ -43,15 +44,19 @@ def test_exact_mcnemar_matches_the_binomial_test():
     assert mcnemar_exact(10, 2) == mcnemar_exact(2, 10)
 
 
-def test_bootstrap_interval_brackets_the_mean():
+def test_intervals_of_proportions_and_of_scores():
     assert interval([]) is None
-    assert interval([1.0] * 20) == (1.0, 1.0)
+    assert interval([0.0] * 20) == (0.0, pytest.approx(0.1611, abs=1e-4))  # 0 of 20 right: Wilson, not [0, 0]
+    assert interval([1.0] * 20) == (pytest.approx(0.8389, abs=1e-4), 1.0)
     lo, hi = interval([1.0] * 10 + [0.0] * 90)
-    assert lo < 0.1 < hi and lo >= 0.02 and hi <= 0.2
-    assert interval([1.0] * 10 + [0.0] * 90) == (lo, hi)  # seeded: the same interval every time
-    lo, hi = interval([1.0] * 1000 + [0.0] * 9000)  # the normal interval beyond the bootstrap's size
-    half = 1.96 * 0.3 / 100
-    assert lo == pytest.approx(0.1 - half, abs=1e-3) and hi == pytest.approx(0.1 + half, abs=1e-3)
+    assert (lo, hi) == (pytest.approx(0.0552, abs=1e-4), pytest.approx(0.1744, abs=1e-4))
+    f1 = [i % 5 / 5 for i in range(100)]  # not right/wrong: the percentile bootstrap
+    lo, hi = interval(f1)
+    assert lo < 0.4 < hi and hi - lo < 0.2 and interval(f1) == (lo, hi)  # seeded: the same every time
+    assert interval([0.5] * 30) == (0.5, 0.5)
+    lo, hi = interval([i % 5 / 5 for i in range(10_000)])  # the normal interval beyond the bootstrap's size
+    half = 1.96 * statistics.stdev([i % 5 / 5 for i in range(10_000)]) / 100
+    assert lo == pytest.approx(0.4 - half, abs=1e-4) and hi == pytest.approx(0.4 + half, abs=1e-4)
 
 
 def episodes(agent: str, right: list[bool]) -> list[Episode]:
@@ -122,20 +127,23 @@ def test_dashboards_chart_intervals_and_outcomes_in_one_colour_per_agent(store):
     assert "EM 95%" in format_table(spec["scores"]).splitlines()[0]
 
 
-def test_large_groups_get_the_normal_interval_from_sql(store, monkeypatch):
-    import statistics
-
+def test_large_groups_get_their_interval_from_sql(store, monkeypatch):
     import studio.scores
 
     run = store.create_run("eval", "evaluate")
     right = [i % 3 == 0 for i in range(30)]
-    store.add_episodes(run, episodes("prompted", right))
+    made = episodes("prompted", right)
+    for i, episode in enumerate(made):
+        episode.f1 = i % 5 / 5
+    store.add_episodes(run, made)
     monkeypatch.setattr(studio.scores, "BOOTSTRAP_MAX_N", 10)  # 30 values: past the bootstrap's size
     (row,) = scores(store, [run])
-    values = [float(r) for r in right]
+    lo, hi = studio.scores.wilson(10, 30)
+    assert (row["em_lo"], row["em_hi"]) == (pytest.approx(100 * lo, abs=0.01), pytest.approx(100 * hi, abs=0.01))
+    values = [i % 5 / 5 for i in range(30)]
     half = 1.959963984540054 * statistics.stdev(values) / 30 ** 0.5
-    assert row["em_lo"] == pytest.approx(100 * (statistics.mean(values) - half), abs=0.01)
-    assert row["em_hi"] == pytest.approx(100 * (statistics.mean(values) + half), abs=0.01)
+    assert row["f1_lo"] == pytest.approx(100 * (statistics.mean(values) - half), abs=0.01)
+    assert row["f1_hi"] == pytest.approx(100 * (statistics.mean(values) + half), abs=0.01)
 
 
 def test_the_spread_across_training_seeds_of_a_recipe_family(store):
