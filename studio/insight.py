@@ -66,12 +66,6 @@ class Comparison:
     def p_value(self) -> float:
         return mcnemar_exact(self.only_a, self.only_b)
 
-    def summary(self) -> str:
-        n = len(self.rows)
-        both, neither = self.count(True, True), self.count(False, False)
-        return (f"{n} paired questions: both right {both}, only {self.a.label} {self.only_a}, only {self.b.label} "
-                f"{self.only_b}, neither {neither}; exact McNemar p = {self.p_value:.3g}")
-
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar test: the chance of a split at least this uneven of the questions only one side

@@ -209,6 +209,8 @@ def test_compare_two_agents_through_the_api(served):
     assert len(table["data"]) == 2 and {row[5] for row in table["data"]} == {True}
     summary, table = client.predict(f"{run}|finetuned", f"{run}|prompted", "only B right", api_name="/compare")
     assert "2 paired questions" in summary and table["data"] in ([], [[""] * 8], [[None] * 8])
+    summary, _ = client.predict("typed", f"{run}|prompted", "every paired question", api_name="/compare")
+    assert summary == "⚠ pick A and B from their lists"
 
 
 def test_dashboard_share_route(served):

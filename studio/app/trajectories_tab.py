@@ -102,7 +102,10 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
     def compare_sides(a: str | None, b: str | None, only_: str) -> list[Any]:
         if not a or not b:
             return ["⚠ pick two sides, A and B", gr.skip(), gr.skip()]
-        found = views.compare_sides(studio, a, b, ONLY.get(only_))
+        try:
+            found = views.compare_sides(studio, a, b, ONLY.get(only_))
+        except ValueError:  # a typed value, not one of the list's
+            return ["⚠ pick A and B from their lists", gr.skip(), gr.skip()]
         return [views.comparison_markdown(found), views.comparison_rows(found),
                 [(r["a_key"], r["b_key"]) for r in found.shown]]
 
