@@ -136,6 +136,11 @@ def _train(recipe: Recipe, store: Store, expected: float | None, out: Estimate) 
     from studio.pipeline import source_run
 
     student = recipe.student
+    trained = store.find_run(recipe.name, "train", fingerprint(recipe, "train"))
+    if trained is not None and trained["status"] == "done":
+        out.add("train", "optimizer steps", 0, "", f"run {trained['id']} already trained these settings")
+        out.add("train", "time", 0, "s", f"run {trained['id']} already trained these settings")
+        return
     source = source_run(recipe, store)
     if source is not None:
         rows = training_rows(store, [source], recipe.data)

@@ -38,3 +38,21 @@ def test_estimate_on_the_command_line(cli, tmp_path, llama_server, monkeypatch):
     assert res.returncode == 0, res.stderr
     assert "teacher tokens in" in res.stdout and "dry run of 2 episode(s) x 6 to run" in res.stdout
     assert "evaluate  episodes" in res.stdout
+
+
+def test_a_trained_recipe_estimates_no_more_training(trained_agent, tmp_path):
+    import shutil
+
+    from storage import Store
+
+    recipe, db = trained_agent
+    copy = tmp_path / "agent.duckdb"
+    shutil.copyfile(db, copy)
+    with Store(copy) as store:
+        found = estimate(recipe, store)
+        assert found.value("generate", "teacher calls") == 0  # imported trajectories
+        assert found.value("train", "optimizer steps") == 0 and "already trained" in found.table()
+        bigger = recipe.model_copy(update={"student": recipe.student.model_copy(update={"max_steps": 32})})
+        more = estimate(bigger, store)  # other settings: a new training, timed by the measured tokens/s
+        assert more.value("train", "optimizer steps") == 32 and more.value("train", "time") > 0
+        assert "tokens/s on this machine" in more.table()
