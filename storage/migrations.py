@@ -14,7 +14,7 @@ import duckdb
 
 def _outcomes(db: duckdb.DuckDBPyConnection) -> None:
     """Each stored episode's outcome (the failure taxonomy), computed as new episodes get it."""
-    from studio.agents.trajectory import outcome
+    from studio.agents.trajectory import Step, outcome
 
     db.execute("ALTER TABLE trajectories ADD COLUMN outcome VARCHAR")
     rows = db.execute("SELECT run_id, key, steps, finished, correct, invalid_actions, error FROM trajectories"
@@ -24,7 +24,8 @@ def _outcomes(db: duckdb.DuckDBPyConnection) -> None:
     import pyarrow as pa
 
     found = pa.table({"run_id": [r[0] for r in rows], "key": [r[1] for r in rows],
-                      "outcome": [outcome(json.loads(r[2]), r[3], r[4], r[5], r[6]) for r in rows]})
+                      "outcome": [outcome([Step(**s) for s in json.loads(r[2])], r[3], r[4], r[5], r[6])
+                                  for r in rows]})
     db.register("outcomes", found)  # one UPDATE for all rows: row by row takes minutes on a large store
     try:
         db.execute("UPDATE trajectories SET outcome = o.outcome FROM outcomes o "

@@ -89,10 +89,9 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     """Teacher lines; returns the expected number of training examples when trajectories are generated."""
     import contextlib
 
-    from studio.agents.loop import AgentSpec, EpisodeRunner
     from studio.agents.trajectory import episode_key
-    from studio.generate import generation_questions
-    from studio.llm.engines import open_teacher, teacher_in_flight
+    from studio.generate import generation_questions, teacher_runner
+    from studio.llm.engines import open_teacher
     from studio.tools.search import Search
 
     if recipe.trajectories.source == "import":
@@ -105,13 +104,10 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     episodes = []
     with contextlib.ExitStack() as stack:
         model = _Counting(backend or stack.enter_context(open_teacher(teacher)))
+        search = Search(recipe.tool, store)
         started = time.perf_counter()
         for method in recipe.methods:
-            spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, instructions=teacher.instructions,
-                             max_steps=teacher.max_steps, reflect_after=recipe.evaluation.reflect_after,
-                             max_tokens=teacher.max_tokens)
-            EpisodeRunner(model, Search(recipe.tool, store), spec, in_flight=teacher_in_flight(teacher),
-                          tool=recipe.tool.backend, noise=noise).run(questions[:sample], episodes.append)
+            teacher_runner(recipe, model, search, method).run(questions[:sample], episodes.append)
         seconds = time.perf_counter() - started
     n = max(1, len(episodes))
     basis = f"dry run of {len(episodes)} episode(s) x {remaining} to run"

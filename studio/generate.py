@@ -12,7 +12,7 @@ from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
 from studio.llm.engines import open_teacher, teacher_in_flight
 from studio.recipe import Recipe
-from studio.stages import EpisodeRun, ProgressFn, StageError, StageResult, check_keys, open_run
+from studio.stages import EpisodeRun, ProgressFn, StageResult, check_keys, open_run
 from studio.tasks import Question, draw, question_key
 from studio.tools.search import Search
 
@@ -45,22 +45,23 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     run = EpisodeRun(store, run_id, "generate", total, len(done), progress, recipe.teacher.max_cost_usd, cancel)
     if not any(plan.values()):
         return run.execute(lambda: None)
-    if (spent := run.over_budget()) is not None:
-        store.set_run_status(run_id, "capped", error=spent)
-        raise StageError(f"generation stopped: {spent}")
     search = Search(recipe.tool, store)
-    teacher = recipe.teacher
-    in_flight = teacher_in_flight(teacher)
 
     def work() -> None:
         with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
-            model = backend or stack.enter_context(open_teacher(teacher))
+            model = backend or stack.enter_context(open_teacher(recipe.teacher))
             for method, qs in plan.items():
-                spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, instructions=teacher.instructions,
-                                 max_steps=teacher.max_steps, reflect_after=recipe.evaluation.reflect_after,
-                                 max_tokens=teacher.max_tokens)
-                runner = EpisodeRunner(model, search, spec, in_flight=in_flight, tool=recipe.tool.backend,
-                                       noise=noise)
-                runner.run(qs, run.commit, run)
+                teacher_runner(recipe, model, search, method).run(qs, run.commit, run)
 
     return run.execute(work)  # a teacher that fails to start leaves the run interrupted, with its reason
+
+
+def teacher_runner(recipe: Recipe, model: Backend, search: Search, method: str) -> EpisodeRunner:
+    """The teacher answering with `method`, prompted and limited as the recipe says (generation and the
+    estimate's dry run both use it)."""
+    teacher = recipe.teacher
+    spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, instructions=teacher.instructions,
+                     max_steps=teacher.max_steps, reflect_after=recipe.evaluation.reflect_after,
+                     max_tokens=teacher.max_tokens)
+    return EpisodeRunner(model, search, spec, in_flight=teacher_in_flight(teacher), tool=recipe.tool.backend,
+                         noise=recipe.tool.noise.p)

@@ -88,11 +88,15 @@ class EpisodeRun:
         self.spent_before = store.query("SELECT coalesce(sum(cost), 0) AS c FROM trajectories WHERE run_id = ?",
                                         [run_id])[0]["c"] if max_cost_usd else 0.0
         self.cancel = cancel
-        self.capped = False
 
     @property
     def spent(self) -> float:
         return self.spent_before + self.state.cost
+
+    @property
+    def capped(self) -> bool:
+        """The run's spend (earlier attempts' included) reached `max_cost_usd`."""
+        return self.max_cost_usd is not None and self.spent >= self.max_cost_usd
 
     def commit(self, episode: Episode) -> None:
         self.store.add_episode(self.run_id, episode)
@@ -103,18 +107,11 @@ class EpisodeRun:
         s.cost += episode.cost
         if self.progress:
             self.progress(s)
-        if self.max_cost_usd is not None and self.spent >= self.max_cost_usd:
-            self.capped = True
 
     def is_set(self) -> bool:
-        """The runner's stop signal (it takes the run as its cancel event): cancelled, or the cap reached."""
+        """The runner's stop signal (it takes the run as its cancel event): cancelled, or the cap reached (a run
+        whose earlier attempts already spent the cap stops before its first model call)."""
         return self.capped or (self.cancel is not None and self.cancel.is_set())
-
-    def over_budget(self) -> str | None:
-        """Why the run may not start: its spend already reached the cap."""
-        if self.max_cost_usd is not None and self.spent >= self.max_cost_usd:
-            return self._capped_message()
-        return None
 
     def _capped_message(self) -> str:
         return (f"the teacher's spend on this run reached teacher.max_cost_usd (${self.spent:.4f} of "

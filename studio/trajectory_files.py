@@ -15,6 +15,7 @@ from typing import Any
 
 from studio.agents.trajectory import MARKER, Episode, detect_method, final_answer, parse_steps
 from studio.errors import StudioError
+from studio.files import check_output_file, write_text
 
 REWARD = re.compile(r"Episode finished, reward = (\w+(?:\.\d+)?)")
 CHOICES = re.compile(r"\nA\. .*\nB\. .*", re.DOTALL)
@@ -206,10 +207,9 @@ def to_chat(row: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
 
 def write_file(rows: list[dict[str, Any]], fmt: str, out: str | Path) -> int:
     """Write trajectories as Alpaca JSON or chat JSONL; returns how many were written."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "alpaca":
-        out.write_text(json.dumps([to_alpaca(r) for r in rows], ensure_ascii=False, indent=1), encoding="utf-8")
+        text = json.dumps([to_alpaca(r) for r in rows], ensure_ascii=False, indent=1)
     else:
-        out.write_text("".join(json.dumps(to_chat(r), ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        text = "".join(json.dumps(to_chat(r), ensure_ascii=False) + "\n" for r in rows)
+    write_text(check_output_file(Path(out)), text)
     return len(rows)

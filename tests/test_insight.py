@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import asdict
 
 import duckdb
 import pytest
@@ -15,8 +16,8 @@ from studio.agents.trajectory import OUTCOMES, Episode, Step, outcome
 from studio.insight import Side, compare, mcnemar_exact, outcome_counts
 from studio.scores import interval, scores
 
-SEARCH = {"action": "search", "argument": "Paris", "thought": "", "observation": ""}
-FINISH = {"action": "finish", "argument": "x", "thought": "", "observation": ""}
+SEARCH = Step(action="search", argument="Paris")
+FINISH = Step(action="finish", argument="x")
 
 
 @pytest.mark.parametrize("kwargs, expected", [
@@ -25,7 +26,7 @@ FINISH = {"action": "finish", "argument": "x", "thought": "", "observation": ""}
     ({"correct": True}, "right"),
     ({"correct": None}, "not scored"),
     ({"invalid_actions": 1}, "invalid action"),
-    ({"steps": [SEARCH, {**SEARCH, "argument": " paris "}, FINISH]}, "repeated the same search"),
+    ({"steps": [SEARCH, Step(action="search", argument=" paris "), FINISH]}, "repeated the same search"),
     ({"steps": [SEARCH, FINISH], "finished": False}, "step limit reached"),
     ({"steps": [FINISH]}, "answered without searching"),
     ({"steps": [SEARCH, FINISH]}, "wrong answer after searching"),
@@ -100,7 +101,7 @@ def test_episodes_stored_before_outcomes_get_theirs_on_open(tmp_path):
         db.execute(sql)
     db.execute("INSERT INTO schema_version VALUES (5)")
     db.execute("INSERT INTO runs (name, stage, status) VALUES ('old', 'evaluate', 'done')")
-    steps = json.dumps([SEARCH, SEARCH, FINISH])
+    steps = json.dumps([asdict(SEARCH), asdict(SEARCH), asdict(FINISH)])
     db.execute("INSERT INTO trajectories (run_id, key, task, question_id, question, method, agent, text, steps, "
                "correct, finished) VALUES (1, 'k', 'hotpotqa', 'q', 'Q?', 'react', 'prompted', '', ?, false, true)",
                [steps])

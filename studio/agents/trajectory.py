@@ -24,7 +24,7 @@ OUTCOMES = (
 )
 
 
-def outcome(steps: list[dict] | list[Step], finished: bool, correct: bool | None, invalid_actions: int,
+def outcome(steps: list[Step], finished: bool, correct: bool | None, invalid_actions: int,
             error: str | None) -> str:
     """The episode's place in OUTCOMES, from what is stored of it."""
     if error:
@@ -35,8 +35,7 @@ def outcome(steps: list[dict] | list[Step], finished: bool, correct: bool | None
         return "not scored"
     if invalid_actions:
         return "invalid action"
-    searches = [(s["action"], s["argument"]) if isinstance(s, dict) else (s.action, s.argument) for s in steps]
-    queries = [" ".join(arg.lower().split()) for action, arg in searches if action == "search"]
+    queries = [" ".join(s.argument.lower().split()) for s in steps if s.action == "search"]
     if len(queries) != len(set(queries)):
         return "repeated the same search"
     if not finished:

@@ -28,6 +28,12 @@ def run_filter_choices(studio: Studio) -> list[tuple[str, str]]:
     return [("any run", ""), *((label, str(run_id)) for label, run_id in views.run_choices(studio))]
 
 
+def _picked(listed: list, evt: gr.SelectData) -> Any:
+    """The item of `listed` behind the table row a click selected, or None."""
+    row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+    return listed[int(row)] if row is not None and listed and 0 <= int(row) < len(listed) else None
+
+
 def episode_view(studio: Studio, run_id: int, key: str) -> tuple[str, str, str]:
     """(meta line, timeline HTML, whole text) of a stored episode."""
     ep = views.episode(studio, run_id, key)
@@ -66,7 +72,7 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
                           buttons=["copy"])
 
     gr.Markdown("### Compare two agents or runs")
-    side_choices = [(s.label, f"{s.run_id}|{s.agent}") for s in views.comparison_sides(studio)]
+    side_choices = views.side_choices(studio)
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
         side_a = gr.Dropdown(side_choices, value=None, label="A", scale=2, elem_id="cmp-a", allow_custom_value=True)
         side_b = gr.Dropdown(side_choices, value=None, label="B", scale=2, elem_id="cmp-b", allow_custom_value=True)
@@ -90,11 +96,10 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
         return [shown, views.trajectory_rows(rows), [(r["run_id"], r["key"]) for r in rows]]
 
     def show_episode(listed: list, evt: gr.SelectData) -> list[str]:
-        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-        if row is None or not listed or not 0 <= int(row) < len(listed):
+        picked = _picked(listed, evt)
+        if picked is None:
             return ["Pick an episode: click a row of the table.", "", ""]
-        run_id, key = listed[int(row)]
-        return list(episode_view(studio, run_id, key))
+        return list(episode_view(studio, *picked))
 
     def open_episode(run_id: int, key: str) -> list[str]:
         return list(episode_view(studio, int(run_id), key))
@@ -110,10 +115,10 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
                 [(r["a_key"], r["b_key"]) for r in found.shown]]
 
     def show_pair(a: str, b: str, listed: list, evt: gr.SelectData) -> list[str]:
-        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-        if row is None or not listed or not 0 <= int(row) < len(listed) or not a or not b:
+        picked = _picked(listed, evt)
+        if picked is None or not a or not b:
             return ["", ""]
-        return views.pair_lanes(studio, a, b, *listed[int(row)])
+        return views.pair_lanes(studio, a, b, *picked)
 
     filters = [run, task, method, agent, correct, outcome, page]
     gr.on([search.click, run.input, task.input, method.input, agent.input, correct.input, outcome.input,

@@ -82,7 +82,7 @@ def create_ui(studio: Studio) -> gr.Blocks:
             listed = trajectories["filter"](str(run_id), "", "", "", "any", "", 1) if run_id is not None else \
                 [gr.skip()] * 3
             run_choices = views.run_choices(studio)
-            sides = gr.update(choices=[(s.label, f"{s.run_id}|{s.agent}") for s in views.comparison_sides(studio)])
+            sides = gr.update(choices=views.side_choices(studio))
             return [
                 gr.update(selected="runs") if run_id is not None else gr.skip(),
                 gr.update(choices=names),

