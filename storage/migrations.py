@@ -135,4 +135,8 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     """,
     # 6: what became of each episode (right, step limit reached, repeated the same search, ...).
     _outcomes,
+    # 7: the self-improvement round a run belongs to (0: the recipe's own generate, train and evaluate).
+    """
+    ALTER TABLE runs ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -95,10 +95,10 @@ def progress_bars():
     bars: dict[str, tqdm] = {}
 
     def progress(p) -> None:
-        bar = bars.get(p.stage)
+        bar = bars.get(p.label)
         if bar is None:
             unit = "step" if p.stage == "train" else "ep"
-            bar = bars[p.stage] = tqdm(total=p.total, desc=f"{p.stage} (run {p.run_id})", unit=unit)
+            bar = bars[p.label] = tqdm(total=p.total, desc=f"{p.label} (run {p.run_id})", unit=unit)
         bar.n = p.done
         bar.set_postfix_str(_progress_text(p), refresh=False)
         bar.refresh()
@@ -111,14 +111,14 @@ def progress_bars():
 
 
 def _plain_progress():
-    last: dict[str, tuple[float, int]] = {}  # stage -> (time, tenth) of its last line
+    last: dict[str, tuple[float, int]] = {}  # stage (and round) -> (time, tenth) of its last line
 
     def progress(p) -> None:
         now, tenth = time.monotonic(), (10 * p.done // p.total if p.total else 10)
-        when, shown = last.get(p.stage, (0.0, -1))
+        when, shown = last.get(p.label, (0.0, -1))
         if tenth > shown or now - when >= PLAIN_EVERY_S or p.done >= p.total:
-            last[p.stage] = (now, tenth)
-            print(f"{p.stage} (run {p.run_id}): {p.done}/{p.total} {_progress_text(p)}", file=sys.stderr,
+            last[p.label] = (now, tenth)
+            print(f"{p.label} (run {p.run_id}): {p.done}/{p.total} {_progress_text(p)}", file=sys.stderr,
                   flush=True)
 
     return progress
@@ -136,12 +136,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             results = run_recipe(recipe, store, stages, progress)
         for stage, result in results.items():
             print(f"{stage}: {result.summary()}")
-        if "evaluate" in results:
+        rounds = results.get("rounds")
+        if "evaluate" in results or (rounds is not None and rounds.rounds):
             from studio.dashboards import save_dashboard
             from studio.scores import format_table, scores
 
-            run_ids = [r.run_id for r in results.values()]
-            print("\n" + format_table(scores(store, [results["evaluate"].run_id])))
+            run_ids = [i for r in results.values() for i in getattr(r, "run_ids", [r.run_id])]
+            if "evaluate" in results:
+                print("\n" + format_table(scores(store, [results["evaluate"].run_id])))
+            if recipe.rounds.count:
+                from studio.rounds import format_rounds, round_table
+
+                print("\n" + format_rounds(round_table(store, recipe)))
             dashboard_id = save_dashboard(store, run_ids, title=f"{recipe.name}", html_path=html_path)
             print(f"\ndashboard {dashboard_id}: {html_path} (served by the studio at /dashboards/{dashboard_id})")
     return 0 if all(r.ok for r in results.values()) else 1

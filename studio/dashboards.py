@@ -163,17 +163,88 @@ def _scaling_points(store: Store, eval_runs: list[dict[str, Any]], rows: list[di
     return points
 
 
+def rounds_em_figure(table: list[dict[str, Any]], recipe_name: str):
+    """The fine-tuned agent's EM after each self-improvement round, with its 95% interval."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    keys = dict.fromkeys((s["task"], s["method"]) for row in table for s in row["scores"])
+    for key in keys:
+        picked = [(row["round"], s) for row in table for s in row["scores"] if (s["task"], s["method"]) == key]
+        fig.add_scatter(name="/".join(key), mode="lines+markers", x=[p[0] for p in picked],
+                        y=[p[1]["em"] for p in picked], error_y=_error_bars([p[1] for p in picked], "em"),
+                        marker_color=_colour("finetuned") if len(keys) == 1 else None)
+    fig.update_layout(title=f"{recipe_name}: fine-tuned EM per round (bars: 95% interval)", xaxis_title="round",
+                      yaxis_title="EM (%)", xaxis_dtick=1)
+    return fig
+
+
+def _figure_rounds_data(table: list[dict[str, Any]], recipe_name: str):
+    """Each round's training set: teacher and student examples, and the student's share."""
+    import plotly.graph_objects as go
+
+    from studio.rounds import student_share
+
+    trained = [row for row in table if row["teacher_examples"] is not None]
+    x = [row["round"] for row in trained]
+    fig = go.Figure()
+    fig.add_bar(name="teacher examples", x=x, y=[row["teacher_examples"] for row in trained],
+                marker_color=AGENT_COLOURS["teacher"])
+    fig.add_bar(name="student examples", x=x, y=[row["student_examples"] for row in trained],
+                marker_color=AGENT_COLOURS["finetuned"],
+                text=[f"{student_share(row):.0f}% student" for row in trained], textposition="outside")
+    fig.update_layout(title=f"{recipe_name}: training set per round", barmode="stack", xaxis_title="round",
+                      yaxis_title="examples", xaxis_dtick=1)
+    return fig
+
+
+def _rounds_recipes(runs: list[dict[str, Any]]) -> list[Any]:
+    """The recipes (as their runs stored them) of the runs that belong to a self-improvement round."""
+    from pydantic import ValidationError
+
+    from studio.recipe import Recipe
+
+    found = {}
+    for run in runs:
+        if run["round"] and run["recipe"] and run["recipe_name"] not in found:
+            try:
+                found[run["recipe_name"]] = Recipe.model_validate(run["recipe"])
+            except ValidationError:  # stored by another version, or its files are gone: no rounds charts
+                continue
+    return list(found.values())
+
+
+def rounds_section(store: Store, runs: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Figures and table rows of the self-improvement rounds among `runs`."""
+    from studio.rounds import round_table, student_share
+
+    figures, rows = [], []
+    for recipe in _rounds_recipes(runs):
+        table = round_table(store, recipe)
+        figures += [rounds_em_figure(table, recipe.name), _figure_rounds_data(table, recipe.name)]
+        for row in table:
+            share = student_share(row)
+            for s in row["scores"] or [{}]:
+                rows.append({"recipe": recipe.name, "round": row["round"], "task": s.get("task"),
+                             "method": s.get("method"), "em": s.get("em"), "em_lo": s.get("em_lo"),
+                             "em_hi": s.get("em_hi"), "kept": row["kept"] if row["round"] else None,
+                             "teacher_examples": row["teacher_examples"], "student_examples": row["student_examples"],
+                             "student_share": None if share is None else round(share, 1)})
+    return figures, rows
+
+
 def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) -> dict[str, Any]:
     """Figures, scores and sample episodes of the given runs (evaluate and train runs both count)."""
     runs = [r for r in (store.get_run(i) for i in run_ids) if r is not None]
     if not runs:
         raise DashboardError("no such runs: " + ", ".join(map(str, run_ids)))
-    episode_runs = [r["id"] for r in runs if r["stage"] in ("evaluate", "generate", "import")]
+    # Later rounds' agents are charted per round (below), not beside round 0's agents under the same name.
+    episode_runs = [r["id"] for r in runs if r["stage"] in ("evaluate", "generate", "import") and not r["round"]]
     rows = scores(store, episode_runs)
     train_runs = [r["id"] for r in runs if r["stage"] == "train"]
-    train_runs += [t["id"] for r in runs if r["stage"] == "evaluate" for t in store.query(
-        "SELECT id FROM runs WHERE recipe_name = ? AND stage = 'train' AND status = 'done' ORDER BY id DESC LIMIT 1",
-        [r["recipe_name"]]) if t["id"] not in train_runs]
+    train_runs += [t["id"] for r in runs if r["stage"] == "evaluate" and not r["round"] for t in store.query(
+        "SELECT id FROM runs WHERE recipe_name = ? AND stage = 'train' AND status = 'done' AND round = 0 "
+        "ORDER BY id DESC LIMIT 1", [r["recipe_name"]]) if t["id"] not in train_runs]
     figures = []
     if rows:
         figures += [_figure_scores(rows),
@@ -188,6 +259,8 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
     points = _scaling_points(store, [r for r in runs if r["stage"] == "evaluate"], rows)
     if len({p["examples"] for p in points}) > 1:
         figures.append(_figure_scaling(points))
+    round_figures, round_rows = rounds_section(store, runs)
+    figures += round_figures
     samples = []
     for agent in dict.fromkeys(r["agent"] for r in rows):
         samples += store.query(
@@ -203,6 +276,7 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
         "title": title or "Runs " + ", ".join(str(r["id"]) for r in runs),
         "runs": [{"id": r["id"], "name": r["name"], "stage": r["stage"], "status": r["status"]} for r in runs],
         "scores": rows,
+        "rounds": round_rows,
         "seed_spread": spread,
         "notes": _notes(rows, spread),
         "figures": [json.loads(f.to_json()) for f in figures],
@@ -252,6 +326,14 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+ROUND_COLUMNS = ["recipe", "round", "task", "method", "em", "em_lo", "em_hi", "kept", "teacher_examples",
+                 "student_examples", "student_share"]
+
+
+def _rounds_html(rows: list[dict[str, Any]]) -> str:
+    return f"<h2>Self-improvement rounds</h2>{_table(rows, ROUND_COLUMNS)}" if rows else ""
+
+
 def render_html(spec: dict[str, Any]) -> str:
     """One self-contained HTML page for a dashboard snapshot; opens offline."""
     from plotly.offline import get_plotlyjs
@@ -278,6 +360,7 @@ padding:.5rem}}.figure{{height:420px;margin:1rem 0}}</style>
 <p>FireAct Studio dashboard · runs {html.escape(", ".join(f"{r['id']} ({r['stage']})" for r in spec["runs"]))}</p>
 <h2>Scores</h2>{_table(spec["scores"], score_columns)}
 {"".join(f"<p class='note'>{html.escape(n)}</p>" for n in spec.get("notes", []))}
+{_rounds_html(spec.get("rounds", []))}
 <h2>Figures</h2>{divs}
 <h2>Sample episodes</h2>{samples}
 <script>

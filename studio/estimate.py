@@ -76,6 +76,8 @@ def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | N
     examples = _generate(recipe, store, sample, backend, out)
     _train(recipe, store, examples, out)
     _evaluate(recipe, store, out)
+    if recipe.rounds.count:
+        _rounds(recipe, store, out)
     return out
 
 
@@ -185,12 +187,9 @@ def _evaluate(recipe: Recipe, store: Store, out: Estimate) -> None:
                 for q in questions]
         remaining = _remaining(store, recipe, "evaluate", keys)
         total += remaining
-        model = recipe.teacher.model if agent == "teacher" else recipe.student.model
-        past = store.query("SELECT avg(compute_s) AS s FROM trajectories t JOIN runs r ON r.id = t.run_id "
-                           "WHERE r.stage = 'evaluate' AND t.agent = ? AND json_extract_string(r.recipe, ?) = ?",
-                           [agent, "$.teacher.model" if agent == "teacher" else "$.student.model", model])
-        if past and past[0]["s"] is not None:
-            seconds += past[0]["s"] * remaining
+        pace = _seconds_per_episode(recipe, store, agent)
+        if pace is not None:
+            seconds += pace * remaining
         elif remaining:
             unknown.append(agent)
     out.add("evaluate", "episodes", total, "", f"{len(questions)} questions x agents x methods x noise levels, "
@@ -198,3 +197,46 @@ def _evaluate(recipe: Recipe, store: Store, out: Estimate) -> None:
     basis = "machine seconds per episode of earlier evaluations in this store"
     out.add("evaluate", "time", None if unknown else seconds, "s",
             basis + (f"; none yet for {', '.join(unknown)}" if unknown else ""))
+
+
+def _seconds_per_episode(recipe: Recipe, store: Store, agent: str) -> float | None:
+    """Machine seconds per episode of this agent's model in earlier evaluations in this store."""
+    model = recipe.teacher.model if agent == "teacher" else recipe.student.model
+    past = store.query("SELECT avg(compute_s) AS s FROM trajectories t JOIN runs r ON r.id = t.run_id "
+                       "WHERE r.stage = 'evaluate' AND t.agent = ? AND json_extract_string(r.recipe, ?) = ?",
+                       [agent, "$.teacher.model" if agent == "teacher" else "$.student.model", model])
+    return past[0]["s"] if past else None
+
+
+def _rounds(recipe: Recipe, store: Store, out: Estimate) -> None:
+    """Self-improvement rounds: the student's attempts and evaluations (paced like earlier fine-tuned episodes)
+    and each round's training (its set: the weighted teacher examples plus the kept attempts expected at the
+    fine-tuned agent's EM so far)."""
+    from studio.data import training_rows
+    from studio.pipeline import source_run
+    from studio.rounds import round_questions
+
+    rounds, student, ev = recipe.rounds, recipe.student, recipe.evaluation
+    per_round = sum(source.n for source in rounds.questions)
+    attempts = per_round * rounds.samples * len(rounds.methods) * rounds.count
+    evaluations = sum(s.n for s in ev.sets) * len(ev.methods) * len(ev.noise_levels) * rounds.count
+    out.add("rounds", "student attempts", attempts, "", f"{rounds.count} round(s) x {per_round} questions x "
+            f"{rounds.samples} attempt(s) x {len(rounds.methods)} method(s)")
+    out.add("rounds", "evaluation episodes", evaluations, "", f"{rounds.count} round(s) x the evaluation sets")
+    pace = _seconds_per_episode(recipe, store, "finetuned")
+    out.add("rounds", "time (attempts and evaluations)", None if pace is None else pace * (attempts + evaluations),
+            "s", "machine seconds per episode of earlier fine-tuned evaluations in this store" if pace is not None
+            else "no fine-tuned evaluation in this store to measure by")
+    right = store.query("SELECT avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS r FROM trajectories t JOIN runs r "
+                        "ON r.id = t.run_id WHERE r.stage = 'evaluate' AND r.recipe_name = ? AND t.agent = "
+                        "'finetuned'", [recipe.name])[0]["r"] or 0.0
+    source = source_run(recipe, store)
+    teacher = len(training_rows(store, [source], recipe.data)) if source is not None else 0
+    kept_per_round = per_round * min(rounds.max_per_question, 1 - (1 - right) ** rounds.samples)
+    epochs = rounds.epochs or student.epochs
+    steps = sum(math.ceil(epochs * (teacher * rounds.teacher_weight + kept_per_round * r * rounds.student_weight)
+                          / (student.batch_size * student.grad_accum)) for r in range(1, rounds.count + 1))
+    out.add("rounds", "optimizer steps", steps, "", f"{teacher} teacher examples x {rounds.teacher_weight:g} + "
+            f"{kept_per_round:.0f} kept attempts per round (at fine-tuned EM {100 * right:.0f}% so far) x "
+            f"{rounds.student_weight:g}, {epochs:g} epoch(s) a round")
+    round_questions(recipe, rounds.count)  # a pool too small for the last round is an error now, not in hours

@@ -12,17 +12,9 @@ from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
 from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
 from studio.recipe import Noise, Recipe
-from studio.stages import EpisodeRun, ProgressFn, StageError, StageResult, check_keys, fingerprint, open_run
+from studio.stages import EpisodeRun, ProgressFn, StageResult, check_keys, open_run, trained_adapter
 from studio.tasks import Question, draw
 from studio.tools.search import Search
-
-
-def trained_adapter(recipe: Recipe, store: Store) -> str:
-    """The adapter of the recipe's finished train run."""
-    found = store.find_run(recipe.name, "train", fingerprint(recipe, "train"))
-    if found is None or found["status"] != "done" or not found["artifact"]:
-        raise StageError(f"recipe {recipe.name!r} has no trained adapter yet: run its train stage first")
-    return found["artifact"]
 
 
 def agent_spec(recipe: Recipe, agent: str, method: str) -> AgentSpec:
@@ -36,22 +28,26 @@ def agent_spec(recipe: Recipe, agent: str, method: str) -> AgentSpec:
 
 
 def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
-             backends: dict[str, Backend] | None = None, cancel: threading.Event | None = None) -> StageResult:
-    """Run every (agent, method, noise level) of the recipe on its evaluation sets into one run."""
+             backends: dict[str, Backend] | None = None, cancel: threading.Event | None = None,
+             round: int = 0) -> StageResult:
+    """Run every (agent, method, noise level) of the recipe on its evaluation sets into one run. A
+    self-improvement round (`round` > 0) evaluates only its own fine-tuned agent: the others do not change."""
     ev = recipe.evaluation
+    agents = ev.agents if not round else ["finetuned"]
     questions: list[Question] = [q for s in ev.sets for q in draw(s.task, s.split, s.path, s.n, None)]
-    adapter = trained_adapter(recipe, store) if "finetuned" in ev.agents else None
-    check_keys(recipe, store, "evaluate", teacher="teacher" in ev.agents and "teacher" not in (backends or {}))
-    run_id, _ = open_run(store, recipe, "evaluate")
+    adapter = trained_adapter(recipe, store, round) if "finetuned" in agents else None
+    check_keys(recipe, store, "evaluate", teacher="teacher" in agents and "teacher" not in (backends or {}),
+               round=round)
+    run_id, _ = open_run(store, recipe, "evaluate", round)
     done = store.done_keys(run_id)
     plan = [
         (agent, method, noise, todo)
-        for agent in ev.agents for method in ev.methods for noise in ev.noise_levels
+        for agent in agents for method in ev.methods for noise in ev.noise_levels
         if (todo := [q for q in questions
                      if episode_key(agent, method, q.task, q.split, q.id, noise) not in done])
     ]
-    total = len(questions) * len(ev.agents) * len(ev.methods) * len(ev.noise_levels)
-    run = EpisodeRun(store, run_id, "evaluate", total, len(done), progress)
+    total = len(questions) * len(agents) * len(ev.methods) * len(ev.noise_levels)
+    run = EpisodeRun(store, run_id, "evaluate", total, len(done), progress, round=round)
     made: dict[str, Backend] = dict(backends or {})
 
     def work() -> None:

@@ -17,12 +17,11 @@ from pathlib import Path
 from storage import Store
 from studio.agents.loop import ANSWER_STOP, STOP
 from studio.agents.prompts import question_block
-from studio.evaluate import trained_adapter
 from studio.files import check_output_folder
 from studio.llm.bundled import make_adapter_portable, portable_name
 from studio.recipe import Recipe
 from studio.recipe_io import dump_recipe
-from studio.stages import StageError, fingerprint
+from studio.stages import StageError, fingerprint, latest_adapter
 
 FORMATS = ("peft", "merged", "gguf")
 ADAPTER_DIR = "adapter"
@@ -58,7 +57,7 @@ def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str =
         raise StageError(f"--format must be one of {', '.join(FORMATS)}")
     if fmt == "gguf" and quant not in QUANTS:
         raise StageError(f"--quant must be one of {', '.join(QUANTS)}")
-    adapter = Path(trained_adapter(recipe, store))
+    adapter = Path(latest_adapter(recipe, store))
     if not (adapter / "adapter_config.json").is_file():
         raise StageError(f"the trained adapter {adapter} is missing; rerun the recipe's train stage")
     check_output_folder(out, f"-o {out}")

@@ -58,6 +58,10 @@ def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
         results["evaluate"] = evaluate(recipe, store, progress, cancel=cancel)
         if results["evaluate"].ran:
             track(recipe, store, "evaluate", results["evaluate"].run_id)
+    if "rounds" in stages:
+        from studio.rounds import run_rounds
+
+        results["rounds"] = run_rounds(recipe, store, progress, cancel)
     return results
 
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from storage import Store
 from studio.agents.loop import EpisodeRunner
 from studio.agents.trajectory import Episode, Step
-from studio.evaluate import agent_backend, agent_spec, trained_adapter
+from studio.evaluate import agent_backend, agent_spec
 from studio.recipe import Agent, Engine, EngineName, Recipe
+from studio.stages import latest_adapter
 from studio.tasks import Question, find_gold
 from studio.tools.search import Search
 
@@ -90,7 +91,7 @@ def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, meth
             lane.correct, lane.em = episode.correct, episode.em
 
     try:
-        adapter = trained_adapter(recipe, store) if lane.agent == "finetuned" else None
+        adapter = latest_adapter(recipe, store) if lane.agent == "finetuned" else None
         with agent_backend(recipe, lane.agent, adapter) as backend:
             lane.status, lane.model = "running", backend.model
             changed.set()

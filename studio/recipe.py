@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from studio.paths import resolve
 from studio.tasks.loaders import SPLITS, TaskDataError, load_custom
@@ -322,6 +323,49 @@ class Evaluation(Spec):
         return levels
 
 
+class Rounds(Spec):
+    """Self-improvement rounds after the first fine-tune: the fine-tuned student answers fresh questions, its
+    good trajectories join the training set, and it is trained again (ReST-style rejection sampling). Round 0
+    is the recipe's own generate, train and evaluate; each later round explores, trains and evaluates."""
+
+    count: int = Field(0, ge=0, le=20, description="Rounds after round 0; 0 runs none.")
+    questions: list[TaskSpec] = Field(
+        default_factory=lambda: [TaskSpec(task="hotpotqa", split="dev", n=100)],
+        description="Questions the student answers in each round (n per round; each round draws fresh ones with "
+        "the entry's seed). Questions of the evaluation sets are never drawn; a split that is an evaluation set "
+        "is refused.",
+    )
+    methods: list[Method] = Field(["react"], min_length=1, description="Methods the student answers with.")
+    samples: int = Field(4, ge=1, le=64, description="Attempts per question and method.")
+    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of those attempts (0: greedy, "
+                               "so one attempt is enough).")
+    keep: Literal["em", "f1"] = Field(
+        "em", description="Which attempts join the training set: `em`, exactly right; `f1`, F1 at least "
+        "`f1_threshold`."
+    )
+    f1_threshold: float = Field(0.5, gt=0, le=1, description="`keep: f1`: the least F1 an attempt needs.")
+    max_per_question: int = Field(1, ge=1, description="Most kept attempts per question (fewest steps first).")
+    dedupe: bool = Field(True, description="Drop a kept attempt whose trajectory text another one already has.")
+    teacher_weight: float = Field(1.0, ge=0, description="Times each teacher example appears in a round's "
+                                  "training set (fractions are drawn with `data.seed`).")
+    student_weight: float = Field(1.0, ge=0, description="Times each kept student example (of this round and "
+                                  "every earlier one) appears in a round's training set.")
+    init: Literal["base", "last"] = Field(
+        "base", description="`base`: each round trains a fresh adapter on the base model; `last`: it continues "
+        "from the previous round's adapter."
+    )
+    epochs: float | None = Field(None, gt=0, description="Epochs of each round's training; empty: "
+                                 "`student.epochs`.")
+
+    @model_validator(mode="after")
+    def _something_kept(self) -> Rounds:
+        if self.teacher_weight == 0 and self.student_weight == 0:
+            raise ValueError("teacher_weight and student_weight cannot both be 0: a round would train on nothing")
+        if self.samples > 1 and self.temperature == 0:
+            raise ValueError("samples > 1 needs a temperature above 0: greedy attempts are all the same")
+        return self
+
+
 class Tracking(Spec):
     """Where else every run's settings, metrics and artifacts are logged, beside the studio's own store."""
 
@@ -350,4 +394,18 @@ class Recipe(Spec):
     data: Data = Field(default_factory=Data, description="Training-set filters and mix.")
     student: Student = Field(default_factory=Student, description="Student model and LoRA training.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation of the agents.")
+    rounds: Rounds = Field(default_factory=Rounds, description="Self-improvement rounds after the first fine-tune.")
     tracking: Tracking = Field(default_factory=Tracking, description="Experiment tracking beyond the studio.")
+
+    @model_validator(mode="after")
+    def _rounds_never_evaluated_on(self) -> Recipe:
+        """A student that trains on evaluation questions would score its own answers: refuse such a source."""
+        evaluated = {(s.task, s.split, s.path) for s in self.evaluation.sets}
+        clashes = [InitErrorDetails(type=PydanticCustomError(
+            "evaluation_set", "{where} is an evaluation set: the student may not train on questions it is evaluated "
+            "on", {"where": source.path or f"{source.task} {source.split}"}), loc=("rounds", "questions", i),
+            input=source.model_dump()) for i, source in enumerate(self.rounds.questions)
+            if self.rounds.count and (source.task, source.split, source.path) in evaluated]
+        if clashes:
+            raise ValidationError.from_exception_data("Recipe", clashes)
+        return self

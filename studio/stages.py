@@ -7,6 +7,7 @@ when they did.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ from studio.agents.trajectory import Episode
 from studio.errors import StudioError
 from studio.recipe import Recipe
 
-PIPELINE = ("generate", "train", "evaluate")  # a recipe's stages, in order
+PIPELINE = ("generate", "train", "evaluate", "rounds")  # a recipe's stages, in order
 
 # The recipe sections each stage depends on, its upstream stages' included.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -27,7 +28,10 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "import": ("trajectories",),
     "train": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets", "data", "student"),
     "evaluate": ("tasks", "methods", "teacher", "trajectories", "tool", "data", "student", "evaluation"),
+    "explore": ("tasks", "methods", "teacher", "trajectories", "tool", "data", "student", "evaluation"),
 }
+# How many rounds a recipe asks for changes no round's output: adding one keeps the rounds already run.
+ROUNDS_OPERATIONAL = ("count",)
 
 
 class StageError(StudioError, RuntimeError):
@@ -50,6 +54,12 @@ class Progress:
     cost: float = 0.0
     run_id: int | None = None
     loss: float | None = None
+    round: int = 0
+
+    @property
+    def label(self) -> str:
+        """The stage as a person reads it: `train`, or `round 2 train`."""
+        return f"round {self.round} {self.stage}" if self.round else self.stage
 
 
 ProgressFn = Callable[[Progress], None]
@@ -81,9 +91,9 @@ class EpisodeRun:
 
     def __init__(self, store: Store, run_id: int, stage: str, total: int, skipped: int,
                  progress: ProgressFn | None = None, max_cost_usd: float | None = None,
-                 cancel: threading.Event | None = None):
+                 cancel: threading.Event | None = None, round: int = 0):
         self.store, self.run_id, self.total, self.skipped, self.progress = store, run_id, total, skipped, progress
-        self.state = Progress(stage, total=total - skipped, run_id=run_id)
+        self.state = Progress(stage, total=total - skipped, run_id=run_id, round=round)
         self.max_cost_usd = max_cost_usd
         self.spent_before = store.query("SELECT coalesce(sum(cost), 0) AS c FROM trajectories WHERE run_id = ?",
                                         [run_id])[0]["c"] if max_cost_usd else 0.0
@@ -151,8 +161,10 @@ def _at(data: dict, path: str):
     return data
 
 
-def fingerprint(recipe: Recipe, stage: str) -> str:
-    """Hash of the settings `stage` reads: equal fingerprints mean the stage's output would be the same."""
+def fingerprint(recipe: Recipe, stage: str, round: int = 0) -> str:
+    """Hash of the settings `stage` reads: equal fingerprints mean the stage's output would be the same. A
+    self-improvement round's stages also read the `rounds` and `evaluation` sections (every round builds on the
+    attempts of the ones before, made by the evaluation's agent)."""
     data = recipe.model_dump(mode="json")
     for section, fields in OPERATIONAL.items():
         for name in fields:
@@ -160,15 +172,19 @@ def fingerprint(recipe: Recipe, stage: str) -> str:
     if data["teacher"]["backend"] == "openai":  # a remote teacher runs on no engine of ours
         data["teacher"].pop("engine")
     picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
+    if round:  # a round's student explores as the evaluation's agent does, and trains on what it found
+        picked["evaluation"] = data["evaluation"]
+        picked["rounds"] = {k: v for k, v in data["rounds"].items() if k not in ROUNDS_OPERATIONAL}
+        picked["round"] = round
     return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def check_keys(recipe: Recipe, store: Store, stage: str, teacher: bool) -> None:
+def check_keys(recipe: Recipe, store: Store, stage: str, teacher: bool, round: int = 0) -> None:
     """The API keys `stage` will need (the teacher's, SerpAPI's) are set: checked before its run is made, so
     no run is left waiting for a key. A stage whose run is done needs none."""
     from studio.llm.openai_compat import BackendError, resolve_api_key
 
-    found = store.find_run(recipe.name, stage, fingerprint(recipe, stage))
+    found = store.find_run(recipe.name, stage, fingerprint(recipe, stage, round))
     if found is not None and found["status"] == "done":
         return
     problems = []
@@ -185,12 +201,32 @@ def check_keys(recipe: Recipe, store: Store, stage: str, teacher: bool) -> None:
         raise StageError("\n".join(problems))
 
 
-def open_run(store: Store, recipe: Recipe, stage: str) -> tuple[int, bool]:
-    """The run to write `stage` into: the matching earlier run (resumed), else a new one."""
-    key = fingerprint(recipe, stage)
+def trained_adapter(recipe: Recipe, store: Store, round: int = 0) -> str:
+    """The adapter of the recipe's finished train run (of self-improvement round `round`)."""
+    found = store.find_run(recipe.name, "train", fingerprint(recipe, "train", round))
+    if found is None or found["status"] != "done" or not found["artifact"]:
+        which = f"round {round} of recipe {recipe.name!r} has" if round else f"recipe {recipe.name!r} has"
+        raise StageError(f"{which} no trained adapter yet: run its {'rounds' if round else 'train'} stage first")
+    return found["artifact"]
+
+
+def latest_adapter(recipe: Recipe, store: Store) -> str:
+    """The adapter of the recipe's last trained round (round 0 when it has no rounds): the agent it exports and
+    the playground runs."""
+    for round in range(recipe.rounds.count, 0, -1):
+        with contextlib.suppress(StageError):
+            return trained_adapter(recipe, store, round)
+    return trained_adapter(recipe, store)
+
+
+def open_run(store: Store, recipe: Recipe, stage: str, round: int = 0) -> tuple[int, bool]:
+    """The run to write `stage` (of self-improvement round `round`) into: the matching earlier run (resumed),
+    else a new one."""
+    key = fingerprint(recipe, stage, round)
     found = store.find_run(recipe.name, stage, key)
     if found is not None:
         return found["id"], True
-    run_id = store.create_run(f"{recipe.name} {stage}", stage, recipe.model_dump(mode="json"), recipe.name,
-                              fingerprint=key)
+    name = f"{recipe.name} round {round} {stage}" if round else f"{recipe.name} {stage}"
+    run_id = store.create_run(name, stage, recipe.model_dump(mode="json"), recipe.name, fingerprint=key,
+                              round=round)
     return run_id, False

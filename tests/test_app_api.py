@@ -20,7 +20,8 @@ BAD_YAML = "name: demo\ntasks:\n  - task: hotpotqa\n    n: 3\n  - task: mmlu\n  
 
 def seed_store(store, tmp_path: Path) -> dict[str, int]:
     """An import run (4 recorded trajectories), a train run with a loss curve, an evaluate run with scored
-    episodes of two agents (one holding `<script>` in every text field), and a saved dashboard."""
+    episodes of two agents (one holding `<script>` in every text field), a saved dashboard, and the runs of a
+    recipe with self-improvement rounds (12 episodes more)."""
     from studio.agents.trajectory import Episode, final_answer, parse_steps
     from studio.dashboards import save_dashboard
     from studio.importing import import_trajectories
@@ -50,7 +51,43 @@ def seed_store(store, tmp_path: Path) -> dict[str, int]:
     store.add_episodes(evaluate, episodes)
     store.set_run_status(evaluate, "done")
     dashboard = save_dashboard(store, [evaluate, train], title="demo <b>dashboard</b>")
+    seed_rounds(store, tmp_path)
     return {"import": imported, "train": train, "evaluate": evaluate, "dashboard": dashboard}
+
+
+def seed_rounds(store, tmp_path: Path) -> str:
+    """A saved recipe with two self-improvement rounds and its runs: rounds 0 and 1 evaluated (0 and 1 of 2
+    right), round 1's student right in 1 of its 4 attempts, round 2 explored and trained but not evaluated."""
+    from studio.agents.trajectory import Episode
+    from studio.recipe_io import parse_recipe
+    from studio.stages import open_run
+
+    text = (f"name: climb\ntrajectories: {{source: import, path: {tmp_path / 'four.json'}, task: hotpotqa}}\n"
+            "evaluation:\n  sets: [{task: hotpotqa, split: eval250, n: 2}]\n  agents: [finetuned]\n"
+            "rounds:\n  count: 2\n  questions: [{task: hotpotqa, split: dev, n: 2}]\n  samples: 2\n")
+    (tmp_path / "recipes").mkdir(exist_ok=True)
+    (tmp_path / "recipes" / "climb.yaml").write_text(text)
+    recipe = parse_recipe(text)
+
+    def episodes(split: str, right: list[bool]) -> list[Episode]:
+        return [Episode(task="hotpotqa", split=split, question_id=f"{split}{i}", question=f"{split} question {i}?",
+                        method="react", agent="finetuned", gold="yes", prediction="yes" if ok else "no",
+                        em=float(ok), f1=float(ok), correct=ok, finished=True, text=f"Action: finish[{i}]\n")
+                for i, ok in enumerate(right)]
+
+    for r in range(3):
+        if r:
+            run_id, _ = open_run(store, recipe, "explore", r)
+            store.add_episodes(run_id, episodes("dev", [r == 1, False, False, False]))
+            store.set_run_status(run_id, "done")
+        run_id, _ = open_run(store, recipe, "train", r)
+        store.set_run_summary(run_id, {"teacher_examples": 4, "student_examples": 1 if r else 0})
+        store.set_run_status(run_id, "done", artifact=str(tmp_path / f"adapter-{r}"))
+        if r < 2:
+            run_id, _ = open_run(store, recipe, "evaluate", r)
+            store.add_episodes(run_id, episodes("eval250", [r == 1, False]))
+            store.set_run_status(run_id, "done")
+    return recipe.name
 
 
 class FakeRunner:
@@ -104,6 +141,17 @@ def get(url: str) -> tuple[int, str, dict[str, str]]:
             return resp.status, resp.read().decode(), dict(resp.headers)
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode(), dict(err.headers)
+
+
+def test_the_rounds_of_a_recipe_show_as_one_timeline(served):
+    timeline, figure = served["client"].predict("climb", api_name="/show_rounds")
+    assert timeline.count("class='round-card'") == 3
+    assert "round 0 · the recipe's own fine-tune" in timeline
+    assert "1 of 4 attempts right, 1 kept" in timeline and "4 teacher + 1 student examples (20% student)" in timeline
+    assert "hotpotqa/react EM <b>50.0</b>" in timeline and "not run yet" in timeline
+    assert figure is not None
+    none, no_figure = served["client"].predict("", api_name="/show_rounds")
+    assert "Pick a recipe" in none and no_figure["visible"] is False
 
 
 def test_validate_recipe_reports_field_and_line(served):
@@ -177,7 +225,7 @@ def test_list_and_open_runs(served):
 def test_filter_trajectories(served):
     client, ids = served["client"], served["ids"]
     count, table = client.predict("", "", "", "", "any", "", 1, api_name="/filter_trajectories")
-    assert count.startswith("8 episode")
+    assert count.startswith("20 episode")  # 4 imported, 4 evaluated, 12 of the rounds
     count, table = client.predict(str(ids["evaluate"]), "hotpotqa", "react", "finetuned", "correct", "", 1,
                                   api_name="/filter_trajectories")
     assert count.startswith("2 episode") and {row[3] for row in table["data"]} == {"finetuned"}
@@ -188,7 +236,7 @@ def test_filter_trajectories(served):
     count, table = client.predict(str(ids["evaluate"]), "", "", "", "any", "right", 1, api_name="/filter_trajectories")
     assert count.startswith("2 episode") and {row[5] for row in table["data"]} == {"right"}
     count, table = client.predict("", "", "", "", "any", "", 2, api_name="/filter_trajectories")
-    assert count.startswith("8 episode") and table["data"] in ([], [[""] * 10], [[None] * 10])  # one page only
+    assert count.startswith("20 episode") and table["data"] in ([], [[""] * 10], [[None] * 10])  # one page only
 
 
 def test_an_episode_reads_as_escaped_cards(served):
@@ -270,7 +318,7 @@ def test_start_poll_and_cancel_through_the_api(served):
     message, _job = client.predict("api-job", "all", api_name="/start_job")
     job_id = int(message.split()[1])
     assert studio.jobs.wait(job_id, 30)["status"] == "done"
-    progress, log, *_ = client.predict(job_id, api_name="/poll_job")
+    progress, log, *_ = client.predict(job_id, None, api_name="/poll_job")
     assert f"Job {job_id}" in progress and "**done**" in progress and "evaluate: 3/3" in log
     message, _ = client.predict("no-such-recipe", "all", api_name="/start_job")
     assert "not valid" in message or "no recipe" in message

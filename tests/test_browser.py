@@ -321,3 +321,18 @@ def test_a_dashboard_title_carrying_links_and_images_shows_as_text(page, browser
     finally:
         fresh.close()
     assert fetched == []
+
+
+def test_the_rounds_of_a_recipe_as_a_timeline(page, served):
+    from playwright.sync_api import expect
+
+    tab(page, "Runs")
+    choose(page, "run-recipe", "climb")
+    page.locator("#rounds-panel").get_by_text("Self-improvement rounds").click()
+    timeline = page.locator("#rounds-timeline")
+    expect(timeline.locator(".round-card")).to_have_count(3)
+    expect(timeline.locator("#round-1")).to_contain_text("1 of 4 attempts right, 1 kept")
+    expect(timeline.locator("#round-1")).to_contain_text("EM 50.0")
+    expect(timeline.locator("#round-2")).to_contain_text("not run yet")
+    expect(page.locator("#rounds-em .js-plotly-plot")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "rounds.png"), full_page=True)

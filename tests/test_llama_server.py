@@ -65,3 +65,18 @@ def test_concurrent_requests_in_order(backend):
     together = b.generate(requests, stop=["\n"], max_tokens=8)
     assert all(o.error is None for o in together), [o.error for o in together]
     assert [o.text.split(",")[0] for o in together] == list(prompts.values())
+
+
+def test_a_temperature_reaches_the_server(llama_server):
+    """Sampling (self-improvement rounds) is plumbed through an engine's OpenAI-compatible path: at temperature
+    1 the same prompt gets different replies, at 0 the same one."""
+    from studio.llm.engines import open_backend
+    from studio.recipe import Engine
+
+    prompt = "Once upon a time, in a small village,"
+    engine = Engine(name="server", base_url=llama_server, parallel=4)
+    with open_backend(engine, "gemma-3-270m", None, max_tokens=16, temperature=1.0) as hot:
+        replies = {c.text for c in hot.generate([Request(f"h{i}", prompt) for i in range(6)], [], 16)}
+    assert len(replies) >= 2, replies
+    with open_backend(engine, "gemma-3-270m", None, max_tokens=16) as cold:
+        assert len({c.text for c in cold.generate([Request(f"c{i}", prompt) for i in range(4)], [], 16)}) == 1

@@ -233,3 +233,23 @@ def test_adapter_changes_output(backend, bundled_model_dir, tmp_path):
     adapted = tuned.generate_one(prompt, max_tokens=8)
     assert adapted.error is None and adapted.tokens_out > 0
     assert adapted.text != plain.text
+
+
+def test_sampling_at_a_temperature_varies_and_a_seed_repeats_it(backend):
+    """Self-improvement rounds sample several attempts per question: at temperature 1 the attempts differ, the
+    same seed draws the same ones again, and temperature 0 stays greedy."""
+    prompt = "Once upon a time, in a small village,"
+    sampled = backend.sibling()
+    sampled.temperature = 1.0
+    sampled._sampler.manual_seed(7)
+    first = [c.text for c in sampled.generate([Request(f"t{i}", prompt) for i in range(4)], [], 12)]
+    assert len(set(first)) >= 2, first
+    for i in range(4):
+        sampled.release(f"t{i}")
+    sampled._sampler.manual_seed(7)
+    again = [c.text for c in sampled.generate([Request(f"t{i}", prompt) for i in range(4)], [], 12)]
+    assert again == first
+    greedy = [c.text for c in backend.generate([Request(f"g{i}", prompt) for i in range(3)], [], 12)]
+    assert len(set(greedy)) == 1
+    for i in range(3):
+        backend.release(f"g{i}")

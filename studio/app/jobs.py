@@ -55,6 +55,7 @@ class Job:
     progress: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> last Progress counters
     run_ids: dict[str, int] = field(default_factory=dict)
     loss: list[tuple[int, float]] = field(default_factory=list)
+    loss_run: int | None = None  # the train run `loss` is the curve of
     tokens_per_s: float | None = None
     error: str | None = None
     dashboard_id: str | None = None
@@ -200,7 +201,7 @@ class JobQueue:
                         self._log(job, f"{name}: {summary}")
                 if job.cancel.is_set():
                     raise Cancelled("cancelled")
-            if self.make_dashboard and "evaluate" in job.run_ids:
+            if self.make_dashboard and any(label.endswith("evaluate") for label in job.run_ids):
                 from studio.dashboards import save_dashboard
 
                 job.dashboard_id = save_dashboard(self.store, list(dict.fromkeys(job.run_ids.values())),
@@ -226,19 +227,22 @@ class JobQueue:
         with self._lock:
             counters = {"total": p.total, "done": p.done, "failed": p.failed, "correct": p.correct,
                         "cost": p.cost, "run_id": p.run_id, "loss": p.loss}
-            previous = job.progress.get(p.stage)
-            job.progress[p.stage] = counters
+            previous = job.progress.get(p.label)
+            job.progress[p.label] = counters
             if p.run_id is not None:
-                job.run_ids[p.stage] = p.run_id
-            if p.stage == "train" and p.loss is not None and (not job.loss or job.loss[-1][0] < p.done):
-                job.loss.append((p.done, p.loss))
+                job.run_ids[p.label] = p.run_id
+            if p.stage == "train" and p.loss is not None:
+                if job.loss_run != p.run_id:  # a later round's training: its own curve
+                    job.loss, job.loss_run = [], p.run_id
+                if not job.loss or job.loss[-1][0] < p.done:
+                    job.loss.append((p.done, p.loss))
             changed = previous is None or previous["done"] != p.done or previous["failed"] != p.failed
             now = time.time()
             if changed and (now - job._last_logged >= 1.0 or p.done >= p.total):
                 job._last_logged = now
                 extra = (f", loss {p.loss:.4f}" if p.loss is not None else "") if p.stage == "train" else \
                     f", {p.correct} correct, {p.failed} failed, cost ${p.cost:.4f}"
-                self._log(job, f"{p.stage}: {p.done}/{p.total}{extra}")
+                self._log(job, f"{p.label}: {p.done}/{p.total}{extra}")
         if changed and p.run_id is not None:
             self._measure_speed(job, p)
 

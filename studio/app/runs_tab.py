@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from studio.app import views
+from studio.app.rounds_panel import create_rounds_panel, show_rounds
 from studio.app.views import Studio
 from studio.errors import StudioError
 from studio.export import FORMATS, export_archive
@@ -38,6 +39,7 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
             export = gr.Button("Export", scale=1, min_width=100, elem_id="export-start")
         export_file = gr.File(label="exported agent (zip)", elem_id="export-file", visible=False)
         export_message = gr.Markdown(elem_id="export-message")
+    rounds = create_rounds_panel(studio)
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
             job = gr.Dropdown(choices=views.job_choices(studio), value=studio.jobs.current(), label="job",
@@ -105,8 +107,9 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         ok = studio.jobs.cancel(job_id)
         return f"cancelling job {job_id}" if ok else f"job {job_id} is not running or queued"
 
-    def poll(job_id: int | None, state: dict[str, Any]) -> list[Any]:
-        """Every second: the selected job's counters and log; the lists only when some job changed."""
+    def poll(job_id: int | None, name: str | None, state: dict[str, Any]) -> list[Any]:
+        """Every second: the selected job's counters and log; the lists and the rounds timeline only when some
+        job changed."""
         try:
             job_id = int(job_id) if job_id not in (None, "") else None
         except (TypeError, ValueError):
@@ -123,9 +126,9 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         if studio.jobs.version != state.get("version"):
             state["version"] = studio.jobs.version
             out += [views.job_rows(studio), gr.update(choices=views.job_choices(studio)),
-                    views.runs_rows(studio), gr.update(choices=views.run_choices(studio))]
+                    views.runs_rows(studio), gr.update(choices=views.run_choices(studio)), *show_rounds(studio, name)]
         else:
-            out += [gr.skip()] * 4
+            out += [gr.skip()] * 6
         return [*out, state]
 
     def open_run(run_id: int | None) -> list[Any]:
@@ -143,12 +146,15 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
     cancel.click(cancel_job, inputs=job, outputs=message, api_name="cancel_job")
     export.click(export_agent, inputs=[recipe, export_format, export_quant], outputs=[export_file, export_message],
                  api_name="export_agent")
-    timer.tick(poll, inputs=[job, seen], outputs=[progress, log, loss, jobs_table, job, runs_table, run, seen],
-               api_name="poll_job", show_progress="hidden", trigger_mode="always_last")
-    job.input(poll, inputs=[job, seen], outputs=[progress, log, loss, jobs_table, job, runs_table, run, seen],
-              api_visibility="private", show_progress="hidden")
+    polled = [progress, log, loss, jobs_table, job, runs_table, run, rounds["timeline"], rounds["figure"], seen]
+    timer.tick(poll, inputs=[job, recipe, seen], outputs=polled, api_name="poll_job", show_progress="hidden",
+               trigger_mode="always_last")
+    job.input(poll, inputs=[job, recipe, seen], outputs=polled, api_visibility="private", show_progress="hidden")
+    recipe.change(lambda name: show_rounds(studio, name), inputs=recipe,
+                  outputs=[rounds["timeline"], rounds["figure"]], api_name="show_rounds", show_progress="hidden")
     run.input(open_run, inputs=run, outputs=[run_info, run_loss], api_name="open_run")
     refresh.click(refresh_runs, outputs=[runs_table, run, recipe], api_name="list_runs")
     return {"recipe": recipe, "stages": stages, "start": start, "cancel": cancel, "message": message, "job": job,
             "progress": progress, "loss": loss, "log": log, "jobs": jobs_table, "run": run, "run_info": run_info,
-            "run_loss": run_loss, "runs": runs_table, "timer": timer, "open_run": open_run}
+            "run_loss": run_loss, "runs": runs_table, "timer": timer, "open_run": open_run,
+            "rounds": rounds["timeline"]}

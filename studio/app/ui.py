@@ -38,6 +38,10 @@ CSS = """
 .step-card .obs {color: var(--body-text-color-subdued)}
 .lane-answer {font-weight: 600; margin-top: 0.4rem}
 .lane-error {color: #b91c1c; margin-top: 0.4rem}
+.round-timeline {display: flex; gap: 0.6rem; overflow-x: auto; padding-bottom: 0.3rem}
+.round-card {border: 1px solid var(--border-color-primary); border-top: 3px solid #f97316; border-radius: 8px;
+  padding: 0.4rem 0.7rem; min-width: 16rem; font-size: 0.88rem}
+.round-head {font-weight: 600; margin-bottom: 0.3rem}
 #run-log textarea, #traj-text textarea, #traj-thought textarea, #traj-observation textarea {
   font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.8rem}
 """

@@ -23,9 +23,10 @@ from studio.insight import Comparison, Side, compare, sides
 from studio.paths import RECIPES_DIR
 from studio.recipe import Recipe
 from studio.recipe_io import RecipeError, parse_recipe
+from studio.stages import PIPELINE
 
 TRAJECTORY_LIMIT = 500  # rows the trajectory table shows at once
-STAGE_CHOICES = ("all", "generate", "train", "evaluate")
+STAGE_CHOICES = ("all", *PIPELINE)
 
 
 def recipes_dir(override: str | Path | None = None) -> Path:

@@ -77,7 +77,7 @@ def shared_prefix(prompts: list[str]) -> str:
 
 
 def _client(base_url: str, model: str, engine: Engine, max_tokens: int, api_key_env: str | None = None,
-            server: ServerProcess | None = None):
+            server: ServerProcess | None = None, temperature: float = 0.0):
     from studio.llm.openai_compat import OpenAIBackend
 
     class PrimingBackend(OpenAIBackend):
@@ -98,28 +98,32 @@ def _client(base_url: str, model: str, engine: Engine, max_tokens: int, api_key_
             return super().generate(requests, stop, max_tokens)
 
     teacher = Teacher(backend="openai", model=model, base_url=base_url, api_key_env=api_key_env or engine.api_key_env,
-                      api="completions", temperature=0.0, max_tokens=max_tokens, concurrency=engine.parallel,
+                      api="completions", temperature=temperature, max_tokens=max_tokens, concurrency=engine.parallel,
                       timeout_s=600.0, max_retries=SERVER_RETRIES, price_input_per_m=0.0, price_output_per_m=0.0)
     return PrimingBackend(teacher, backoff_s=0.5)
 
 
 @contextlib.contextmanager
-def open_backend(engine: Engine, model: str, adapter: str | None, *, max_tokens: int) -> Iterator[Backend]:
-    """A backend for `model` (+ `adapter`) on `engine`, open for the duration of the `with` block."""
+def open_backend(engine: Engine, model: str, adapter: str | None, *, max_tokens: int,
+                 temperature: float = 0.0) -> Iterator[Backend]:
+    """A backend for `model` (+ `adapter`) on `engine`, open for the duration of the `with` block; greedy unless
+    a sampling `temperature` is given."""
     name = resolved_name(engine)
     if name == "transformers":
         from studio.llm.local import LocalBackend
 
-        yield LocalBackend(model, adapter=adapter)
+        backend = LocalBackend(model, adapter=adapter, temperature=temperature)
+        backend.model = label(model, adapter, name)  # as on every engine: which weights, where
+        yield backend
         return
     if name == "server":
         served = engine.adapter_name if adapter else (engine.base_model_name or model)
-        with _client(engine.base_url, served, engine, max_tokens) as backend:
+        with _client(engine.base_url, served, engine, max_tokens, temperature=temperature) as backend:
             yield backend
         return
     with (_start_server(name, engine, model, adapter) as (server, served),
           _client(server.base_url, served, engine, max_tokens, api_key_env="STUDIO_LOCAL_SERVER_KEY",
-                  server=server if name == "llama.cpp" else None) as backend):
+                  server=server if name == "llama.cpp" else None, temperature=temperature) as backend):
         backend.model = label(model, adapter, name)
         yield backend
 

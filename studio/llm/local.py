@@ -270,7 +270,8 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class LocalBackend:
-    """Greedy generation with a local transformers causal LM, batched across episodes with a per-key KV cache.
+    """Generation (greedy, or sampled at `temperature` with `seed`) with a local transformers causal LM, batched
+    across episodes with a per-key KV cache.
 
     `model`: "bundled:gemma-3-270m", a Hugging Face id or a model folder. `adapter`: a PEFT LoRA adapter folder,
     merged into the weights after loading (the base model's tokenizer is used). `device`: default cuda if
@@ -295,6 +296,8 @@ class LocalBackend:
         device: str | None = None,
         dtype=None,
         max_batch: int = 16,
+        temperature: float = 0.0,
+        seed: int = 0,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -306,6 +309,7 @@ class LocalBackend:
         self.model = model
         self.adapter = adapter
         self.max_batch = max_batch
+        self.temperature = temperature
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if dtype is None:
             dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
@@ -336,6 +340,7 @@ class LocalBackend:
         self._groups: list[_Group] = []
         self._where: dict[str, tuple[_Group, _Row]] = {}
         self._lock = threading.Lock()
+        self._sampler = torch.Generator(self.device).manual_seed(seed)
 
     @staticmethod
     def _layer_windows(config) -> dict[str, int | None]:
@@ -526,10 +531,16 @@ class LocalBackend:
         return out.last_hidden_state[:, -1]
 
     def _next_tokens(self, hidden) -> list[int]:
-        """Greedy next tokens from last-position hidden states [n, hidden]: the lm_head runs once for all rows."""
+        """Next tokens from last-position hidden states [n, hidden], greedy or sampled at `temperature`: the
+        lm_head runs once for all rows."""
+        import torch
+
         logits = self.lm_head(hidden)
         if self.softcap is not None:
             logits = (logits / self.softcap).tanh() * self.softcap
+        if self.temperature > 0:
+            probs = torch.softmax(logits.float() / self.temperature, dim=-1)
+            return [int(t) for t in torch.multinomial(probs, 1, generator=self._sampler)[:, 0].tolist()]
         return [int(t) for t in logits.argmax(-1).tolist()]
 
     def _prefill(self, group: _Group, prompts: dict[int, list[int]]) -> dict[int, int]:

@@ -54,12 +54,18 @@ def _save_checkpoint(model, optimizer, step: int, out_dir: Path) -> Path:
     return path
 
 
-def _load_checkpoint(model, optimizer, path: Path) -> int:
-    import torch
+def load_adapter_weights(model, folder: Path) -> None:
+    """Put the LoRA weights saved in `folder` (a checkpoint, or an earlier run's adapter) into `model`."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    set_peft_model_state_dict(model, load_file(path / "adapter_model.safetensors"))
+    set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
+
+
+def _load_checkpoint(model, optimizer, path: Path) -> int:
+    import torch
+
+    load_adapter_weights(model, path)
     state = torch.load(path / "trainer_state.pt", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     return state["step"]

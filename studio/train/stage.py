@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage import Store
-from studio.data import training_rows
 from studio.paths import ROOT, runs_dir
 from studio.recipe import Recipe
 from studio.recipe_io import dump_recipe
-from studio.stages import Progress, ProgressFn, StageError, fingerprint, open_run
-from studio.train.worker import OWNER_ENV
+from studio.stages import Progress, ProgressFn, StageError, fingerprint, open_run, trained_adapter
+from studio.train.worker import INIT_ADAPTER, OWNER_ENV
 
 
 class TrainError(StageError):
@@ -70,30 +69,32 @@ def _store_events(store: Store, run_id: int, lines: list[str], state: dict) -> N
 
 
 def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
-          cancel: threading.Event | None = None, source_run_id: int | None = None) -> TrainResult:
-    """Fine-tune the student on the recipe's training set; resumes an interrupted run of the same settings."""
-    from studio.pipeline import source_run
+          cancel: threading.Event | None = None, round: int = 0) -> TrainResult:
+    """Fine-tune the student on the training set of self-improvement round `round` (0: the recipe's own);
+    resumes an interrupted run of the same settings."""
+    from studio.rounds import training_set
 
-    found = store.find_run(recipe.name, "train", fingerprint(recipe, "train"))
+    found = store.find_run(recipe.name, "train", fingerprint(recipe, "train", round))
     if found is not None and found["status"] == "done":
         last = store.train_metrics(found["id"])
         return TrainResult(found["id"], "skipped", found["artifact"], 0, 0, len(last),
                            last[-1]["loss"] if last else None)
-    source = source_run_id or source_run(recipe, store)
-    if source is None:
-        raise TrainError(f"recipe {recipe.name!r} has no trajectories yet: run its generate stage first")
-    rows = training_rows(store, [source], recipe.data)
-    if not rows:
-        raise TrainError(f"no training trajectories in run {source} pass the recipe's data filters")
-    run_id, resumed = open_run(store, recipe, "train")  # made only now that there is something to train on
+    rows, mix = training_set(recipe, store, round)
+    init = trained_adapter(recipe, store, round - 1) if round and recipe.rounds.init == "last" else None
+    run_id, resumed = open_run(store, recipe, "train", round)  # made only now that there is something to train on
+    store.set_run_summary(run_id, mix)
     folder = run_dir_for(store, run_id)
     if not resumed:  # a new run: nothing left by a deleted database's run of the same id may be resumed
         shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "recipe.json").write_text(recipe.model_dump_json(indent=1), encoding="utf-8")
-    (folder / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
+    worker_recipe = round_recipe(recipe, round)
+    (folder / "recipe.json").write_text(worker_recipe.model_dump_json(indent=1), encoding="utf-8")
+    (folder / "recipe.yaml").write_text(dump_recipe(worker_recipe), encoding="utf-8")
     (folder / "train.jsonl").write_text(
         "".join(json.dumps({"question": r["question"], "text": r["text"]}) + "\n" for r in rows), encoding="utf-8")
+    (folder / INIT_ADAPTER).unlink(missing_ok=True)
+    if init:
+        (folder / INIT_ADAPTER).write_text(init, encoding="utf-8")
     metrics = folder / "metrics.jsonl"
     # Earlier attempts' lines are read again: storing them is idempotent, and it recovers what an owner killed
     # before it could store them had missed. Each attempt's "start" event resets `state`.
@@ -122,8 +123,8 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
             done = worker.poll() is not None
             drain()
             if progress and "step" in state:
-                progress(Progress("train", total=_steps(recipe, state), done=state["step"], run_id=run_id,
-                                  loss=state["loss"]))
+                progress(Progress("train", total=_steps(worker_recipe, state), done=state["step"], run_id=run_id,
+                                  loss=state["loss"], round=round))
             if done:
                 break
             if cancel is not None and cancel.is_set():
@@ -150,6 +151,13 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     store.set_run_status(run_id, "done", artifact=adapter)
     return TrainResult(run_id, "done", adapter, start.get("examples", 0), start.get("truncated", 0),
                        state["done"]["step"], state.get("loss"))
+
+
+def round_recipe(recipe: Recipe, round: int) -> Recipe:
+    """The recipe as round `round`'s training worker reads it: `rounds.epochs`, when set, in `student.epochs`."""
+    if not round or recipe.rounds.epochs is None:
+        return recipe
+    return recipe.model_copy(update={"student": recipe.student.model_copy(update={"epochs": recipe.rounds.epochs})})
 
 
 def _steps(recipe: Recipe, state: dict) -> int:

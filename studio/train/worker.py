@@ -19,11 +19,12 @@ import traceback
 from pathlib import Path
 
 from studio.recipe import Recipe
-from studio.train.loop import jsonl_emitter, train_loop
+from studio.train.loop import jsonl_emitter, load_adapter_weights, train_loop
 
 ADAPTER = "adapter"
 MERGED = "merged"
 OWNER_ENV = "STUDIO_TRAIN_OWNER"  # the owning process's pid, set by the train stage
+INIT_ADAPTER = "init_adapter.txt"  # when present: the adapter folder training starts from (a later round's)
 
 
 def run(run_dir: Path) -> int:
@@ -37,6 +38,9 @@ def run(run_dir: Path) -> int:
         from studio.train.model import load_student
 
         loaded = load_student(student)
+        init = run_dir / INIT_ADAPTER
+        if init.is_file():  # continue from an earlier adapter (a resumed run's checkpoint still wins)
+            load_adapter_weights(loaded.model, Path(init.read_text(encoding="utf-8")))
         examples = [tokenize_example(loaded.tokenizer, r["question"], r["text"], student.max_seq_length,
                                      student.loss_on) for r in rows]
         examples = [e for e in examples if any(label != IGNORE for label in e.labels[1:])]
