@@ -252,7 +252,7 @@ class Student(Spec):
         BUNDLED_STUDENT, description="Base model: `bundled:gemma-3-270m` (offline), a Hugging Face id or a folder."
     )
     backend: Literal["auto", "unsloth", "peft"] = Field(
-        "auto", description="`auto`: Unsloth on a CUDA GPU, transformers + PEFT on CPU."
+        "auto", description="`auto`: Unsloth on one CUDA GPU, transformers + PEFT on CPU and on several GPUs."
     )
     max_seq_length: int = Field(1024, ge=64, description="Longest training sequence in tokens; longer ones are cut.")
     load_in_4bit: bool = Field(False, description="Load the base model in 4 bits (QLoRA, CUDA only).")
@@ -265,8 +265,17 @@ class Student(Spec):
     epochs: float = Field(1.0, gt=0, description="Passes over the training set (ignored when max_steps is set).")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
-    batch_size: int = Field(8, gt=0, description="Examples per device batch.")
-    grad_accum: int = Field(1, gt=0, description="Batches accumulated per optimizer step.")
+    batch_size: int = Field(
+        8, gt=0, description="Examples per device in each micro-batch. An optimizer step sees batch_size x "
+        "grad_accum x devices examples: that global batch is what the other settings (learning rate, epochs) mean.",
+    )
+    grad_accum: int = Field(1, gt=0, description="Micro-batches each device accumulates per optimizer step.")
+    devices: int = Field(
+        1, ge=1, le=64,
+        description="Training processes: one per GPU on a CUDA machine, CPU processes (gloo) elsewhere. Above 1 "
+        "the worker runs as a torchrun group with accelerate's DDP (PEFT backend; `precision` applies to every "
+        "process), each device taking its share of every global batch; 1 trains in one process as always.",
+    )
     packing: bool = Field(False, description="Pack examples padding-free into one sequence per batch.")
     loss_on: Literal["agent", "all"] = Field(
         "agent",
@@ -275,6 +284,13 @@ class Student(Spec):
     checkpoint_every: int = Field(50, gt=0, description="Save a resumable checkpoint every N steps.")
     save_merged: bool = Field(False, description="Also save the base model merged with the adapter.")
     seed: int = Field(0, description="Training seed.")
+
+    @model_validator(mode="after")
+    def _group_backend(self) -> Student:
+        if self.devices > 1 and self.backend == "unsloth":
+            raise ValueError("backend `unsloth` trains on one GPU; with devices > 1 choose `auto` or `peft` (the "
+                             "group trains with accelerate's DDP on the PEFT backend)")
+        return self
 
 
 class EvalSet(QuestionSource):

@@ -171,6 +171,8 @@ def fingerprint(recipe: Recipe, stage: str, round: int = 0) -> str:
             _at(data, section).pop(name)
     if data["teacher"]["backend"] == "openai":  # a remote teacher runs on no engine of ours
         data["teacher"].pop("engine")
+    if data["student"]["devices"] == 1:  # one process, as before the setting existed: older runs keep their key
+        data["student"].pop("devices")
     picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
     if round:  # a round's student explores as the evaluation's agent does, and trains on what it found
         picked["evaluation"] = data["evaluation"]

@@ -59,6 +59,6 @@ def collate(examples: list[Example], pad_id: int, packing: bool, device: str = "
 
 
 def batches(examples: list[Example], order: list[list[int]], pad_id: int, packing: bool,
-            device: str = "cpu", start: int = 0) -> Iterator[Batch]:
-    for indices in order[start:]:
+            device: str = "cpu") -> Iterator[Batch]:
+    for indices in order:
         yield collate([examples[i] for i in indices], pad_id, packing, device)

@@ -11,13 +11,19 @@ from pathlib import Path
 
 from studio.recipe import Student
 from studio.train.batches import batch_order, batches
+from studio.train.group import Group
 from studio.train.masking import Example
 
 Emit = Callable[[dict], None]
 
 
+def micro_batches(student: Student) -> int:
+    """Micro-batches in one optimizer step, over every device of the group."""
+    return student.grad_accum * student.devices
+
+
 def total_steps(student: Student, n_examples: int) -> int:
-    per_epoch = math.ceil(n_examples / student.batch_size / student.grad_accum)
+    per_epoch = math.ceil(n_examples / student.batch_size / micro_batches(student))
     return student.max_steps or max(1, math.ceil(per_epoch * student.epochs))
 
 
@@ -72,12 +78,18 @@ def _load_checkpoint(model, optimizer, path: Path) -> int:
 
 
 def train_loop(model, examples: list[Example], student: Student, pad_id: int, device: str, out_dir: Path,
-               loss_fn: Callable, emit: Emit, autocast_dtype=None) -> int:
-    """Train until the recipe's step count; returns the last step. Resumes from the latest checkpoint."""
+               loss_fn: Callable, emit: Emit, autocast_dtype=None, group: Group | None = None) -> int:
+    """Train until the recipe's step count; returns the last step. Resumes from the latest checkpoint. In a
+    group every rank runs this; each takes its share of every optimizer step's micro-batches, and the loss and
+    throughput it reports are the group's."""
     import torch
 
+    from studio.train.loss import Objective
+
+    group = group or Group()
     steps = total_steps(student, len(examples))
-    epochs = math.ceil(steps * student.batch_size * student.grad_accum / max(1, len(examples))) + 1
+    per_step = micro_batches(student)
+    epochs = math.ceil(steps * student.batch_size * per_step / max(1, len(examples))) + 1
     order = batch_order(len(examples), student.batch_size, epochs, student.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=student.learning_rate, weight_decay=0.0)
@@ -86,29 +98,35 @@ def train_loop(model, examples: list[Example], student: Student, pad_id: int, de
     if checkpoint is not None:
         step = _load_checkpoint(model, optimizer, checkpoint)
         emit({"event": "resumed", "step": step, "checkpoint": str(checkpoint)})
-    model.train()
-    stream = batches(examples, order, pad_id, student.packing, device, start=step * student.grad_accum)
+    objective = group.prepare(Objective(model, loss_fn))
+    objective.train()
+    # Micro-batch i of the one order goes to rank i % size: rank r's share of step s is what one process
+    # accumulating `per_step` micro-batches would see at positions r, r + size, ...
+    mine = order[step * per_step:][group.rank::group.size]
+    stream = batches(examples, mine, pad_id, student.packing, device)
     batches_per_epoch = math.ceil(len(examples) / student.batch_size)
     while step < steps:
         started, tokens, loss_sum = time.perf_counter(), 0, 0.0
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, steps, student.learning_rate)
-        for _ in range(student.grad_accum):
+        for g in optimizer.param_groups:
+            g["lr"] = _lr_at(step, steps, student.learning_rate)
+        for k in range(student.grad_accum):
             batch = next(stream)
-            with torch.autocast(device_type=device, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                loss = loss_fn(model, batch) / student.grad_accum
-            loss.backward()
+            with group.syncing(objective, k == student.grad_accum - 1):
+                with torch.autocast(device_type=device, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                    loss = objective(batch) / student.grad_accum
+                loss.backward()
             tokens += batch.tokens
             loss_sum += loss.item()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        loss_sum, tokens = group.mean(loss_sum), group.sum(tokens)
         elapsed = time.perf_counter() - started
-        emit({"event": "step", "step": step, "epoch": round(step * student.grad_accum / batches_per_epoch, 4),
+        emit({"event": "step", "step": step, "epoch": round(step * per_step / batches_per_epoch, 4),
               "loss": loss_sum, "learning_rate": optimizer.param_groups[0]["lr"],
               "tokens_per_s": tokens / elapsed, "memory_mb": _memory_mb(device)})
-        if step % student.checkpoint_every == 0 and step < steps:
+        if step % student.checkpoint_every == 0 and step < steps and group.main:
             emit({"event": "checkpoint", "step": step, "path": str(_save_checkpoint(model, optimizer, step, out_dir))})
     return step
 

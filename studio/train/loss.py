@@ -11,8 +11,25 @@ in `position_ids`, and packed examples would attend to each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
+
 from studio.train.batches import Batch
 from studio.train.masking import IGNORE
+
+
+class Objective(torch.nn.Module):
+    """The model and its loss as one module: a DDP wrapper arms its gradient averaging in `forward`, so the
+    whole loss (which reaches into the model's parts, see `selective_loss`) must run inside one."""
+
+    def __init__(self, model, loss_fn: Callable) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = loss_fn
+
+    def forward(self, batch: Batch):
+        return self.loss_fn(self.model, batch)
 
 
 def _causal_lm(model):
@@ -21,7 +38,6 @@ def _causal_lm(model):
 
 
 def selective_loss(model, batch: Batch):
-    import torch
     import torch.nn.functional as F
 
     lm = _causal_lm(model)

@@ -39,7 +39,7 @@ def choose_backend(student: Student) -> str:
 
     if student.backend != "auto":
         return student.backend
-    return "unsloth" if torch.cuda.is_available() else "peft"
+    return "unsloth" if torch.cuda.is_available() and student.devices == 1 else "peft"
 
 
 def native_cpu_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:

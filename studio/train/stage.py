@@ -20,6 +20,7 @@ from studio.paths import ROOT, runs_dir
 from studio.recipe import Recipe
 from studio.recipe_io import dump_recipe
 from studio.stages import Progress, ProgressFn, StageError, fingerprint, open_run, trained_adapter
+from studio.train.group import launch_command
 from studio.train.worker import INIT_ADAPTER, OWNER_ENV
 
 
@@ -62,8 +63,8 @@ def _store_events(store: Store, run_id: int, lines: list[str], state: dict) -> N
         elif kind == "start":  # a new attempt: what earlier ones ended with no longer holds
             state.clear()
             state["start"] = event
-            keep = ("backend", "device", "precision", "examples", "truncated")
-            store.set_run_summary(run_id, {k: event[k] for k in keep})
+            keep = ("backend", "device", "devices", "precision", "examples", "truncated")
+            store.set_run_summary(run_id, {k: event[k] for k in keep if k in event})
         elif kind in ("done", "error"):
             state[kind] = event
 
@@ -101,8 +102,8 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     offset, state = 0, {}
     store.set_run_status(run_id, "running")
     with (folder / "worker.log").open("ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "studio.train", str(folder)], cwd=ROOT, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True,
+        command = launch_command(sys.executable, worker_recipe.student.devices, ["-m", "studio.train", str(folder)])
+        worker = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                   env={**os.environ, OWNER_ENV: str(os.getpid())})
 
     def drain() -> None:
@@ -144,8 +145,13 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
         return TrainResult(run_id, "cancelled", None, start.get("examples", 0), start.get("truncated", 0),
                            state.get("step", 0), state.get("loss"))
     if worker.returncode != 0 or "done" not in state:
-        message = state.get("error", {}).get("message") or f"worker exited with status {worker.returncode}"
-        store.set_run_status(run_id, "failed", error=message)
+        if "error" in state:
+            message = state["error"]["message"]
+            store.set_run_status(run_id, "failed", error=message)
+        else:  # killed (out of memory, a rank of its group lost): nothing went wrong in the training itself
+            message = (f"a training process stopped (exit status {worker.returncode}); rerun to resume from the "
+                       "last checkpoint")
+            store.set_run_status(run_id, "interrupted", error=message)
         raise TrainError(f"training failed: {message} (log: {folder / 'worker.log'})")
     adapter = state["done"]["adapter"]
     store.set_run_status(run_id, "done", artifact=adapter)

@@ -4,7 +4,8 @@ It reads the resolved recipe and the training rows from the run folder (it never
 which the owning process holds), writes metrics as JSON lines to `metrics.jsonl`, checkpoints every
 N steps, and leaves the adapter in PEFT format with the recipe beside it. Killing it is how a run is
 cancelled; starting it again resumes from the last checkpoint. It also stops when the owning process dies
-without stopping it (SIGKILL, out of memory), so no orphan keeps a GPU busy.
+without stopping it (SIGKILL, out of memory), so no orphan keeps a GPU busy. With `student.devices` > 1 it
+runs as every rank of a torchrun group (`studio.train.group`); rank 0 writes what one worker would.
 """
 
 from __future__ import annotations
@@ -28,15 +29,19 @@ INIT_ADAPTER = "init_adapter.txt"  # when present: the adapter folder training s
 
 
 def run(run_dir: Path) -> int:
-    emit = jsonl_emitter(run_dir / "metrics.jsonl")
+    write = jsonl_emitter(run_dir / "metrics.jsonl")
+    rank = int(os.environ.get("RANK", "0"))
+    emit = write if rank == 0 else lambda record: None  # one rank speaks for the group
     try:
         recipe = Recipe.model_validate_json((run_dir / "recipe.json").read_text(encoding="utf-8"))
         rows = [json.loads(line) for line in (run_dir / "train.jsonl").read_text(encoding="utf-8").splitlines()]
         student = recipe.student
+        from studio.train.group import join
         from studio.train.loss import model_loss, selective_loss
         from studio.train.masking import IGNORE, tokenize_example
         from studio.train.model import load_student
 
+        group = join(student.devices)
         loaded = load_student(student)
         init = run_dir / INIT_ADAPTER
         if init.is_file():  # continue from an earlier adapter (a resumed run's checkpoint still wins)
@@ -44,7 +49,7 @@ def run(run_dir: Path) -> int:
         examples = [tokenize_example(loaded.tokenizer, r["question"], r["text"], student.max_seq_length,
                                      student.loss_on) for r in rows]
         examples = [e for e in examples if any(label != IGNORE for label in e.labels[1:])]
-        emit({"event": "start", "backend": loaded.backend, "device": loaded.device,
+        emit({"event": "start", "backend": loaded.backend, "device": loaded.device, "devices": group.size,
               "precision": loaded.precision, "examples": len(examples),
               "truncated": sum(e.truncated for e in examples), "rows": len(rows)})
         if not examples:
@@ -52,12 +57,21 @@ def run(run_dir: Path) -> int:
         loss_fn = model_loss if loaded.backend == "unsloth" else selective_loss
         pad_id = loaded.tokenizer.pad_token_id or 0
         step = train_loop(loaded.model, examples, student, pad_id, loaded.device, run_dir, loss_fn, emit,
-                          loaded.autocast)
-        save(loaded, recipe, run_dir)
-        emit({"event": "done", "step": step, "adapter": str(run_dir / ADAPTER)})
+                          loaded.autocast, group)
+        if group.main:
+            save(loaded, recipe, run_dir)
+            emit({"event": "done", "step": step, "adapter": str(run_dir / ADAPTER)})
+        group.end()
         return 0
     except Exception as exc:
-        emit({"event": "error", "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        if os.environ.get("WORLD_SIZE", "1") == "1":
+            write({"event": "error", "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        else:  # another rank's death is no fault of this one's: the run is interrupted, not failed
+            from studio.train.group import lost_peer
+
+            event = "lost" if lost_peer(exc) else "error"
+            write({"event": event, "message": f"{type(exc).__name__} (rank {rank}): {exc}",
+                   "traceback": traceback.format_exc()})
         return 1
 
 
@@ -88,12 +102,24 @@ def save_folder(model, tokenizer, recipe: Recipe, path: Path, finish=None) -> No
 
 
 def exit_with_owner(poll_s: float = 1.0) -> None:
-    """Exit (status 3) as soon as the owner is no longer this process's parent, i.e. it has died, also when it
-    died before this process got here. The owner is `OWNER_ENV`, else the parent at start (a run by hand)."""
+    """Exit (status 3) as soon as the owner is gone, also when it died before this process got here, or this
+    process's parent has changed (a group's launcher died). The owner is `OWNER_ENV`, else the parent at start
+    (a run by hand); a single worker's parent is the owner, a group's ranks have torchrun's launcher between."""
     owner = int(os.environ.get(OWNER_ENV, os.getppid()))
+    parent = os.getppid()
+    launched = "LOCAL_RANK" in os.environ  # a rank of a group: its parent is the launcher, not the owner
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def watch() -> None:
-        while os.getppid() == owner:
+        while os.getppid() == parent and (launched or parent == owner) and alive(owner):
             time.sleep(poll_s)
         os._exit(3)
 
