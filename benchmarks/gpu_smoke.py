@@ -39,23 +39,26 @@ def small_llama(folder: Path) -> None:
                             unk_token="<unk>").save_pretrained(folder)
 
 
-def main() -> None:
+def write_run(run_dir: Path, name: str, student: dict, examples: int = 16) -> None:
+    """A run folder as the train stage writes it: the resolved recipe and FireAct HotpotQA trajectories."""
     from studio.recipe import Recipe
     from studio.trajectory_files import read_records
 
+    run_dir.mkdir(parents=True)
+    recipe = Recipe.model_validate({"name": name, "student": student})
+    (run_dir / "recipe.json").write_text(recipe.model_dump_json())
+    path = ROOT / "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json"
+    records = read_records(path, "alpaca")[:examples]
+    (run_dir / "train.jsonl").write_text("".join(json.dumps({"question": r.question, "text": r.text}) + "\n"
+                                                 for r in records))
+
+
+def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gpu-smoke-"))
     small_llama(work / "model")
     run_dir = work / "run"
-    run_dir.mkdir()
-    recipe = Recipe.model_validate({
-        "name": "gpu-smoke",
-        "student": {"model": str(work / "model"), "backend": "auto", "max_steps": 6, "checkpoint_every": 3,
-                    "batch_size": 4, "max_seq_length": 512},
-    })
-    (run_dir / "recipe.json").write_text(recipe.model_dump_json())
-    records = read_records(ROOT / "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json", "alpaca")[:16]
-    (run_dir / "train.jsonl").write_text("".join(json.dumps({"question": r.question, "text": r.text}) + "\n"
-                                                 for r in records))
+    write_run(run_dir, "gpu-smoke", {"model": str(work / "model"), "backend": "auto", "max_steps": 6,
+                                     "checkpoint_every": 3, "batch_size": 4, "max_seq_length": 512})
     command = [sys.executable, "-m", "studio.train", str(run_dir)]
     first = subprocess.Popen(command, cwd=ROOT)
     metrics = run_dir / "metrics.jsonl"

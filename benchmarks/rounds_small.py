@@ -9,11 +9,12 @@ on all 250 eval250 questions with the local search tool.
     python benchmarks/rounds_small.py --seed 0 --questions 500 --samples 8 --init base --round-epochs 2 \\
         --teacher-weight 1 --student-weight 1              # the long settings: each round from the base model
 
-Everything goes through the studio's own stages into one DuckDB file (`--db`, kept between sessions): a
-killed or interrupted run resumes where it stopped, and rounds already run are skipped, so the benchmark can
-be run a round per session. Each stage's wall time is printed beside the CPU flags that matter (AVX512-BF16
-decides the training precision on a CPU): on 2 cores a round-0 fine-tune (694 trajectories, 2 epochs) takes
-about an hour, 250 evaluation episodes about 6 minutes on llama.cpp.
+Everything goes through the studio's own stages into one DuckDB file (`--db`, git-ignored): a killed or
+interrupted run resumes where it stopped, and rounds already run are skipped, so on a machine that keeps its
+files the benchmark can be run a round at a time (a fresh machine starts again from round 0). Each stage's
+wall time is printed beside the CPU flags that matter (AVX512-BF16 decides the training precision on a CPU):
+on 2 cores a round-0 fine-tune (694 trajectories, 2 epochs) takes about an hour, 250 evaluation episodes
+about 6 minutes on llama.cpp.
 
 The default round settings are sized for one session per round on 2 cores: 100 fresh questions x 4 attempts
 at temperature 0.7, right ones kept (at most one per question), and training that continues from the last
@@ -87,7 +88,7 @@ def main() -> None:
     parser.add_argument("--teacher-weight", type=float, default=0.25)
     parser.add_argument("--student-weight", type=float, default=2.0)
     parser.add_argument("--db", type=Path, default=ROOT / "artifacts" / "bench" / "rounds_small.duckdb",
-                        help="DuckDB file; kept, so a later session resumes or goes on")
+                        help="DuckDB file; kept, so a later run on this machine resumes or goes on")
     args = parser.parse_args()
 
     from storage import Store

@@ -139,4 +139,8 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     """
     ALTER TABLE runs ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: the server(s) of a fleet that answered an episode's model calls (space-separated, in order of use).
+    """
+    ALTER TABLE trajectories ADD COLUMN served_by VARCHAR;
+    """,
 ]

@@ -28,7 +28,7 @@ from studio.paths import default_db
 TRAJECTORY_COLUMNS = (
     "run_id", "key", "task", "split", "question_id", "question", "gold", "method", "model", "agent", "tool",
     "noise", "text", "steps", "prediction", "em", "f1", "correct", "finished", "n_steps", "invalid_actions",
-    "tokens_in", "tokens_out", "cost", "latency_s", "compute_s", "error", "outcome",
+    "tokens_in", "tokens_out", "cost", "latency_s", "compute_s", "error", "outcome", "served_by",
 )
 
 @cache

@@ -47,6 +47,33 @@ def _check_env_name(name: str) -> str:
     return name
 
 
+Servers = str | list[str]  # one base URL, or a fleet of servers serving the same model
+
+
+def servers(base_url: Servers) -> list[str]:
+    """The base URLs a `Servers` value lists."""
+    return [base_url] if isinstance(base_url, str) else list(base_url)
+
+
+def _check_servers(value: Servers | None) -> Servers | None:
+    if value is None:
+        return value
+    urls = servers(value)
+    if not urls:
+        raise ValueError("list at least one server")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+    if len(set(urls)) < len(urls):
+        raise ValueError("a server is listed twice")
+    return value
+
+
+FLEET = (" A list of servers serving the same model is a fleet: each request goes to the one with the fewest in "
+         "flight, a server that stops answering is dropped and its requests are retried on the others, and every "
+         "episode records the servers that answered it.")
+
+
 class QuestionSource(Spec):
     """A task and split, or a custom question file."""
 
@@ -98,7 +125,7 @@ class Engine(Spec):
         "as a GGUF LoRA); `vllm`: `vllm serve` with the adapter as a LoRA module (CUDA); `server`: an "
         "OpenAI-compatible server that is already running at `base_url`.",
     )
-    base_url: str | None = Field(None, description="`server`: its base URL, e.g. http://gpu-box:8000/v1.")
+    base_url: Servers | None = Field(None, description="`server`: its base URL, e.g. http://gpu-box:8000/v1." + FLEET)
     api_key_env: str = Field(
         "STUDIO_SERVER_API_KEY", description="`server`: environment variable with its API key, if it needs one."
     )
@@ -119,6 +146,7 @@ class Engine(Spec):
     )
 
     _check_key_env = field_validator("api_key_env")(_check_env_name)
+    _check_urls = field_validator("base_url")(_check_servers)
 
     @model_validator(mode="before")
     @classmethod
@@ -142,7 +170,7 @@ class Teacher(Spec):
     model: str = Field(
         "gpt-4o-mini", description="Model name as the endpoint knows it (for `local`: a folder, HF id or bundled:...)."
     )
-    base_url: str = Field("https://api.openai.com/v1", description="Base URL of the OpenAI-compatible API.")
+    base_url: Servers = Field("https://api.openai.com/v1", description="Base URL of the OpenAI-compatible API." + FLEET)
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key)."
     )
@@ -164,6 +192,7 @@ class Teacher(Spec):
     engine: Engine = Field(default_factory=Engine, description="Where a `local` teacher runs.")
 
     _check_key_env = field_validator("api_key_env")(_check_env_name)
+    _check_urls = field_validator("base_url")(_check_servers)
 
 
 class Trajectories(Spec):

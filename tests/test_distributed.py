@@ -160,7 +160,7 @@ def test_devices_in_the_recipe_and_the_launch():
     from pydantic import ValidationError
 
     from studio.stages import fingerprint
-    from studio.train.group import join, launch_command
+    from studio.train.group import join, launch_command, launch_env
     from studio.train.loop import total_steps
 
     with pytest.raises(ValidationError, match="backend `unsloth` trains on one GPU"):
@@ -173,5 +173,7 @@ def test_devices_in_the_recipe_and_the_launch():
     group = launch_command("python", 2, ["-m", "studio.train", "D"])
     assert group[:3] == ["python", "-m", "torch.distributed.run"] and group[-3:] == ["-m", "studio.train", "D"]
     assert group[group.index("--nproc-per-node") + 1] == "2"
+    assert launch_env(1, {}) == {} and launch_env(2, {"OMP_NUM_THREADS": "3"}) == {"OMP_NUM_THREADS": "3"}
+    assert int(launch_env(2, {})["OMP_NUM_THREADS"]) == max(1, (os.cpu_count() or 1) // 2)  # not torchrun's 1
     with pytest.raises(ValueError, match="runs on 1 process"):  # a group's worker started by hand, alone
         join(2)

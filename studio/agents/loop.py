@@ -126,6 +126,8 @@ class EpisodeRunner:
         ep.tokens_in += completion.tokens_in
         ep.tokens_out += completion.tokens_out
         ep.cost += completion.cost
+        if completion.server and completion.server not in (ep.served_by or "").split():
+            ep.served_by = f"{ep.served_by} {completion.server}" if ep.served_by else completion.server
         if completion.error:
             ep.error = completion.error
             return

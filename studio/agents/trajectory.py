@@ -86,6 +86,7 @@ class Episode:
     latency_s: float = 0.0
     compute_s: float = 0.0
     error: str | None = None
+    served_by: str | None = None  # the servers that answered its model calls, space-separated, in order of use
 
     @property
     def key(self) -> str:

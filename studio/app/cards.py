@@ -17,7 +17,8 @@ def stored_lane(ep: dict[str, Any]) -> Lane:
     steps = [Step(**s) for s in ep.get("steps") or []]
     return Lane(agent=ep["agent"], status="failed" if ep.get("error") else "done", steps=steps,
                 prediction=ep.get("prediction"), correct=ep.get("correct"), em=ep.get("em"), error=ep.get("error"),
-                model=ep.get("model"), seconds=ep.get("latency_s") or 0.0)
+                model=" · served by ".join(filter(None, [ep.get("model"), ep.get("served_by")])),
+                seconds=ep.get("latency_s") or 0.0)
 
 
 def stored_question(ep: dict[str, Any]) -> Question:

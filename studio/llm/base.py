@@ -30,6 +30,7 @@ class Completion:
     latency_s: float = 0.0
     cost: float = 0.0
     error: str | None = None
+    server: str | None = None  # the base URL that answered, where the backend spreads requests over a fleet
 
 
 class Backend(Protocol):

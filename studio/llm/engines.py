@@ -23,7 +23,7 @@ from pathlib import Path
 
 from studio.llm.base import Backend
 from studio.llm.llama_cpp import LlamaCppError, ServerProcess, free_port
-from studio.recipe import Engine, Teacher
+from studio.recipe import Engine, Servers, Teacher
 from studio.stages import StageError
 
 VLLM_INSTALL = "pip install vllm (on a machine with a CUDA GPU)"
@@ -76,7 +76,7 @@ def shared_prefix(prompts: list[str]) -> str:
     return first[: first.rfind("\n", 0, size) + 1]
 
 
-def _client(base_url: str, model: str, engine: Engine, max_tokens: int, api_key_env: str | None = None,
+def _client(base_url: Servers, model: str, engine: Engine, max_tokens: int, api_key_env: str | None = None,
             server: ServerProcess | None = None, temperature: float = 0.0):
     from studio.llm.openai_compat import OpenAIBackend
 

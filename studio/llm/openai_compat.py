@@ -9,6 +9,11 @@ and reported: 408/409/429, 5xx, timeouts, connection errors and malformed replie
 JSON, or one without `choices` or their text) are retried with exponential backoff and jitter, honouring
 `Retry-After` up to `MAX_RETRY_AFTER_S`. A request that still fails comes back as
 `Completion(text="", error=...)`; a per-request failure never raises.
+
+`teacher.base_url` may list several servers serving the same model (a fleet): each attempt goes to the live
+server with the fewest requests in flight; one that refuses or drops a connection is dropped and the request
+moves on to another at once (not counted as a retry); when every server is dropped, all are tried again with
+the usual backoff. Every completion from a fleet names the server that answered it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import threading
 import time
 import weakref
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
@@ -31,7 +37,7 @@ import openai
 from storage.redact import scrub
 from studio.errors import StudioError
 from studio.llm.base import Completion, Request, cut_at_stop
-from studio.recipe import Teacher
+from studio.recipe import Teacher, servers
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 PLACEHOLDER_KEY = "sk-local-no-key"
@@ -44,6 +50,10 @@ RETRY_STATUS = {408, 409, 429}
 
 class BackendError(StudioError, RuntimeError):
     """The backend is misconfigured (for example, its API key variable is not set)."""
+
+
+class _Failover(Exception):
+    """The server an attempt went to is gone and another is live: try that one at once."""
 
 
 class _Retryable(Exception):
@@ -64,11 +74,12 @@ def resolve_api_key(teacher: Teacher) -> str:
     key = os.environ.get(teacher.api_key_env)
     if key:
         return key
-    if is_local_url(teacher.base_url):
+    urls = servers(teacher.base_url)
+    if all(is_local_url(url) for url in urls):
         return PLACEHOLDER_KEY
     raise BackendError(
         f"The teacher's API key variable {teacher.api_key_env} is not set: export {teacher.api_key_env}=... "
-        f"(needed for {teacher.base_url}), or name another variable in `teacher.api_key_env`."
+        f"(needed for {', '.join(urls)}), or name another variable in `teacher.api_key_env`."
     )
 
 
@@ -121,13 +132,23 @@ def _count(usage: dict | None, field: str) -> int | None:
     return value if isinstance(value, int) and value >= 0 else None
 
 
+@dataclass
+class Server:
+    """One server of the backend's fleet, with its own HTTP client."""
+
+    url: str
+    client: openai.AsyncOpenAI
+    in_flight: int = 0
+    dropped: bool = False
+
+
 class OpenAIBackend:
     """A `Backend` for an OpenAI-compatible endpoint, configured by the recipe's `Teacher` section.
 
     `backoff_s` is the first retry delay (doubled each retry, with jitter); tests make it small.
-    `self.retries` counts retries across all calls, for progress reports. Call `close()` (or use the
-    backend as a context manager) to stop its event-loop thread; it is also stopped when the backend
-    is garbage-collected or the interpreter exits.
+    `self.retries` counts retries across all calls, for progress reports; `self.dropped` lists the servers
+    dropped from the fleet, in order. Call `close()` (or use the backend as a context manager) to stop its
+    event-loop thread; it is also stopped when the backend is garbage-collected or the interpreter exits.
     """
 
     def __init__(self, teacher: Teacher, *, backoff_s: float = 1.0) -> None:
@@ -137,12 +158,13 @@ class OpenAIBackend:
         self.retries = 0
         self.requests = 0
         self.failures = 0
+        self.dropped: list[str] = []
         self._api_key = resolve_api_key(teacher)
         self._send_stop = True  # dropped if the server rejects the `stop` parameter
         self._token_param = "max_tokens"  # switched to max_completion_tokens if the server asks for it
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: openai.AsyncOpenAI | None = None
+        self._servers: list[Server] = []
         self._semaphore: asyncio.Semaphore | None = None
         self._finalizer: weakref.finalize | None = None
 
@@ -166,7 +188,8 @@ class OpenAIBackend:
         with self._lock:
             if self._finalizer is not None:
                 self._finalizer()
-            self._finalizer = self._loop = self._client = self._semaphore = None
+            self._finalizer = self._loop = self._semaphore = None
+            self._servers = []
 
     def __enter__(self) -> OpenAIBackend:
         return self
@@ -180,14 +203,14 @@ class OpenAIBackend:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=_serve_loop, args=(loop,), name="openai-backend", daemon=True)
                 thread.start()
-                client = openai.AsyncOpenAI(
+                self._servers = [Server(url, openai.AsyncOpenAI(
                     api_key=self._api_key,
-                    base_url=self.teacher.base_url,
+                    base_url=url,
                     max_retries=0,  # the retry policy is ours, so that retries are counted
                     timeout=self.teacher.timeout_s,
-                )
-                self._loop, self._client = loop, client
-                self._finalizer = weakref.finalize(self, _shutdown, loop, thread, client)
+                )) for url in servers(self.teacher.base_url)]
+                self._loop = loop
+                self._finalizer = weakref.finalize(self, _shutdown, loop, thread, [s.client for s in self._servers])
             return self._loop
 
     # -- the requests ----------------------------------------------------------------------------
@@ -214,6 +237,8 @@ class OpenAIBackend:
         while True:
             try:
                 return await self._attempt(request, stop, max_tokens)
+            except _Failover:
+                continue
             except _Retryable as failure:
                 if attempt >= max_retries:
                     return Completion(text="", error=scrub(f"{failure.reason} after {max_retries} retries",
@@ -227,8 +252,42 @@ class OpenAIBackend:
             except openai.APIStatusError as e:  # other 4xx: retrying will not help
                 return Completion(text="", error=f"HTTP {e.status_code}: {_short(e, secret=self._api_key)}")
 
+    def _pick(self) -> Server:
+        """The live server with the fewest requests in flight (the first listed of equals); when every one
+        has been dropped, all are live again (a restarted server comes back)."""
+        live = [s for s in self._servers if not s.dropped]
+        if not live:
+            for s in self._servers:
+                s.dropped = False
+            live = self._servers
+        return min(live, key=lambda s: s.in_flight)
+
+    def _lost(self, server: Server) -> bool:
+        """Drop `server` after a connection failure; whether another server is live to take the request."""
+        if len(self._servers) == 1:
+            return False
+        if not server.dropped:
+            server.dropped = True
+            self.dropped.append(server.url)
+        return any(not s.dropped for s in self._servers)
+
     async def _attempt(self, request: Request, stop: list[str], max_tokens: int) -> Completion:
-        assert self._client is not None
+        server = self._pick()
+        server.in_flight += 1
+        try:
+            completion = await self._attempt_on(server.client, request, stop, max_tokens)
+        except openai.APIConnectionError as e:
+            if self._lost(server):  # refused or cut off (a timeout is raised as _Retryable before this)
+                raise _Failover from None
+            raise _Retryable(f"connection error ({_short(e, secret=self._api_key)})") from None
+        finally:
+            server.in_flight -= 1
+        if len(self._servers) > 1:  # one server is named in the recipe already
+            completion.server = server.url
+        return completion
+
+    async def _attempt_on(self, client: openai.AsyncOpenAI, request: Request, stop: list[str],
+                          max_tokens: int) -> Completion:
         teacher = self.teacher
         chat = teacher.api == "chat"
         params: dict[str, Any] = {"model": teacher.model, "temperature": teacher.temperature}
@@ -239,20 +298,18 @@ class OpenAIBackend:
             async with asyncio.timeout(teacher.timeout_s):
                 if chat:
                     messages = [{"role": "user", "content": request.prompt}]
-                    raw = await self._client.chat.completions.with_raw_response.create(messages=messages, **params)
+                    raw = await client.chat.completions.with_raw_response.create(messages=messages, **params)
                 else:
-                    raw = await self._client.completions.with_raw_response.create(prompt=request.prompt, **params)
+                    raw = await client.completions.with_raw_response.create(prompt=request.prompt, **params)
                 body = raw.http_response.content
         except (TimeoutError, openai.APITimeoutError):
             raise _Retryable(f"timeout ({teacher.timeout_s:g} s)") from None
-        except openai.APIConnectionError as e:
-            raise _Retryable(f"connection error ({_short(e, secret=self._api_key)})") from None
         except openai.APIStatusError as e:
             status = e.status_code
             if status in RETRY_STATUS or status >= 500:
                 raise _Retryable(f"HTTP {status}", _retry_after(e.response.headers)) from None
             if status == 400 and self._drop_unsupported(e, params):
-                return await self._attempt(request, stop, max_tokens)
+                return await self._attempt_on(client, request, stop, max_tokens)
             raise
         except openai.APIResponseValidationError as e:
             raise _Retryable(f"malformed reply ({_short(e, secret=self._api_key)})") from None
@@ -298,12 +355,13 @@ def _serve_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.close()
 
 
-def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread, client: openai.AsyncOpenAI) -> None:
-    """Close the HTTP client on its own loop, then stop the loop and its thread."""
+def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread, clients: list[openai.AsyncOpenAI]) -> None:
+    """Close the HTTP clients on their own loop, then stop the loop and its thread."""
     if loop.is_closed():
         return
-    with contextlib.suppress(Exception):
-        asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=5)
+    for client in clients:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=5)
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(loop.stop)
     if thread is not threading.current_thread():

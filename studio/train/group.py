@@ -24,6 +24,13 @@ def launch_command(python: str, devices: int, worker: list[str]) -> list[str]:
             "--max-restarts", "0", "--monitor-interval", "0.5", *worker]
 
 
+def launch_env(devices: int, env: dict[str, str]) -> dict[str, str]:
+    """`env` for the launch: a group's ranks share the cores (torchrun would give each one thread)."""
+    if devices == 1 or "OMP_NUM_THREADS" in env:
+        return env
+    return {**env, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // devices))}
+
+
 @dataclass
 class Group:
     """This process's place in the run: `accelerator` is None when the run is one process."""
@@ -84,13 +91,14 @@ def lost_peer(exc: BaseException) -> bool:
 
 def join(devices: int) -> Group:
     """Join the group this process was started in (torchrun's environment), checking it is the size the recipe
-    asks for: a run started by hand on the wrong number of processes would mean another global batch."""
+    asks for: a run started by hand on the wrong number of processes would mean another global batch. A group
+    of one (`torchrun --nproc-per-node 1`) runs the same accelerate path as a larger one, for checks on one GPU."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size != devices:
         raise ValueError(f"student.devices is {devices} but this worker runs on {size} process(es): start it "
                          "through the train stage, or as "
                          f"`torchrun --standalone --nproc-per-node {devices} -m studio.train DIR`")
-    if size == 1:
+    if "LOCAL_RANK" not in os.environ:  # started alone, not by a launcher
         return Group()
     import torch
     from accelerate import Accelerator

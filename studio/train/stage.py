@@ -20,7 +20,7 @@ from studio.paths import ROOT, runs_dir
 from studio.recipe import Recipe
 from studio.recipe_io import dump_recipe
 from studio.stages import Progress, ProgressFn, StageError, fingerprint, open_run, trained_adapter
-from studio.train.group import launch_command
+from studio.train.group import launch_command, launch_env
 from studio.train.worker import INIT_ADAPTER, OWNER_ENV
 
 
@@ -102,9 +102,10 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     offset, state = 0, {}
     store.set_run_status(run_id, "running")
     with (folder / "worker.log").open("ab") as log:
-        command = launch_command(sys.executable, worker_recipe.student.devices, ["-m", "studio.train", str(folder)])
+        devices = worker_recipe.student.devices
+        command = launch_command(sys.executable, devices, ["-m", "studio.train", str(folder)])
         worker = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                  env={**os.environ, OWNER_ENV: str(os.getpid())})
+                                  env=launch_env(devices, {**os.environ, OWNER_ENV: str(os.getpid())}))
 
     def drain() -> None:
         """Store the complete lines the worker has written since the last call."""
