@@ -17,7 +17,7 @@ from studio.recipe import Recipe
 
 TRAJECTORY = ("Thought: I need to search {name}.\nAction: search[{name}]\nObservation: {name} is a director.\n"
               "Thought: So the answer is {name}.\nAction: finish[{name}]\nObservation: Episode finished\n")
-STEPS = 40  # enough for a cancel and a kill to land mid-run (a step takes about 0.2 s here)
+STEPS = 80  # a cancel and a kill land within a few steps of their cue; this leaves room for fast machines
 NAMES = ["Scott Derrickson", "Ed Wood", "Jane Campion", "Agnes Varda", "Satyajit Ray", "Akira Kurosawa",
          "Chantal Akerman", "Wong Kar-wai"]
 
@@ -96,12 +96,12 @@ def _ranks(folder: Path) -> dict[int, int]:
     return found
 
 
-def _wait(condition, what: str, deadline_s: float = 240) -> None:
+def _wait(condition, what: str, deadline_s: float = 240, poll_s: float = 0.1) -> None:
     deadline = time.monotonic() + deadline_s
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {deadline_s} s for {what}")
-        time.sleep(0.1)
+        time.sleep(poll_s)
 
 
 def test_a_group_cancels_whole_loses_a_rank_as_interrupted_and_resumes_from_its_checkpoint(
@@ -114,10 +114,9 @@ def test_a_group_cancels_whole_loses_a_rank_as_interrupted_and_resumes_from_its_
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
     r = recipe(small_student, directors, devices=2, max_steps=STEPS, checkpoint_every=2)
     trajectories(r, store)
-    cancel, seen = threading.Event(), {}
+    cancel = threading.Event()
 
     def progress(p):
-        seen["run"] = p.run_id
         if p.done >= 3 and (run_dir_for(store, p.run_id) / "checkpoints" / "step-2").exists():
             cancel.set()
 
@@ -126,11 +125,13 @@ def test_a_group_cancels_whole_loses_a_rank_as_interrupted_and_resumes_from_its_
     assert first.status == "cancelled" and store.get_run(first.run_id)["status"] == "cancelled"
     _wait(lambda: not processes_with(f"-m studio.train {folder}"), "every process of the cancelled group to go", 30)
 
+    def stepped_since_resume() -> bool:
+        """The resumed group has taken a step: read from the file rank 0 writes (the store lags by 0.5 s)."""
+        text = (folder / "metrics.jsonl").read_text()
+        return '"event": "step"' in text[text.rfind('"event": "resumed"') + 1:] if '"resumed"' in text else False
+
     def kill_rank_one() -> None:
-        _wait(lambda: len(_ranks(folder)) == 2 and "resumed" in (folder / "metrics.jsonl").read_text(),
-              "the resumed group's two ranks")
-        steps = len(store.train_metrics(first.run_id))
-        _wait(lambda: len(store.train_metrics(first.run_id)) >= steps + 2, "two more steps")
+        _wait(stepped_since_resume, "a step of the resumed group", 240, poll_s=0.01)
         os.kill(_ranks(folder)[1], signal.SIGKILL)
 
     killer = threading.Thread(target=kill_rank_one)
@@ -150,8 +151,8 @@ def test_a_group_cancels_whole_loses_a_rank_as_interrupted_and_resumes_from_its_
     for begin, end in zip(starts, [*starts[1:], len(events)], strict=True):  # each attempt: every step once
         stepped = [e["step"] for e in events[begin:end] if e["event"] == "step"]
         assert stepped == list(range(stepped[0], stepped[0] + len(stepped))) if stepped else True
-    resumed = [e["step"] for e in events if e["event"] == "resumed"]
-    assert resumed[0] == 2 and resumed[-1] % 2 == 0 and resumed[-1] >= 4
+    resumed = [e["step"] for e in events if e["event"] == "resumed"]  # from a checkpoint (every 2 steps)
+    assert len(resumed) == 2 and resumed == sorted(resumed) and resumed[0] >= 2 and resumed[1] % 2 == 0
     assert [m["step"] for m in store.train_metrics(first.run_id)] == list(range(1, STEPS + 1))
     assert (folder / "adapter" / "adapter_model.safetensors").exists()
 
