@@ -53,9 +53,6 @@ class Group:
         """`module` as this process trains it: wrapped for gradient averaging in a group."""
         return self.accelerator.prepare(module) if self.accelerator else module
 
-    def unwrap(self, module):
-        return self.accelerator.unwrap_model(module) if self.accelerator else module
-
     def syncing(self, module, sync: bool):
         """Context of one micro-batch's backward: gradients are averaged over the group only when `sync` (the
         last micro-batch of an optimizer step), as DDP's `no_sync` intends."""

@@ -64,14 +64,13 @@ def run(run_dir: Path) -> int:
         group.end()
         return 0
     except Exception as exc:
-        if os.environ.get("WORLD_SIZE", "1") == "1":
-            write({"event": "error", "message": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
-        else:  # another rank's death is no fault of this one's: the run is interrupted, not failed
-            from studio.train.group import lost_peer
+        from studio.train.group import lost_peer
 
-            event = "lost" if lost_peer(exc) else "error"
-            write({"event": event, "message": f"{type(exc).__name__} (rank {rank}): {exc}",
-                   "traceback": traceback.format_exc()})
+        grouped = os.environ.get("WORLD_SIZE", "1") != "1"
+        # another rank's death is no fault of this one's: the run is interrupted, not failed
+        event = "lost" if grouped and lost_peer(exc) else "error"
+        where = f" (rank {rank})" if grouped else ""
+        write({"event": event, "message": f"{type(exc).__name__}{where}: {exc}", "traceback": traceback.format_exc()})
         return 1
 
 
@@ -105,21 +104,14 @@ def exit_with_owner(poll_s: float = 1.0) -> None:
     """Exit (status 3) as soon as the owner is gone, also when it died before this process got here, or this
     process's parent has changed (a group's launcher died). The owner is `OWNER_ENV`, else the parent at start
     (a run by hand); a single worker's parent is the owner, a group's ranks have torchrun's launcher between."""
+    import psutil
+
     owner = int(os.environ.get(OWNER_ENV, os.getppid()))
     parent = os.getppid()
     launched = "LOCAL_RANK" in os.environ  # a rank of a group: its parent is the launcher, not the owner
 
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
     def watch() -> None:
-        while os.getppid() == parent and (launched or parent == owner) and alive(owner):
+        while os.getppid() == parent and (launched or parent == owner) and psutil.pid_exists(owner):
             time.sleep(poll_s)
         os._exit(3)
 
