@@ -55,13 +55,8 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
             for agent, method, noise, todo in plan:
                 if agent not in made:
                     made[agent] = engines.enter_context(agent_backend(recipe, agent, adapter))
-                remote = agent == "teacher" and recipe.teacher.backend == "openai"
-                spec = agent_spec(recipe, agent, method)
                 search = Search(recipe.tool, store, Noise(p=noise, kind=ev.noise_kind, seed=recipe.tool.noise.seed))
-                runner = EpisodeRunner(made[agent], search, spec, in_flight=in_flight(recipe, agent),
-                                       tool=recipe.tool.backend, noise=noise,
-                                       price_per_hour=0.0 if remote else ev.local_price_per_hour)
-                runner.run(todo, run.commit, cancel)
+                agent_runner(recipe, agent, method, made[agent], search, noise).run(todo, run.commit, cancel)
 
     return run.execute(work)
 
@@ -73,6 +68,16 @@ def agent_backend(recipe: Recipe, agent: str, adapter: str | None) -> contextlib
         return open_teacher(recipe.teacher)
     return open_backend(recipe.evaluation.engine, recipe.student.model, adapter if agent == "finetuned" else None,
                         max_tokens=recipe.evaluation.max_tokens)
+
+
+def agent_runner(recipe: Recipe, agent: str, method: str, model: Backend, search: Search,
+                 noise: float = 0.0) -> EpisodeRunner:
+    """An agent's episodes with one method: its prompt, how many go at once, and what its machine time costs
+    (nothing for a remote teacher, whose price is per token)."""
+    remote = agent == "teacher" and recipe.teacher.backend == "openai"
+    return EpisodeRunner(model, search, agent_spec(recipe, agent, method), in_flight=in_flight(recipe, agent),
+                         tool=recipe.tool.backend, noise=noise,
+                         price_per_hour=0.0 if remote else recipe.evaluation.local_price_per_hour)
 
 
 def in_flight(recipe: Recipe, agent: str) -> int:

@@ -16,10 +16,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from storage import Store
-from studio.agents.loop import EpisodeRunner
 from studio.agents.trajectory import episode_key
 from studio.data import training_rows
-from studio.evaluate import agent_spec
+from studio.evaluate import agent_runner
 from studio.generate import evaluation_questions
 from studio.llm.engines import open_backend
 from studio.recipe import Recipe, Rounds
@@ -87,10 +86,7 @@ def explore(recipe: Recipe, store: Store, round: int, progress: ProgressFn | Non
         with open_backend(ev.engine, recipe.student.model, adapter, max_tokens=ev.max_tokens,
                           temperature=rounds.temperature) as model:
             for method, todo in plan.items():
-                runner = EpisodeRunner(model, search, agent_spec(recipe, "finetuned", method),
-                                       in_flight=ev.engine.parallel, tool=recipe.tool.backend, noise=noise,
-                                       price_per_hour=ev.local_price_per_hour)
-                runner.run(todo, run.commit, run)
+                agent_runner(recipe, "finetuned", method, model, search, noise).run(todo, run.commit, run)
 
     return run.execute(work)
 

@@ -129,7 +129,10 @@ class EpisodeRun:
 
     def execute(self, work: Callable[[], None]) -> StageResult:
         """Run `work` (which calls `commit`), then mark the run done, failed (rerun retries the failed
-        episodes), capped (its cost cap was reached; raises StageError), cancelled or interrupted."""
+        episodes), capped (its cost cap was reached; raises StageError), cancelled or interrupted. A finished run
+        with nothing left to do is left as it was, its times those of the attempt that did the work."""
+        if self.skipped == self.total and self.store.get_run(self.run_id)["status"] == "done":
+            return StageResult(self.run_id, self.total, 0, self.skipped, 0, 0, 0.0)
         self.store.set_run_status(self.run_id, "running")
         try:
             work()

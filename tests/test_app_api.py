@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -343,8 +344,6 @@ def test_auth_protects_the_ui_but_not_dashboards(tmp_path):
 def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
     """A real job: import, then training in its worker process; cancel kills that process and stores the run
     as cancelled (resumable)."""
-    import time
-
     from storage import Store
     from studio.app.jobs import JobQueue
     from studio.recipe import Recipe
@@ -373,4 +372,44 @@ def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
         assert snap["status"] == "cancelled", snap["log"]
         assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
         assert store.get_run(2)["status"] == "cancelled" and store.get_run(1)["status"] == "done"
+        jobs.shutdown()
+
+
+def test_job_shows_the_training_workers_log_in_any_round(tmp_path, monkeypatch):
+    """The worker's log tail follows the train run the job reports, also inside a rounds stage, from the moment
+    the run is opened (before the first step) until the next stage reports."""
+    from storage import Store
+    from studio.app.jobs import JobQueue
+    from studio.recipe import Recipe
+    from studio.stages import Progress
+    from studio.train.stage import run_dir_for
+
+    monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
+    step, seen = threading.Event(), threading.Event()
+
+    def runner(recipe, store, stages, progress, cancel):
+        run_id = store.create_run("rounds train", "train", None, recipe.name)
+        folder = run_dir_for(store, run_id)
+        folder.mkdir(parents=True)
+        (folder / "worker.log").write_text("loading the student\n\nround 2 worker ready\n")
+        progress(Progress("train", total=4, done=0, run_id=run_id, round=2))
+        seen.wait(10)
+        progress(Progress("evaluate", total=3, done=1, run_id=run_id + 1, round=2))
+        step.wait(10)
+        return {}
+
+    with Store(tmp_path / "jobs.duckdb") as store:
+        jobs = JobQueue(store, runner, make_dashboard=False)
+        job_id = jobs.submit(Recipe.model_validate({"name": "logs"}), ("rounds",))
+        deadline = time.monotonic() + 10
+        while not jobs.get(job_id)["worker_log"]:
+            assert time.monotonic() < deadline, jobs.get(job_id)
+            time.sleep(0.02)
+        assert jobs.get(job_id)["worker_log"] == ["loading the student", "round 2 worker ready"]
+        seen.set()
+        while jobs.get(job_id)["worker_log"]:
+            assert time.monotonic() < deadline, jobs.get(job_id)
+            time.sleep(0.02)
+        step.set()
+        assert jobs.wait(job_id, 10)["status"] == "done"
         jobs.shutdown()

@@ -47,8 +47,12 @@ def test_generate_stores_every_episode_with_costs(store, llama_server):
         assert r["agent"] == "teacher" and r["model"] == "gemma-3-270m" and r["tool"] == "local"
         assert r["tokens_in"] > 0 and r["cost"] == pytest.approx((r["tokens_in"] + 2 * r["tokens_out"]) / 1e6)
         assert r["prediction"] is not None and r["em"] is not None and r["n_steps"] >= 1
+    before = store.get_run(result.run_id)
     again = generate(recipe_for(llama_server), store)
     assert again.run_id == result.run_id and again.ran == 0 and again.skipped == 6
+    after = store.get_run(result.run_id)  # nothing to do: the run keeps the times of the attempt that worked
+    assert (after["status"], after["started_at"], after["finished_at"]) == ("done", before["started_at"],
+                                                                          before["finished_at"])
 
 
 def test_failed_episodes_are_stored_and_retried_on_rerun(store, llama_server):

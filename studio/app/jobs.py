@@ -56,6 +56,7 @@ class Job:
     run_ids: dict[str, int] = field(default_factory=dict)
     loss: list[tuple[int, float]] = field(default_factory=list)
     loss_run: int | None = None  # the train run `loss` is the curve of
+    training: int | None = None  # the train run whose worker runs now (its log tail is shown), any round
     tokens_per_s: float | None = None
     error: str | None = None
     dashboard_id: str | None = None
@@ -123,8 +124,9 @@ class JobQueue:
             if job is None:
                 return None
             snap = self._snapshot(job)
-        if snap["stage"] == "train" and snap["status"] in ACTIVE:  # outside the lock: reads the store and a file
-            snap["worker_log"] = _worker_log(job, self.store)
+            training = job.training if job.status in ACTIVE else None
+        if training is not None:  # outside the lock: reads the store and a file
+            snap["worker_log"] = _worker_log(self.store, training)
         return snap
 
     def list(self) -> list[dict[str, Any]]:
@@ -231,6 +233,7 @@ class JobQueue:
             job.progress[p.label] = counters
             if p.run_id is not None:
                 job.run_ids[p.label] = p.run_id
+            job.training = p.run_id if p.stage == "train" else None
             if p.stage == "train" and p.loss is not None:
                 if job.loss_run != p.run_id:  # a later round's training: its own curve
                     job.loss, job.loss_run = [], p.run_id
@@ -304,17 +307,10 @@ def _expected(exc: Exception) -> bool:
     return isinstance(exc, StudioError | ValueError | FileNotFoundError)
 
 
-def _worker_log(job: Job, store: Store, lines: int = 15) -> list[str]:
-    """The last lines of the training worker's own log (its stdout and stderr), from its first line on."""
-    from studio.stages import fingerprint
+def _worker_log(store: Store, run_id: int, lines: int = 15) -> list[str]:
+    """The last lines of a training worker's own log (its stdout and stderr), from its first line on."""
     from studio.train.stage import run_dir_for
 
-    run_id = job.run_ids.get("train")
-    if run_id is None:  # no step reported yet (the worker is loading the model): the stage's open run
-        found = store.find_run(job.recipe.name, "train", fingerprint(job.recipe, "train"))
-        if found is None:
-            return []
-        run_id = found["id"]
     path = run_dir_for(store, run_id) / "worker.log"
     try:
         with path.open("rb") as handle:

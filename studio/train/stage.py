@@ -119,13 +119,16 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
         _store_events(store, run_id, complete.splitlines(), state)
         offset += len(complete.encode("utf-8"))
 
+    if progress:  # the run is known before the worker's first step: the studio shows its log while it loads
+        progress(Progress("train", total=_steps(worker_recipe, len(rows)), done=0, run_id=run_id, round=round))
     cancelled = False
     try:
         while True:
             done = worker.poll() is not None
             drain()
             if progress and "step" in state:
-                progress(Progress("train", total=_steps(worker_recipe, state), done=state["step"], run_id=run_id,
+                examples = state.get("start", {}).get("examples", len(rows))
+                progress(Progress("train", total=_steps(worker_recipe, examples), done=state["step"], run_id=run_id,
                                   loss=state["loss"], round=round))
             if done:
                 break
@@ -167,10 +170,10 @@ def round_recipe(recipe: Recipe, round: int) -> Recipe:
     return recipe.model_copy(update={"student": recipe.student.model_copy(update={"epochs": recipe.rounds.epochs})})
 
 
-def _steps(recipe: Recipe, state: dict) -> int:
+def _steps(recipe: Recipe, examples: int) -> int:
     from studio.train.loop import total_steps
 
-    return total_steps(recipe.student, state.get("start", {}).get("examples", 1))
+    return total_steps(recipe.student, examples)
 
 
 def _kill(worker: subprocess.Popen) -> None:
