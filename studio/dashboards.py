@@ -216,7 +216,7 @@ def _rounds_recipes(runs: list[dict[str, Any]]) -> list[Any]:
 
 def rounds_section(store: Store, runs: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, Any]]]:
     """Figures and table rows of the self-improvement rounds among `runs`."""
-    from studio.rounds import round_table, student_share
+    from studio.rounds import change_text, round_table, student_share
 
     figures, rows = [], []
     for recipe in _rounds_recipes(runs):
@@ -229,7 +229,8 @@ def rounds_section(store: Store, runs: list[dict[str, Any]]) -> tuple[list[Any],
                              "method": s.get("method"), "em": s.get("em"), "em_lo": s.get("em_lo"),
                              "em_hi": s.get("em_hi"), "kept": row["kept"] if row["round"] else None,
                              "teacher_examples": row["teacher_examples"], "student_examples": row["student_examples"],
-                             "student_share": None if share is None else round(share, 1)})
+                             "student_share": None if share is None else round(share, 1),
+                             "against_round0": change_text(row)})
     return figures, rows
 
 
@@ -327,7 +328,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 ROUND_COLUMNS = ["recipe", "round", "task", "method", "em", "em_lo", "em_hi", "kept", "teacher_examples",
-                 "student_examples", "student_share"]
+                 "student_examples", "student_share", "against_round0"]
 
 
 def _rounds_html(rows: list[dict[str, Any]]) -> str:

@@ -218,13 +218,16 @@ def _found(store: Store, recipe: Recipe, stage: str, round: int) -> dict[str, An
 def round_table(store: Store, recipe: Recipe) -> list[dict[str, Any]]:
     """One row per round (0 to `rounds.count`) of the recipe as it is now: its runs and their status, what the
     student explored and kept, the training set (teacher and student examples) and the fine-tuned agent's EM
-    with its 95% interval on each evaluation task and method."""
+    with its 95% interval on each evaluation task and method; a later round also the questions it got right
+    that round 0 did not and the reverse (`vs_round0`, with the exact McNemar p: is the change more than chance?)."""
+    from studio.insight import Side, compare
     from studio.scores import scores
 
     table = []
     for r in range(recipe.rounds.count + 1):
         row: dict[str, Any] = {"round": r, "explore": None, "train": None, "evaluate": None, "attempts": 0,
-                               "right": 0, "kept": 0, "teacher_examples": None, "student_examples": None, "scores": []}
+                               "right": 0, "kept": 0, "teacher_examples": None, "student_examples": None, "scores": [],
+                               "vs_round0": None}
         explored = _found(store, recipe, "explore", r) if r else None
         if explored is not None:
             episodes = store.trajectories(explored["id"])
@@ -239,6 +242,10 @@ def round_table(store: Store, recipe: Recipe) -> list[dict[str, Any]]:
         if scored is not None:
             row.update(evaluate=scored, scores=[s for s in scores(store, [scored["id"]])
                                                 if s["agent"] == "finetuned" and not s["noise"]])
+            first = table[0]["evaluate"] if r else None
+            if first is not None:
+                paired = compare(store, Side(first["id"], "finetuned"), Side(scored["id"], "finetuned"), limit=0)
+                row["vs_round0"] = {"gained": paired.only_b, "lost": paired.only_a, "p": paired.p_value}
         table.append(row)
     return table
 
@@ -260,6 +267,14 @@ def training_text(row: dict[str, Any]) -> str | None:
             + (f" ({share:.0f}% student)" if share else ""))
 
 
+def change_text(row: dict[str, Any]) -> str | None:
+    """A round's change against round 0 in words: "16 gained, 11 lost (exact McNemar p 0.44)"."""
+    change = row["vs_round0"]
+    if change is None:
+        return None
+    return f"{change['gained']} gained, {change['lost']} lost (exact McNemar p {change['p']:.2f})"
+
+
 def format_rounds(table: list[dict[str, Any]]) -> str:
     """The rounds as text lines (the CLI and the benchmark print them)."""
     lines = []
@@ -268,5 +283,6 @@ def format_rounds(table: list[dict[str, Any]]) -> str:
         explored = f"{row['right']}/{row['attempts']} attempts right, {row['kept']} kept; " if row["round"] else ""
         scores = ", ".join(f"{s['task']}/{s['method']} EM {s['em']:.1f} [{s['em_lo']:.1f}, {s['em_hi']:.1f}] "
                            f"(n={s['questions']})" for s in row["scores"]) or "not evaluated"
-        lines.append(f"round {row['round']}: {explored}{data}; {scores}")
+        change = f"; against round 0: {change_text(row)}" if row["vs_round0"] else ""
+        lines.append(f"round {row['round']}: {explored}{data}; {scores}{change}")
     return "\n".join(lines)

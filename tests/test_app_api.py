@@ -150,6 +150,7 @@ def test_the_rounds_of_a_recipe_show_as_one_timeline(served):
     assert "round 0 · the recipe's own fine-tune" in timeline
     assert "1 of 4 attempts right, 1 kept" in timeline and "4 teacher + 1 student examples (20% student)" in timeline
     assert "hotpotqa/react EM <b>50.0</b>" in timeline and "not run yet" in timeline
+    assert "<b>against round 0</b> 1 gained, 0 lost (exact McNemar p 1.00)" in timeline
     assert figure is not None
     none, no_figure = served["client"].predict("", api_name="/show_rounds")
     assert "Pick a recipe" in none and no_figure["visible"] is False

@@ -27,7 +27,7 @@ def _stage(run: dict[str, Any] | None, what: str) -> str:
 
 def round_card(row: dict[str, Any]) -> str:
     """One round as a card: explore, train and evaluate with their numbers."""
-    from studio.rounds import training_text
+    from studio.rounds import change_text, training_text
 
     lines = []
     if row["round"]:
@@ -37,6 +37,8 @@ def round_card(row: dict[str, Any]) -> str:
     scores = "; ".join(f"{html.escape(s['task'])}/{html.escape(s['method'])} EM <b>{s['em']:.1f}</b> "
                        f"[{s['em_lo']:.1f}, {s['em_hi']:.1f}]" for s in row["scores"])
     lines.append(f"<div><b>evaluate</b> {_stage(row['evaluate'], scores)}</div>")
+    if row["vs_round0"]:
+        lines.append(f"<div><b>against round 0</b> {html.escape(change_text(row))}</div>")
     title = "round 0 · the recipe's own fine-tune" if not row["round"] else f"round {row['round']}"
     return f"<div class='round-card' id='round-{row['round']}'><div class='round-head'>{title}</div>" \
            f"{''.join(lines)}</div>"
