@@ -192,16 +192,15 @@ def test_a_round_explores_trains_and_evaluates_and_resumes_after_a_cancel(traine
         table = round_table(store, recipe)
         assert [r["round"] for r in table] == [0, 1] and table[1]["attempts"] == 4
         assert table[1]["scores"][0]["em_lo"] <= table[1]["scores"][0]["em"] <= table[1]["scores"][0]["em_hi"]
-        round0 = {e["question_id"]: e["correct"] for e in store.trajectories(table[0]["evaluate"]["id"])}
-        round1 = {e["question_id"]: e["correct"] for e in store.trajectories(evaluate["id"])}
-        assert table[0]["vs_round0"] is None and table[1]["vs_round0"]["gained"] == sum(
-            bool(round1[q]) and not round0[q] for q in round0) and 0 < table[1]["vs_round0"]["p"] <= 1
+        # the fixture's round 0 was trained, never evaluated: nothing to pair round 1 with (the timeline test
+        # in test_app_api checks the pairing itself)
+        assert table[0]["evaluate"] is None and table[1]["vs_round0"] is None
         spec = build_dashboard(store, [r["id"] for r in store.list_runs()], "rounds")
         titles = [f["layout"]["title"]["text"] for f in spec["figures"]]
         assert "tiny-agent: fine-tuned EM per round (bars: 95% interval)" in titles
         assert "tiny-agent: training set per round" in titles
         assert [r["round"] for r in spec["rounds"]] == [0, 1]
-        assert spec["rounds"][0]["against_round0"] is None and "gained" in spec["rounds"][1]["against_round0"]
+        assert spec["rounds"][1]["against_round0"] is None
         later = {r["id"] for r in store.list_runs() if r["round"]}
         assert spec["scores"] and not {r["run_id"] for r in spec["scores"]} & later  # round 0's runs only
 
@@ -214,7 +213,6 @@ def test_a_round_explores_trains_and_evaluates_and_resumes_after_a_cancel(traine
     assert f"rounds: round 1: explore run {explore['id']} (0 ran, 4 done before)" in shown.stdout
     assert "\nround 1: " in shown.stdout
     assert "attempts right" in shown.stdout and "hotpotqa/react EM" in shown.stdout
-    assert "; against round 0: " in shown.stdout and "exact McNemar p" in shown.stdout
     assert "Self-improvement rounds" in (tmp_path / "rounds.html").read_text()
 
 
