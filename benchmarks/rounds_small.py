@@ -67,11 +67,18 @@ def cpu_flags() -> str:
     return f"{os.cpu_count()} cores, {' '.join(shown) or 'no AVX2'}"
 
 
-def stage_times(store, name: str) -> list[str]:
-    rows = store.query("SELECT id, round, stage, status, epoch(finished_at - started_at) AS s FROM runs "
-                       "WHERE recipe_name = ? AND started_at IS NOT NULL ORDER BY round, id", [name])
-    return [f"round {r['round']} {r['stage']} (run {r['id']}, {r['status']}): "
-            + (f"{r['s'] / 60:.1f} min (last attempt)" if r["s"] is not None and r["s"] >= 0 else "-") for r in rows]
+def stage_times(table: list[dict]) -> list[str]:
+    """The wall time of each run in the rounds table: the runs of these settings only, not of other flags."""
+    lines = []
+    for row in table:
+        for stage in ("explore", "train", "evaluate"):
+            run = row[stage]
+            if run is None or run["started_at"] is None:
+                continue
+            took = (run["finished_at"] - run["started_at"]).total_seconds() if run["finished_at"] else None
+            lines.append(f"round {row['round']} {stage} (run {run['id']}, {run['status']}): "
+                         + (f"{took / 60:.1f} min (last attempt)" if took is not None and took >= 0 else "-"))
+    return lines
 
 
 def main() -> None:
@@ -103,9 +110,10 @@ def main() -> None:
         with progress_bars() as progress:
             run_recipe(r, store, progress=progress)
         print(f"\n{r.name}: HotpotQA eval250 (first {args.n}), Gemma 3 270M, local BM25, llama.cpp, greedy evaluation")
-        print(format_rounds(round_table(store, r)))
+        table = round_table(store, r)
+        print(format_rounds(table))
         print(f"\nstage times ({cpu_flags()}):")
-        print("\n".join(stage_times(store, r.name)))
+        print("\n".join(stage_times(table)))
 
 
 if __name__ == "__main__":
