@@ -15,7 +15,7 @@ from studio.agents.trajectory import Episode, Step
 from studio.pipeline import trajectories
 from studio.recipe import Recipe
 from studio.recipe_io import RecipeError, parse_recipe
-from studio.rounds import _weighted, attempts, kept, round_questions, round_table, training_set
+from studio.rounds import _weighted, attempts, format_rounds, kept, round_questions, round_table, training_set
 from studio.stages import Cancelled, StageError, fingerprint, open_run
 from studio.tasks import question_key
 
@@ -113,6 +113,21 @@ def test_weights_repeat_rows_and_sample_the_fraction():
     assert _weighted(rows, 0, random.Random(0)) == []
     half = _weighted(rows, 0.5, random.Random(0))
     assert len(half) == 5 and len({r["i"] for r in half}) == 5
+
+
+def test_the_rounds_lines_name_each_later_rounds_change_against_round_0():
+    score = {"task": "hotpotqa", "method": "react", "em": 14.0, "em_lo": 10.2, "em_hi": 18.9, "questions": 250}
+    base = {"right": 0, "attempts": 0, "kept": 0, "teacher_examples": 694, "student_examples": 0, "scores": [score]}
+    table = [{**base, "round": 0, "vs_round0": None},
+             {**base, "round": 1, "right": 26, "attempts": 400, "kept": 14, "teacher_examples": 174,
+              "student_examples": 28, "vs_round0": {"gained": 14, "lost": 13, "p": 1.0}},
+             {**base, "round": 2, "teacher_examples": None, "scores": [], "vs_round0": None}]
+    assert format_rounds(table).splitlines() == [
+        "round 0: 694 teacher examples; hotpotqa/react EM 14.0 [10.2, 18.9] (n=250)",
+        "round 1: 26/400 attempts right, 14 kept; 174 teacher + 28 student examples (14% student); hotpotqa/react "
+        "EM 14.0 [10.2, 18.9] (n=250); against round 0: 14 gained, 13 lost (exact McNemar p 1.00)",
+        "round 2: 0/0 attempts right, 0 kept; not trained; not evaluated",
+    ]
 
 
 def student_episode(i: int, right: bool) -> Episode:
