@@ -226,9 +226,9 @@ def fuzz_inputs(folder, recipes: int, files: int, seed: int = 0) -> dict[str, di
     from pathlib import Path
 
     from studio.paths import ROOT
-    from studio.recipe_io import parse_recipe
+    from studio.recipe.io import parse_recipe
     from studio.tasks.loaders import load_custom
-    from studio.trajectory_files import episodes_from_file
+    from studio.trajectories.files import episodes_from_file
 
     def reader(name: str, read):
         def accept(text: str) -> None:

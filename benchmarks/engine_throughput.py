@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage import Store
 from studio.agents.loop import EpisodeRunner
-from studio.evaluate import agent_spec
 from studio.llm.engines import open_backend
-from studio.recipe import Engine
-from studio.recipe_io import load_recipe
+from studio.recipe.io import load_recipe
+from studio.recipe.schema import Engine
+from studio.stages.runner import agent_spec
 from studio.tasks import draw
 from studio.tools.search import Search
 
@@ -44,7 +44,7 @@ def cpu_flags() -> str:
 
 
 def train_adapter(store: Store) -> str:
-    from studio.pipeline import run_recipe
+    from studio.stages.pipeline import run_recipe
 
     recipe = load_recipe(ROOT / "recipes" / "quickstart.yaml")
     results = run_recipe(recipe, store, ("generate", "train"))

@@ -31,7 +31,7 @@ DATA = "studio/tasks/data/fireact/finetune/alpaca_format/"
 
 def recipe(name: str, data_file: str, n: int, epochs: float, max_steps: int | None, agents: list[str],
            seed: int = 0, engine: str = "auto"):
-    from studio.recipe import Recipe
+    from studio.recipe.schema import Recipe
 
     return Recipe.model_validate({
         "name": name,
@@ -55,9 +55,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from storage import Store
-    from studio.cli import progress_bars
-    from studio.pipeline import run_recipe
-    from studio.scores import scores
+    from studio.cli.main import progress_bars
+    from studio.results.scores import scores
+    from studio.stages.pipeline import run_recipe
 
     db = args.db or Path(tempfile.mkdtemp()) / "fireact_small.duckdb"
     rows = {}

@@ -41,8 +41,8 @@ def small_llama(folder: Path) -> None:
 
 def write_run(run_dir: Path, name: str, student: dict, examples: int = 16) -> None:
     """A run folder as the train stage writes it: the resolved recipe and FireAct HotpotQA trajectories."""
-    from studio.recipe import Recipe
-    from studio.trajectory_files import read_records
+    from studio.recipe.schema import Recipe
+    from studio.trajectories.files import read_records
 
     run_dir.mkdir(parents=True)
     recipe = Recipe.model_validate({"name": name, "student": student})

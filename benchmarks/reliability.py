@@ -38,10 +38,10 @@ import yaml  # noqa: E402
 
 from benchmarks.chaos import FaultProxy, files_holding, fuzz_inputs, rows_holding  # noqa: E402
 from storage import Store  # noqa: E402
-from studio.generate import generate  # noqa: E402
 from studio.llm.gguf_files import bundled_gguf  # noqa: E402
 from studio.llm.llama_cpp import llama_server  # noqa: E402
-from studio.recipe import Recipe  # noqa: E402
+from studio.recipe.schema import Recipe  # noqa: E402
+from studio.stages.generate import generate  # noqa: E402
 
 ALPACA = "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json"
 PROGRESS = re.compile(r"(\d+)/(\d+)\D")  # a whole "done/total", not one still being read
@@ -88,7 +88,7 @@ def kill_half_way(work: Path, recipe: dict, stage: str, stages: str | None = Non
         out = {"stage": stage, "killed_at": f"{killed_at}/{total}", "status_after_kill": status,
                "rerun_status": run["status"], "rerun_exit": rerun.returncode, "rerun_s": round(time.time() - started)}
         if stage == "train":
-            from studio.train.stage import run_dir_for
+            from studio.stages.train import run_dir_for
 
             os.environ["STUDIO_RUNS"] = str(work / "runs")
             metrics = run_dir_for(store, run["id"]) / "metrics.jsonl"
@@ -141,7 +141,7 @@ def faulty_teacher(work: Path, n: int, planted: str) -> dict:
         proxy.rate = 0.0
         second = generate(recipe, store)
         rows = store.trajectories(first.run_id)
-        from studio.dashboards import save_dashboard
+        from studio.results.dashboards import save_dashboard
 
         save_dashboard(store, [first.run_id], "faults", html_path=work / "faults.html")
     return {"requests": requests, "injected": injected, "episodes": first.total, "first_pass_s": round(first_s),

@@ -36,7 +36,7 @@ MULTIMETHOD = "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa_multime
 
 def recipe(seed: int, args: argparse.Namespace):
     """Round 0 is `fireact_small.py`'s multi-method fine-tune, evaluated on all 250 questions."""
-    from studio.recipe import Recipe
+    from studio.recipe.schema import Recipe
 
     return Recipe.model_validate({
         "name": f"rounds-small-s{seed}",
@@ -100,9 +100,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from storage import Store
-    from studio.cli import progress_bars
-    from studio.pipeline import run_recipe
-    from studio.rounds import format_rounds, round_table
+    from studio.cli.main import progress_bars
+    from studio.results.rounds_table import format_rounds, round_table
+    from studio.stages.pipeline import run_recipe
 
     args.db.parent.mkdir(parents=True, exist_ok=True)
     r = recipe(args.seed, args)

@@ -26,7 +26,7 @@ from studio.llm.base import Request
 from studio.llm.gguf_files import bundled_gguf
 from studio.llm.llama_cpp import llama_server
 from studio.llm.openai_compat import OpenAIBackend
-from studio.recipe import Teacher
+from studio.recipe.schema import Teacher
 from studio.tasks.loaders import load_questions
 
 ALIAS = "gemma-3-270m"

@@ -41,7 +41,7 @@ def cpu_examples(n: int, max_len: int):
 
     from studio.llm.bundled import bundled_model_dir
     from studio.train.masking import tokenize_example
-    from studio.trajectory_files import read_records
+    from studio.trajectories.files import read_records
 
     tokenizer = AutoTokenizer.from_pretrained(bundled_model_dir())
     path = ROOT / "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json"
@@ -82,7 +82,7 @@ def llama_1b_folder() -> str:
 
 def worker(trainer: str, device: str, model: str, steps: int, warmup: int, batch_size: int, data: str) -> dict:
     """Train `warmup + steps` steps with one trainer; tokens per second over the timed steps."""
-    from studio.recipe import Lora, Student
+    from studio.recipe.schema import Lora, Student
 
     use_unsloth = trainer == "unsloth" or (trainer == "project" and device == "cuda")
     exact = device == "cpu" and trainer in ("naive", "project-fp32")

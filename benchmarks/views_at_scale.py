@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage import Store
-from studio.agents.trajectory import OUTCOMES
+from studio.trajectories.episode import OUTCOMES
 
 RUN_SIZE = 50_000
 BUDGET_S = 0.5
@@ -85,8 +85,8 @@ def main() -> None:
         runs_rows,
         trajectory_options,
     )
-    from studio.dashboards import build_dashboard
-    from studio.scores import scores
+    from studio.results.dashboards import build_dashboard
+    from studio.results.scores import scores
 
     with Store(db) as store:
         have = store.query("SELECT count(*) AS n FROM trajectories")[0]["n"]

@@ -14,7 +14,7 @@ import duckdb
 
 def _outcomes(db: duckdb.DuckDBPyConnection) -> None:
     """Each stored episode's outcome (the failure taxonomy), computed as new episodes get it."""
-    from studio.agents.trajectory import Step, outcome
+    from studio.trajectories.episode import Step, outcome
 
     db.execute("ALTER TABLE trajectories ADD COLUMN outcome VARCHAR")
     rows = db.execute("SELECT run_id, key, steps, finished, correct, invalid_actions, error FROM trajectories"

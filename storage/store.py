@@ -21,9 +21,9 @@ import duckdb
 
 from storage.migrations import MIGRATIONS
 from storage.redact import scrub
-from studio.agents.trajectory import Episode
 from studio.errors import StudioError, os_error_message
 from studio.paths import default_db
+from studio.trajectories.episode import Episode
 
 TRAJECTORY_COLUMNS = (
     "run_id", "key", "task", "split", "question_id", "question", "gold", "method", "model", "agent", "tool",

@@ -12,6 +12,10 @@ class StudioError(Exception):
     """A failure the user can act on; the message names what is wrong and what to do."""
 
 
+class Cancelled(Exception):
+    """A stage stopped because its job was cancelled; what it finished is stored."""
+
+
 def os_error_message(exc: OSError) -> str:
     """`path: reason` for a file the studio could not read or write."""
     reason = exc.strerror or str(exc)

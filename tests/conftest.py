@@ -97,8 +97,8 @@ def trained_agent(tmp_path_factory, bundled_model_dir):
     import os
 
     from storage import Store
-    from studio.pipeline import run_recipe
-    from studio.recipe import Recipe
+    from studio.recipe.schema import Recipe
+    from studio.stages.pipeline import run_recipe
 
     tmp = tmp_path_factory.mktemp("trained-agent")
     recipe = Recipe.model_validate(TINY_AGENT)

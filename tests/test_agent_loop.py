@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from studio.agents.loop import AgentSpec, EpisodeRunner
-from studio.agents.trajectory import parse_steps
 from studio.llm.base import Completion, Request, cut_at_stop
 from studio.tasks import Question
+from studio.trajectories.episode import parse_steps
 
 Q = Question("hotpotqa-x-1", "hotpotqa", "dev", "Who is the kickboxer Badr Hari?", "Badr Hari")
 

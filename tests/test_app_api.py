@@ -23,9 +23,9 @@ def seed_store(store, tmp_path: Path) -> dict[str, int]:
     """An import run (4 recorded trajectories), a train run with a loss curve, an evaluate run with scored
     episodes of two agents (one holding `<script>` in every text field), a saved dashboard, and the runs of a
     recipe with self-improvement rounds (12 episodes more)."""
-    from studio.agents.trajectory import Episode, final_answer, parse_steps
-    from studio.dashboards import save_dashboard
-    from studio.importing import import_trajectories
+    from studio.results.dashboards import save_dashboard
+    from studio.stages.importing import import_trajectories
+    from studio.trajectories.episode import Episode, final_answer, parse_steps
 
     records = json.loads((DATA_DIR / "fireact/finetune/alpaca_format/hotpotqa.json").read_text())[:4]
     source = tmp_path / "four.json"
@@ -59,9 +59,9 @@ def seed_store(store, tmp_path: Path) -> dict[str, int]:
 def seed_rounds(store, tmp_path: Path) -> str:
     """A saved recipe with two self-improvement rounds and its runs: rounds 0 and 1 evaluated (0 and 1 of 2
     right), round 1's student right in 1 of its 4 attempts, round 2 explored and trained but not evaluated."""
-    from studio.agents.trajectory import Episode
-    from studio.recipe_io import parse_recipe
-    from studio.stages import open_run
+    from studio.recipe.io import parse_recipe
+    from studio.stages.runs import open_run
+    from studio.trajectories.episode import Episode
 
     text = (f"name: climb\ntrajectories: {{source: import, path: {tmp_path / 'four.json'}, task: hotpotqa}}\n"
             "evaluation:\n  sets: [{task: hotpotqa, split: eval250, n: 2}]\n  agents: [finetuned]\n"
@@ -98,8 +98,9 @@ class FakeRunner:
         self.steps, self.delay, self.gate, self.calls = steps, delay, gate, []
 
     def __call__(self, recipe, store, stages, progress=None, cancel=None):
-        from studio.generate import StageResult
-        from studio.stages import Cancelled, Progress
+        from studio.errors import Cancelled
+        from studio.stages.generate import StageResult
+        from studio.stages.runs import Progress
 
         (stage,) = stages
         self.calls.append((recipe.name, stage))
@@ -283,7 +284,7 @@ def test_dashboard_share_route(served):
 
 
 def test_jobs_queue_one_at_a_time_and_cancel(served):
-    from studio.recipe import Recipe
+    from studio.recipe.schema import Recipe
 
     studio, runner = served["studio"], served["runner"]
     gate = threading.Event()
@@ -347,8 +348,8 @@ def test_cancel_kills_the_training_worker(tmp_path, monkeypatch):
     as cancelled (resumable)."""
     from storage import Store
     from studio.app.jobs import JobQueue
-    from studio.recipe import Recipe
-    from studio.train.stage import run_dir_for
+    from studio.recipe.schema import Recipe
+    from studio.stages.train import run_dir_for
 
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
     records = json.loads((DATA_DIR / "fireact/finetune/alpaca_format/hotpotqa.json").read_text())[:4]
@@ -381,9 +382,9 @@ def test_job_shows_the_training_workers_log_in_any_round(tmp_path, monkeypatch):
     the run is opened (before the first step) until the next stage reports."""
     from storage import Store
     from studio.app.jobs import JobQueue
-    from studio.recipe import Recipe
-    from studio.stages import Progress
-    from studio.train.stage import run_dir_for
+    from studio.recipe.schema import Recipe
+    from studio.stages.runs import Progress
+    from studio.stages.train import run_dir_for
 
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
     step, seen = threading.Event(), threading.Event()

@@ -14,8 +14,8 @@ from studio.app.schema_form import (
     values_to_data,
     values_to_yaml,
 )
-from studio.recipe import Recipe, Student
-from studio.recipe_io import RecipeError, parse_recipe
+from studio.recipe.io import RecipeError, parse_recipe
+from studio.recipe.schema import Recipe, Student
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
 

@@ -71,8 +71,8 @@ def test_help_lists_every_command(cli):
 
 
 def test_progress_in_a_log_is_a_line_a_tenth_not_a_line_a_redraw(capsys):
-    from studio.cli import progress_bars
-    from studio.stages import Progress
+    from studio.cli.main import progress_bars
+    from studio.stages.runs import Progress
 
     with progress_bars() as progress:  # stderr is captured: not a terminal
         for done in range(1, 101):

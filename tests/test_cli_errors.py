@@ -11,7 +11,7 @@ import os
 import pytest
 
 from storage import Store
-from studio.cli import main
+from studio.cli.main import main
 
 DEEP_YAML = "name: deep\ndescription: " + "[" * 3000 + "]" * 3000 + "\n"
 REMOTE = ("name: remote\ntasks: [{task: hotpotqa, n: 2}]\nteacher: {backend: openai, model: gpt-4o-mini, "
@@ -113,8 +113,8 @@ def test_a_read_only_folder_is_refused(env, capsys):
 
 
 def test_a_dashboard_whose_page_cannot_be_written_stores_no_snapshot(env):
-    from studio.dashboards import save_dashboard
     from studio.files import OutputError
+    from studio.results.dashboards import save_dashboard
 
     with Store(env / "studio.duckdb") as store:
         with pytest.raises(OutputError, match="exists and is not a folder"):

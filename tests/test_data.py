@@ -2,9 +2,9 @@
 
 import json
 
-from studio.agents.trajectory import Episode, Step
-from studio.data import training_rows
-from studio.recipe import Data
+from studio.recipe.schema import Data
+from studio.stages.training_data import training_rows
+from studio.trajectories.episode import Episode, Step
 
 
 def ep(i: int, method="react", task="hotpotqa", correct=True, steps=2, question=None, error=None) -> Episode:

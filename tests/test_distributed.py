@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import processes_with
 
-from studio.recipe import Recipe
+from studio.recipe.schema import Recipe
 
 TRAJECTORY = ("Thought: I need to search {name}.\nAction: search[{name}]\nObservation: {name} is a director.\n"
               "Thought: So the answer is {name}.\nAction: finish[{name}]\nObservation: Episode finished\n")
@@ -66,8 +66,8 @@ def test_two_processes_take_the_steps_one_process_takes_with_the_same_global_bat
     batch of 2 does not, so the comparison can tell them apart."""
     from safetensors.torch import load_file
 
-    from studio.pipeline import trajectories
-    from studio.train.stage import train
+    from studio.stages.pipeline import trajectories
+    from studio.stages.train import train
 
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
     one = recipe(small_student, directors, grad_accum=2, max_steps=3)
@@ -108,8 +108,8 @@ def test_a_group_cancels_whole_loses_a_rank_as_interrupted_and_resumes_from_its_
         store, small_student, directors, tmp_path, monkeypatch):
     """Cancel stops every rank and the launcher; a rank killed mid-run stops the group and leaves the run
     `interrupted`; the rerun resumes from the last checkpoint and finishes every step once. Only rank 0 writes."""
-    from studio.pipeline import trajectories
-    from studio.train.stage import TrainError, run_dir_for, train
+    from studio.stages.pipeline import trajectories
+    from studio.stages.train import TrainError, run_dir_for, train
 
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
     r = recipe(small_student, directors, devices=2, max_steps=STEPS, checkpoint_every=2)
@@ -160,7 +160,7 @@ def test_a_group_cancels_whole_loses_a_rank_as_interrupted_and_resumes_from_its_
 def test_devices_in_the_recipe_and_the_launch():
     from pydantic import ValidationError
 
-    from studio.stages import fingerprint
+    from studio.recipe.fingerprint import fingerprint
     from studio.train.group import join, launch_command, launch_env
     from studio.train.loop import total_steps
 

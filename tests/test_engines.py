@@ -16,10 +16,11 @@ import pytest
 from conftest import ROOT, processes_with
 from pydantic import ValidationError
 
+from studio.errors import Cancelled
 from studio.llm.engines import EngineError, resolved_name, vllm_command, vllm_server
 from studio.llm.llama_cpp import LlamaCppError, binary, free_port, llama_server
-from studio.recipe import Engine, Recipe
-from studio.stages import Cancelled, fingerprint
+from studio.recipe.fingerprint import fingerprint
+from studio.recipe.schema import Engine, Recipe
 
 
 def recipe(**evaluation) -> Recipe:
@@ -140,7 +141,7 @@ def test_server_stops_with_its_block_and_when_its_owner_is_killed(tmp_path):
 
 @pytest.mark.slow
 def test_crashed_server_fails_the_episodes_in_flight_and_a_rerun_retries_them(store):
-    from studio.evaluate import evaluate
+    from studio.stages.evaluate import evaluate
 
     port = free_port()
     spec = recipe(engine={"name": "llama.cpp", "parallel": 2, "port": port, "ctx_per_slot": 2048})
@@ -172,7 +173,7 @@ def test_crashed_server_fails_the_episodes_in_flight_and_a_rerun_retries_them(st
 def test_cancel_stops_the_engine_server(store):
     import threading
 
-    from studio.evaluate import evaluate
+    from studio.stages.evaluate import evaluate
 
     port = free_port()
     spec = recipe(engine={"name": "llama.cpp", "parallel": 1, "port": port, "ctx_per_slot": 2048})

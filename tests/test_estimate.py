@@ -6,8 +6,8 @@ import pytest
 import yaml
 from test_generate import recipe_for
 
-from studio.estimate import estimate
-from studio.generate import generate
+from studio.stages.estimate import estimate
+from studio.stages.generate import generate
 
 pytestmark = pytest.mark.slow
 

@@ -12,11 +12,11 @@ from conftest import ROOT
 from storage import Store
 from studio.agents.loop import STOP
 from studio.errors import StudioError
-from studio.evaluate import evaluate
-from studio.export import export_agent
-from studio.playground import with_engine
-from studio.recipe_io import load_recipe
-from studio.scores import scores
+from studio.recipe.io import load_recipe
+from studio.results.scores import scores
+from studio.stages.evaluate import evaluate
+from studio.stages.export import export_agent
+from studio.stages.playground import with_engine
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from studio.llm.base import Request
-from studio.recipe import Recipe, Teacher
+from studio.recipe.schema import Recipe, Teacher
 
 ALIAS = "gemma-3-270m"
 
@@ -56,7 +56,7 @@ def test_requests_spread_over_the_fleet_and_move_off_a_server_killed_under_them(
 
 def test_an_evaluation_over_a_fleet_records_the_servers_of_each_episode(two_servers, store):
     """A server killed after the first episode: every episode is still answered, and each names its servers."""
-    from studio.evaluate import evaluate
+    from studio.stages.evaluate import evaluate
 
     a, b = two_servers
     recipe = Recipe.model_validate({

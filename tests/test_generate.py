@@ -10,8 +10,8 @@ import time
 import pytest
 import yaml
 
-from studio.generate import generate, generation_questions
-from studio.recipe import Recipe
+from studio.recipe.schema import Recipe
+from studio.stages.generate import generate, generation_questions
 from studio.tasks import question_key
 
 pytestmark = pytest.mark.slow
@@ -98,7 +98,7 @@ def test_killed_generation_resumes_without_loss_or_duplicates(tmp_path, llama_se
 
 
 def test_the_cost_cap_stops_generation_and_a_higher_cap_resumes_it(store, llama_server):
-    from studio.stages import StageError
+    from studio.stages.runs import StageError
 
     capped = recipe_for(llama_server, n=4, max_cost_usd=0.0015, concurrency=2)
     with pytest.raises(StageError, match="max_cost_usd"):

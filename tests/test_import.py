@@ -5,8 +5,8 @@ import json
 import pytest
 from conftest import FINETUNE
 
-from studio.importing import import_trajectories
-from studio.trajectory_files import TrajectoryFileError, episodes_from_file, write_file
+from studio.stages.importing import import_trajectories
+from studio.trajectories.files import TrajectoryFileError, episodes_from_file, write_file
 
 # rows and methods of the paper's fine-tuning files (datasets README; the chat multimethod file has one
 # CoT record fewer than its Alpaca twin)

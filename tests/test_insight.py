@@ -12,9 +12,9 @@ import pytest
 
 from storage import Store
 from storage.migrations import MIGRATIONS
-from studio.agents.trajectory import OUTCOMES, Episode, Step, outcome
-from studio.insight import Side, compare, mcnemar_exact, outcome_counts
-from studio.scores import interval, scores
+from studio.results.insight import Side, compare, mcnemar_exact, outcome_counts
+from studio.results.scores import interval, scores
+from studio.trajectories.episode import OUTCOMES, Episode, Step, outcome
 
 SEARCH = Step(action="search", argument="Paris")
 FINISH = Step(action="finish", argument="x")
@@ -111,8 +111,8 @@ def test_episodes_stored_before_outcomes_get_theirs_on_open(tmp_path):
 
 
 def test_dashboards_chart_intervals_and_outcomes_in_one_colour_per_agent(store):
-    from studio.dashboards import AGENT_COLOURS, build_dashboard
-    from studio.scores import format_table
+    from studio.results.dashboards import AGENT_COLOURS, build_dashboard
+    from studio.results.scores import format_table
 
     run = store.create_run("eval", "evaluate")
     store.add_episodes(run, episodes("prompted", [True, False, False, False]))
@@ -129,7 +129,7 @@ def test_dashboards_chart_intervals_and_outcomes_in_one_colour_per_agent(store):
 
 
 def test_large_groups_get_their_interval_from_sql(store, monkeypatch):
-    import studio.scores
+    import studio.results.scores
 
     run = store.create_run("eval", "evaluate")
     right = [i % 3 == 0 for i in range(30)]
@@ -137,9 +137,9 @@ def test_large_groups_get_their_interval_from_sql(store, monkeypatch):
     for i, episode in enumerate(made):
         episode.f1 = i % 5 / 5
     store.add_episodes(run, made)
-    monkeypatch.setattr(studio.scores, "BOOTSTRAP_MAX_N", 10)  # 30 values: past the bootstrap's size
+    monkeypatch.setattr(studio.results.scores, "BOOTSTRAP_MAX_N", 10)  # 30 values: past the bootstrap's size
     (row,) = scores(store, [run])
-    lo, hi = studio.scores.wilson(10, 30)
+    lo, hi = studio.results.scores.wilson(10, 30)
     assert (row["em_lo"], row["em_hi"]) == (pytest.approx(100 * lo, abs=0.01), pytest.approx(100 * hi, abs=0.01))
     values = [i % 5 / 5 for i in range(30)]
     half = 1.959963984540054 * statistics.stdev(values) / 30 ** 0.5
@@ -148,9 +148,9 @@ def test_large_groups_get_their_interval_from_sql(store, monkeypatch):
 
 
 def test_the_spread_across_training_seeds_of_a_recipe_family(store):
-    from studio.dashboards import build_dashboard
-    from studio.insight import seed_spread
-    from studio.recipe import Recipe
+    from studio.recipe.schema import Recipe
+    from studio.results.dashboards import build_dashboard
+    from studio.results.insight import seed_spread
 
     ids = []
     for seed, right in ((0, [True, False, False, False]), (1, [True, True, True, False])):

@@ -6,7 +6,7 @@ import pytest
 
 from studio.llm.base import Request
 from studio.llm.openai_compat import OpenAIBackend
-from studio.recipe import Teacher
+from studio.recipe.schema import Teacher
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ def test_a_temperature_reaches_the_server(llama_server):
     """Sampling (self-improvement rounds) is plumbed through an engine's OpenAI-compatible path: at temperature
     1 the same prompt gets different replies, at 0 the same one."""
     from studio.llm.engines import open_backend
-    from studio.recipe import Engine
+    from studio.recipe.schema import Engine
 
     prompt = "Once upon a time, in a small village,"
     engine = Engine(name="server", base_url=llama_server, parallel=4)

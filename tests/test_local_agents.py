@@ -3,10 +3,10 @@
 import pytest
 
 from studio.agents.loop import AgentSpec, EpisodeRunner
-from studio.agents.trajectory import parse_steps
-from studio.recipe import Tool
+from studio.recipe.schema import Tool
 from studio.tasks import draw
 from studio.tools.search import Search
+from studio.trajectories.episode import parse_steps
 
 pytestmark = pytest.mark.slow
 

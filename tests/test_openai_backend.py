@@ -19,7 +19,7 @@ import pytest
 
 from studio.llm.base import Request
 from studio.llm.openai_compat import PLACEHOLDER_KEY, BackendError, OpenAIBackend
-from studio.recipe import Teacher
+from studio.recipe.schema import Teacher
 
 NO_KEY_ENV = "STUDIO_TEST_UNSET_KEY"
 

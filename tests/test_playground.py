@@ -11,9 +11,9 @@ from conftest import TINY_AGENT
 from test_app_api import FakeRunner
 from test_browser import CHROMIUM_ARGS, SHOTS, open_studio
 
-from studio.agents.trajectory import Step
 from studio.app.cards import lane_html
-from studio.playground import Lane, question_for
+from studio.stages.playground import Lane, question_for
+from studio.trajectories.episode import Step
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +90,7 @@ def test_an_agent_that_cannot_run_fails_in_its_own_lane(studio_with_agent):
 
 
 def test_the_playground_waits_while_a_job_runs(studio_with_agent):
-    from studio.recipe import Recipe
+    from studio.recipe.schema import Recipe
 
     studio = studio_with_agent["studio"]
     job = studio.jobs.submit(Recipe(name="busy"), ("evaluate",))

@@ -3,10 +3,10 @@
 import pytest
 
 from studio.agents.prompts import INSTRUCTIONS, few_shot_examples, prompt_prefix
-from studio.agents.trajectory import parse_steps
-from studio.evaluate import agent_spec
-from studio.recipe import Recipe
+from studio.recipe.schema import Recipe
+from studio.stages.runner import agent_spec
 from studio.tasks import find_gold
+from studio.trajectories.episode import parse_steps
 
 QUESTION = "Which city is the capital of the country where the Eiffel Tower stands?"
 

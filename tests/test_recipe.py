@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from studio.recipe import Recipe, Spec
-from studio.recipe_io import RecipeError, dump_recipe, load_recipe, parse_recipe
+from studio.recipe.io import RecipeError, dump_recipe, load_recipe, parse_recipe
+from studio.recipe.schema import Recipe, Spec
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
 

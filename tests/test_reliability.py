@@ -13,8 +13,8 @@ from test_generate import recipe_for
 
 from benchmarks.chaos import FAULTS, FaultProxy, files_holding, fuzz_inputs, rows_holding
 from storage import Store
-from studio.dashboards import save_dashboard
-from studio.generate import generate
+from studio.results.dashboards import save_dashboard
+from studio.stages.generate import generate
 
 
 @pytest.mark.slow

@@ -11,13 +11,18 @@ import threading
 import pytest
 
 from storage import Store
-from studio.agents.trajectory import Episode, Step
-from studio.pipeline import trajectories
-from studio.recipe import Recipe
-from studio.recipe_io import RecipeError, parse_recipe
-from studio.rounds import _weighted, attempts, format_rounds, kept, round_questions, round_table, training_set
-from studio.stages import Cancelled, StageError, fingerprint, open_run
+from studio.errors import Cancelled
+from studio.recipe.fingerprint import fingerprint
+from studio.recipe.io import RecipeError, parse_recipe
+from studio.recipe.schema import Recipe
+from studio.results.rounds_table import format_rounds, round_table
+from studio.stages.pipeline import trajectories
+from studio.stages.rounds import attempts, round_questions
+from studio.stages.runs import StageError, open_run
+from studio.stages.training_data import _weighted, training_set
 from studio.tasks import question_key
+from studio.trajectories.episode import Episode, Step
+from studio.trajectories.selection import kept
 
 BASE = {"name": "r", "trajectories": {"source": "import", "task": "hotpotqa",
                                       "path": "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json"},
@@ -65,7 +70,7 @@ def test_each_round_draws_fresh_questions_outside_the_evaluation_sets():
     recipe = Recipe.model_validate(BASE | {
         "evaluation": {"sets": [{"task": "hotpotqa", "split": "eval250", "n": 250}]},
         "rounds": {"count": 3, "questions": [{"task": "hotpotqa", "split": "dev", "n": 40, "seed": 1}]}})
-    from studio.generate import evaluation_questions
+    from studio.stages.generate import evaluation_questions
 
     evaluated = {question_key(q.question) for q in evaluation_questions(recipe)}
     drawn = [round_questions(recipe, r) for r in (1, 2, 3)]
@@ -163,8 +168,8 @@ def test_a_round_explores_trains_and_evaluates_and_resumes_after_a_cancel(traine
     """The session's tiny fine-tuned agent is round 0; round 1 samples 2 attempts at 2 dev questions, trains
     (continuing from round 0's adapter) and is evaluated. Cancelled after its first attempt, the round resumes
     into the same run; run again, it does nothing."""
-    from studio.dashboards import build_dashboard
-    from studio.pipeline import run_recipe
+    from studio.results.dashboards import build_dashboard
+    from studio.stages.pipeline import run_recipe
 
     base, db = trained_agent
     shutil.copy(db, tmp_path / "agent.duckdb")
@@ -219,7 +224,7 @@ def test_a_round_explores_trains_and_evaluates_and_resumes_after_a_cancel(traine
         later = {r["id"] for r in store.list_runs() if r["round"]}
         assert spec["scores"] and not {r["run_id"] for r in spec["scores"]} & later  # round 0's runs only
 
-    from studio.recipe_io import dump_recipe
+    from studio.recipe.io import dump_recipe
 
     (tmp_path / "tiny-agent.yaml").write_text(dump_recipe(recipe))
     shown = cli("run", str(tmp_path / "tiny-agent.yaml"), "--stages", "rounds", "--dashboard",
@@ -232,7 +237,7 @@ def test_a_round_explores_trains_and_evaluates_and_resumes_after_a_cancel(traine
 
 
 def test_the_estimate_counts_the_rounds(store):
-    from studio.estimate import estimate
+    from studio.stages.estimate import estimate
 
     recipe = recipe_with(count=2, samples=2, questions=[{"task": "hotpotqa", "split": "dev", "n": 3}],
                          teacher_weight=3, epochs=1)

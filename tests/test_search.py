@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from studio.recipe import Noise, Tool
+from studio.recipe.schema import Noise, Tool
 from studio.tools.search import EMPTY, Search
 from studio.tools.search_local import CORPUS, local_search
 from studio.tools.search_remote import SearchError, SerpApiSearch, WikipediaSearch

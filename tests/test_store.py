@@ -9,8 +9,8 @@ import pytest
 
 from storage import Store, StoreError
 from storage.migrations import MIGRATIONS
-from studio.agents.trajectory import Episode, Step
 from studio.paths import ROOT
+from studio.trajectories.episode import Episode, Step
 
 
 def episode(qid: str, **kw) -> Episode:
@@ -124,7 +124,7 @@ def test_reads_between_writes_leave_no_open_result(store):
 
 
 def test_errors_are_stored_without_secrets(store):
-    from studio.agents.trajectory import Episode
+    from studio.trajectories.episode import Episode
 
     run = store.create_run("r", "generate", None, "r")
     store.add_episode(run, Episode(task="hotpotqa", question_id="q", question="?", method="react", agent="teacher",

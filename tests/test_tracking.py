@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 from studio.paths import ROOT
-from studio.tracking import flat, run_metrics
+from studio.results.tracking import flat, run_metrics
 
 LOG_RUNS = """
 import sys
 from storage import Store
-from studio.recipe import Recipe
-from studio.tracking import track
+from studio.recipe.schema import Recipe
+from studio.results.tracking import track
 recipe = Recipe.model_validate({"name": "tracked", "tracking": {"backend": "trackio", "project": "fireact-test"}})
 with Store(sys.argv[1]) as store:
     for run_id in (int(sys.argv[2]), int(sys.argv[3])):

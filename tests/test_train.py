@@ -15,7 +15,7 @@ import torch
 from conftest import processes_with
 
 from studio.paths import ROOT
-from studio.recipe import Recipe
+from studio.recipe.schema import Recipe
 from studio.train.batches import collate
 from studio.train.loss import full_loss, selective_loss
 from studio.train.masking import IGNORE, Example, tokenize_example
@@ -86,7 +86,7 @@ def test_selective_loss_on_packed_batch_equals_full_loss_on_padded_batch():
 
 
 def test_loss_falls_on_a_repeated_batch(tokenizer):
-    from studio.recipe import Student
+    from studio.recipe.schema import Student
     from studio.train.model import load_student
 
     loaded = load_student(Student(learning_rate=1e-3))
@@ -112,8 +112,8 @@ def tiny_source(tmp_path_factory):
 
 
 def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tmp_path, monkeypatch):
-    from studio.pipeline import trajectories
-    from studio.train.stage import run_dir_for, train
+    from studio.stages.pipeline import trajectories
+    from studio.stages.train import run_dir_for, train
 
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
     recipe = Recipe.model_validate({
@@ -159,7 +159,7 @@ def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tm
 
 
 def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it(tmp_path):
-    from studio.recipe import Student
+    from studio.recipe.schema import Student
     from studio.train.model import compute_dtype, native_cpu_bf16
 
     x86 = tmp_path / "x86"

@@ -1,6 +1,6 @@
 """Trajectory text: parsing steps, final answers and the method of a recorded trajectory."""
 
-from studio.agents.trajectory import Step, detect_method, final_answer, parse_action, parse_steps, render_steps
+from studio.trajectories.episode import Step, detect_method, final_answer, parse_action, parse_steps, render_steps
 
 REACT = (
     "Thought: I need to search Scott Derrickson.\nAction: search[Scott Derrickson]\n"

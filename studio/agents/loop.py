@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from studio.agents.prompts import prompt_prefix, reflection
-from studio.agents.trajectory import Episode, Step, parse_action
+from studio.errors import Cancelled
 from studio.llm.base import Backend, Completion, Request
-from studio.stages import Cancelled
 from studio.tasks import Question, score
+from studio.trajectories.episode import Episode, Step, parse_action
 
 STOP = ["\nObservation:", "\nQuestion:"]
 ANSWER_STOP = ["]", "\n"]

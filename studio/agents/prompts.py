@@ -13,8 +13,8 @@ import random
 import re
 from functools import cache
 
-from studio.agents.trajectory import detect_method, parse_steps
 from studio.paths import DATA_DIR
+from studio.trajectories.episode import detect_method, parse_steps, question_block
 
 FINETUNE_DIR = DATA_DIR / "fireact" / "finetune" / "alpaca_format"
 REFLECTION = "Now that I haven't solved the task within {k} steps, let me do a reflection and think about how to " \
@@ -41,17 +41,12 @@ ANSWER_FORMAT = {
 }
 
 
-def question_block(question: str) -> str:
-    """How a question opens an episode, in training data and prompts alike."""
-    return f"Question: {question}\n"
-
-
 @cache
 def _recorded_examples() -> dict[tuple[str, str], list[tuple[str, str]]]:
     """(task, method) -> [(question, trajectory)] from the bundled recorded trajectories, without any
     question of the shipped evaluation splits (a few StrategyQA dev questions are in the paper's files)."""
     from studio.tasks import find_gold
-    from studio.trajectory_files import guess_task, read_records, recorded_reward
+    from studio.trajectories.files import guess_task, read_records, recorded_reward
 
     pools: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for name, task in (("hotpotqa_multimethod.json", "hotpotqa"), ("multitask_multimethod.json", None)):

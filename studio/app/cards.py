@@ -7,9 +7,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from studio.agents.trajectory import Step
-from studio.playground import Lane
+from studio.stages.playground import Lane
 from studio.tasks import Question
+from studio.trajectories.episode import Step
 
 
 def stored_lane(ep: dict[str, Any]) -> Lane:

@@ -65,7 +65,7 @@ def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
         return [int(x) for x in picked or []]
 
     def preview(picked: list[str], title_: str) -> list[Any]:
-        from studio.dashboards import build_dashboard
+        from studio.results.dashboards import build_dashboard
 
         if not picked:
             return ["⚠ pick one or more runs", *(gr.skip() for _ in range(MAX_FIGURES + 1))]
@@ -78,7 +78,7 @@ def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
         return [note, *_figures(spec)]
 
     def share_dashboard(picked: list[str], title_: str, request: gr.Request) -> list[Any]:
-        from studio.dashboards import save_dashboard
+        from studio.results.dashboards import save_dashboard
 
         if not picked:
             return ["⚠ pick one or more runs", gr.skip(), gr.skip(), *(gr.skip() for _ in range(MAX_FIGURES + 1))]

@@ -1,7 +1,7 @@
 """The studio's job queue: recipes' stages run one heavy job at a time in a background thread.
 
 A job is a recipe and the stages to run. The worker thread takes jobs in order and runs each stage with
-`studio.pipeline.run_recipe`, in this process (which owns the store); training itself runs in the
+`studio.stages.pipeline.run_recipe`, in this process (which owns the store); training itself runs in the
 train stage's worker subprocess. Everything a page shows about a job (status, counters, cost, loss
 points, tokens/s, log tail) lives here in memory, keyed by job id, so a reloaded page finds running and
 finished jobs again. Cancelling a queued job drops it; cancelling a running one sets its cancel event:
@@ -23,8 +23,8 @@ from typing import Any
 
 from storage import Store
 from storage.redact import scrub
-from studio.recipe import Recipe
-from studio.stages import PIPELINE, Progress
+from studio.recipe.schema import Recipe
+from studio.stages.runs import PIPELINE, Progress
 
 LOG_LINES = 400
 ACTIVE = ("queued", "running", "cancelling")
@@ -33,7 +33,7 @@ Runner = Callable[..., dict[str, object]]
 
 
 def _default_runner(recipe: Recipe, store: Store, stages: tuple[str, ...], progress, cancel) -> dict[str, object]:
-    from studio.pipeline import run_recipe
+    from studio.stages.pipeline import run_recipe
 
     return run_recipe(recipe, store, stages, progress=progress, cancel=cancel)
 
@@ -180,7 +180,7 @@ class JobQueue:
             self._run(job)
 
     def _run(self, job: Job) -> None:
-        from studio.stages import Cancelled
+        from studio.errors import Cancelled
 
         with self._lock:
             job.status, job.started = "running", time.time()
@@ -204,7 +204,7 @@ class JobQueue:
                 if job.cancel.is_set():
                     raise Cancelled("cancelled")
             if self.make_dashboard and any(label.endswith("evaluate") for label in job.run_ids):
-                from studio.dashboards import save_dashboard
+                from studio.results.dashboards import save_dashboard
 
                 job.dashboard_id = save_dashboard(self.store, list(dict.fromkeys(job.run_ids.values())),
                                                   title=job.recipe.name)
@@ -309,7 +309,7 @@ def _expected(exc: Exception) -> bool:
 
 def _worker_log(store: Store, run_id: int, lines: int = 15) -> list[str]:
     """The last lines of a training worker's own log (its stdout and stderr), from its first line on."""
-    from studio.train.stage import run_dir_for
+    from studio.stages.train import run_dir_for
 
     path = run_dir_for(store, run_id) / "worker.log"
     try:

@@ -14,9 +14,9 @@ import gradio as gr
 from studio.app import views
 from studio.app.cards import lane_html
 from studio.app.views import Studio
-from studio.playground import ask, question_for
-from studio.recipe import Agent, EngineName
-from studio.recipe_io import RecipeError
+from studio.recipe.io import RecipeError
+from studio.recipe.schema import Agent, EngineName
+from studio.stages.playground import ask, question_for
 from studio.tasks import draw
 
 AGENTS: tuple[str, ...] = get_args(Agent)

@@ -22,7 +22,7 @@ from studio.app.schema_form import (
     values_to_yaml,
 )
 from studio.app.views import Studio
-from studio.recipe_io import RecipeError
+from studio.recipe.io import RecipeError
 
 SHORT_KINDS = ("int", "float", "bool", "choice", "text")
 PER_ROW = 3

@@ -12,7 +12,7 @@ import gradio as gr
 from studio.app import views
 from studio.app.views import Studio
 from studio.errors import StudioError
-from studio.recipe_io import RecipeError
+from studio.recipe.io import RecipeError
 
 STATUS_MARK = {"done": "✓", "failed": "⚠", "running": "…", "pending": "…", "cancelled": "■", "interrupted": "■",
                "capped": "■"}
@@ -27,7 +27,7 @@ def _stage(run: dict[str, Any] | None, what: str) -> str:
 
 def round_card(row: dict[str, Any]) -> str:
     """One round as a card: explore, train and evaluate with their numbers."""
-    from studio.rounds import change_text, training_text
+    from studio.results.rounds_table import change_text, training_text
 
     lines = []
     if row["round"]:
@@ -46,8 +46,8 @@ def round_card(row: dict[str, Any]) -> str:
 
 def rounds_view(studio: Studio, name: str | None) -> tuple[str, Any]:
     """The timeline's HTML and the EM-per-round figure (None when there is nothing to chart) of a saved recipe."""
-    from studio.dashboards import rounds_em_figure
-    from studio.rounds import round_table
+    from studio.results.dashboards import rounds_em_figure
+    from studio.results.rounds_table import round_table
 
     if not name:
         return "<p class='hint'>Pick a recipe to see its rounds.</p>", None

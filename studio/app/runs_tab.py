@@ -11,10 +11,10 @@ from studio.app import views
 from studio.app.rounds_panel import create_rounds_panel, show_rounds
 from studio.app.views import Studio
 from studio.errors import StudioError
-from studio.export import FORMATS, export_archive
 from studio.llm.gguf_files import QUANTS
-from studio.recipe_io import RecipeError
-from studio.stages import PIPELINE
+from studio.recipe.io import RecipeError
+from studio.stages.export import FORMATS, export_archive
+from studio.stages.runs import PIPELINE
 
 POLL_S = 1.0
 
@@ -78,7 +78,7 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
                 gr.update(choices=views.job_choices(studio), value=job_id)]
 
     def estimate_recipe(name: str) -> str:
-        from studio.estimate import estimate as estimate_of
+        from studio.stages.estimate import estimate as estimate_of
 
         if not name:
             return "⚠ pick a recipe first (save one in the Recipes tab)"

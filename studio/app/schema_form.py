@@ -17,7 +17,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel
 
-from studio.recipe import Recipe
+from studio.recipe.schema import Recipe
 
 # Kinds of form input: one component type each in the UI.
 Kind = Literal["text", "int", "float", "bool", "choice", "multi", "table", "yaml"]

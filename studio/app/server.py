@@ -66,7 +66,7 @@ def create_app(store: Store, auth: tuple[str, str] | None = None, recipes_dir: s
     from studio.app.ui import CSS, create_ui, theme
     from studio.app.views import Studio
     from studio.app.views import recipes_dir as resolve_recipes_dir
-    from studio.dashboards import render_html
+    from studio.results.dashboards import render_html
 
     studio = Studio(store, resolve_recipes_dir(recipes_dir), jobs or JobQueue(store))
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import gradio as gr
 
-from studio.agents.trajectory import OUTCOMES
 from studio.app import views
 from studio.app.cards import lane_html, stored_lane, stored_question
 from studio.app.views import Studio
+from studio.trajectories.episode import OUTCOMES
 
 CORRECT = {"any": None, "correct": True, "wrong": False}
 ONLY = {"every paired question": None, "only A right": "a", "only B right": "b"}

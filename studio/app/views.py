@@ -18,12 +18,12 @@ import yaml
 
 from storage import Store
 from studio.app.jobs import JobQueue
-from studio.estimate import Estimate
-from studio.insight import Comparison, Side, compare, sides
 from studio.paths import RECIPES_DIR
-from studio.recipe import Recipe
-from studio.recipe_io import RecipeError, parse_recipe
-from studio.stages import PIPELINE
+from studio.recipe.io import RecipeError, parse_recipe
+from studio.recipe.schema import Recipe
+from studio.results.insight import Comparison, Side, compare, sides
+from studio.stages.estimate import Estimate
+from studio.stages.runs import PIPELINE
 
 TRAJECTORY_LIMIT = 500  # rows the trajectory table shows at once
 STAGE_CHOICES = ("all", *PIPELINE)
@@ -157,7 +157,7 @@ JOB_COLUMNS = ["job", "recipe", "stages", "status", "stage", "elapsed s", "cost 
 
 
 def runs_rows(studio: Studio) -> list[list[Any]]:
-    from studio.report import run_report
+    from studio.results.report import run_report
 
     rows = []
     for run in reversed(run_report(studio.store, with_scores=False)):
@@ -177,7 +177,7 @@ def run_detail(studio: Studio, run_id: int | None) -> dict[str, Any] | None:
     """One run: its report entry and its training loss points."""
     if run_id is None:
         return None
-    from studio.report import run_report
+    from studio.results.report import run_report
 
     run = next((r for r in run_report(studio.store, with_scores=False) if r["id"] == int(run_id)), None)
     if run is None:
@@ -365,7 +365,7 @@ def dashboards_rows(studio: Studio) -> list[list[Any]]:
 
 def dashboard_file(studio: Studio, dashboard_id: str) -> Path:
     """The dashboard as one self-contained HTML file in the studio's temporary folder (for a download)."""
-    from studio.dashboards import render_html
+    from studio.results.dashboards import render_html
 
     found = studio.store.get_dashboard(dashboard_id)
     if found is None:

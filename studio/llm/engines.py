@@ -21,17 +21,17 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from studio.errors import StudioError
 from studio.llm.base import Backend
 from studio.llm.llama_cpp import LlamaCppError, ServerProcess, free_port
-from studio.recipe import Engine, Servers, Teacher
-from studio.stages import StageError
+from studio.recipe.schema import Engine, Servers, Teacher
 
 VLLM_INSTALL = "pip install vllm (on a machine with a CUDA GPU)"
 SERVER_RETRIES = 2  # a server of ours that stops answering fails its episodes fast; a rerun retries them
 MIN_SHARED_CHARS = 1000  # prompts sharing fewer characters are not worth priming the slots for
 
 
-class EngineError(StageError):
+class EngineError(StudioError, RuntimeError):
     """An engine cannot start or is not installed; the message says what to do."""
 
 

@@ -37,7 +37,7 @@ import openai
 from storage.redact import scrub
 from studio.errors import StudioError
 from studio.llm.base import Completion, Request, cut_at_stop
-from studio.recipe import Teacher, servers
+from studio.recipe.schema import Teacher, servers
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 PLACEHOLDER_KEY = "sk-local-no-key"

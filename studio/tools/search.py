@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from storage import Store
-from studio.recipe import Noise, Tool
+from studio.recipe.schema import Noise, Tool
 
 EMPTY = "None"  # what the paper's tool returned when it found nothing
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.recipe import Student
+from studio.recipe.schema import Student
 from studio.train.batches import batch_order, batches
 from studio.train.group import Group
 from studio.train.masking import Example

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.agents.prompts import question_block
-from studio.agents.trajectory import MARKER
+from studio.trajectories.episode import MARKER, question_block
 
 IGNORE = -100
 

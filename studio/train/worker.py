@@ -19,7 +19,7 @@ import time
 import traceback
 from pathlib import Path
 
-from studio.recipe import Recipe
+from studio.recipe.schema import Recipe
 from studio.train.loop import jsonl_emitter, load_adapter_weights, train_loop
 
 ADAPTER = "adapter"
@@ -87,7 +87,7 @@ def save(loaded, recipe: Recipe, run_dir: Path) -> None:
 def save_folder(model, tokenizer, recipe: Recipe, path: Path, finish=None) -> None:
     """Model, tokenizer and recipe written beside the target, then moved in: a folder is whole or absent.
     `finish(folder, base_model)` edits the written folder before it is moved in."""
-    from studio.recipe_io import dump_recipe
+    from studio.recipe.io import dump_recipe
 
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

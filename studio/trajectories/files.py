@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.agents.trajectory import MARKER, Episode, detect_method, final_answer, parse_steps
 from studio.errors import StudioError
 from studio.files import check_output_file, write_text
+from studio.trajectories.episode import MARKER, Episode, detect_method, final_answer, parse_steps
 
 REWARD = re.compile(r"Episode finished, reward = (\w+(?:\.\d+)?)")
 CHOICES = re.compile(r"\nA\. .*\nB\. .*", re.DOTALL)

@@ -1,5 +1,5 @@
 """Why an agent did better: what became of each episode, and which questions only one of two agents (or runs)
-got right, with an exact McNemar test of the difference. (Intervals around scores: `studio.scores`.)
+got right, with an exact McNemar test of the difference. (Intervals around scores: `studio.results.scores`.)
 
 Everything is read from DuckDB with SQL that counts and pages there, so it stays fast with a million
 stored episodes; only the per-question values of the groups being compared come into Python.
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage import Store
-from studio.agents.trajectory import OUTCOMES
+from studio.trajectories.episode import OUTCOMES
 
 
 def outcome_counts(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
@@ -114,8 +114,8 @@ def seed_spread(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
 
     from pydantic import ValidationError
 
-    from studio.recipe import Recipe
-    from studio.stages import fingerprint
+    from studio.recipe.fingerprint import fingerprint
+    from studio.recipe.schema import Recipe
 
     def family(recipe: dict) -> tuple[str, int] | None:
         try:

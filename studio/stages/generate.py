@@ -7,14 +7,14 @@ import contextlib
 import threading
 
 from storage import Store
-from studio.agents.loop import AgentSpec, EpisodeRunner
-from studio.agents.trajectory import episode_key
 from studio.llm.base import Backend
-from studio.llm.engines import open_teacher, teacher_in_flight
-from studio.recipe import Recipe
-from studio.stages import EpisodeRun, ProgressFn, StageResult, check_keys, open_run
+from studio.llm.engines import open_teacher
+from studio.recipe.schema import Recipe
+from studio.stages.runner import episode_runner
+from studio.stages.runs import EpisodeRun, ProgressFn, StageResult, check_keys, open_run
 from studio.tasks import Question, draw, question_key
 from studio.tools.search import Search
+from studio.trajectories.episode import episode_key
 
 
 def evaluation_questions(recipe: Recipe) -> list[Question]:
@@ -51,17 +51,7 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
         with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
             model = backend or stack.enter_context(open_teacher(recipe.teacher))
             for method, qs in plan.items():
-                teacher_runner(recipe, model, search, method).run(qs, run.commit, run)
+                episode_runner(recipe, "teacher", method, model, search, purpose="generate",
+                               noise=noise).run(qs, run.commit, run)
 
     return run.execute(work)  # a teacher that fails to start leaves the run interrupted, with its reason
-
-
-def teacher_runner(recipe: Recipe, model: Backend, search: Search, method: str) -> EpisodeRunner:
-    """The teacher answering with `method`, prompted and limited as the recipe says (generation and the
-    estimate's dry run both use it)."""
-    teacher = recipe.teacher
-    spec = AgentSpec(method, "teacher", k=teacher.few_shot_k, instructions=teacher.instructions,
-                     max_steps=teacher.max_steps, reflect_after=recipe.evaluation.reflect_after,
-                     max_tokens=teacher.max_tokens)
-    return EpisodeRunner(model, search, spec, in_flight=teacher_in_flight(teacher), tool=recipe.tool.backend,
-                         noise=recipe.tool.noise.p)

@@ -102,6 +102,11 @@ class Episode:
         return row
 
 
+def question_block(question: str) -> str:
+    """How a question opens an episode, in training data and prompts alike."""
+    return f"Question: {question}\n"
+
+
 def parse_action(text: str) -> tuple[str, str]:
     """`search[foo]` -> ('search', 'foo'); anything else -> ('', text)."""
     match = ACTION.match(text)

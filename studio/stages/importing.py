@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage import Store
-from studio.trajectory_files import episodes_from_file
+from studio.trajectories.files import episodes_from_file
 
 
 @dataclass

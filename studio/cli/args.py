@@ -56,7 +56,7 @@ def schema_field(model: type, name: str) -> Callable[[str], Any]:
     """A value for an option that mirrors a recipe field: validated by the field's own type and bounds."""
     from pydantic import TypeAdapter, ValidationError
 
-    from studio.recipe_io import describe_error
+    from studio.recipe.io import describe_error
 
     info = model.model_fields[name]
     adapter = TypeAdapter(Annotated[info.annotation, *info.metadata])

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from storage import Store
 from studio.agents.loop import ANSWER_STOP, STOP
-from studio.agents.prompts import question_block
 from studio.files import check_output_folder
 from studio.llm.bundled import make_adapter_portable, portable_name
-from studio.recipe import Recipe
-from studio.recipe_io import dump_recipe
-from studio.stages import StageError, fingerprint, latest_adapter
+from studio.recipe.fingerprint import fingerprint
+from studio.recipe.io import dump_recipe
+from studio.recipe.schema import Recipe
+from studio.stages.runs import StageError, latest_adapter
+from studio.trajectories.episode import question_block
 
 FORMATS = ("peft", "merged", "gguf")
 ADAPTER_DIR = "adapter"
@@ -147,7 +148,7 @@ def modelfile(model_file: str, adapter_file: str | None = None) -> str:
 
 
 def _scores_table(recipe: Recipe, store: Store) -> str:
-    from studio.scores import scores
+    from studio.results.scores import scores
 
     run = store.find_run(recipe.name, "evaluate", fingerprint(recipe, "evaluate"))
     rows = scores(store, [run["id"]]) if run else []

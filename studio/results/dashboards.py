@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from storage import Store
-from studio.agents.trajectory import OUTCOMES
 from studio.errors import StudioError
 from studio.files import check_output_file, write_text
-from studio.insight import outcome_counts, seed_spread
-from studio.scores import scores
+from studio.results.insight import outcome_counts, seed_spread
+from studio.results.scores import scores
+from studio.trajectories.episode import OUTCOMES
 
 SAMPLES_PER_AGENT = 3
 
@@ -183,7 +183,7 @@ def _figure_rounds_data(table: list[dict[str, Any]], recipe_name: str):
     """Each round's training set: teacher and student examples, and the student's share."""
     import plotly.graph_objects as go
 
-    from studio.rounds import student_share
+    from studio.results.rounds_table import student_share
 
     trained = [row for row in table if row["teacher_examples"] is not None]
     x = [row["round"] for row in trained]
@@ -202,7 +202,7 @@ def _rounds_recipes(runs: list[dict[str, Any]]) -> list[Any]:
     """The recipes (as their runs stored them) of the runs that belong to a self-improvement round."""
     from pydantic import ValidationError
 
-    from studio.recipe import Recipe
+    from studio.recipe.schema import Recipe
 
     found = {}
     for run in runs:
@@ -216,7 +216,7 @@ def _rounds_recipes(runs: list[dict[str, Any]]) -> list[Any]:
 
 def rounds_section(store: Store, runs: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, Any]]]:
     """Figures and table rows of the self-improvement rounds among `runs`."""
-    from studio.rounds import change_text, round_table, student_share
+    from studio.results.rounds_table import change_text, round_table, student_share
 
     figures, rows = [], []
     for recipe in _rounds_recipes(runs):

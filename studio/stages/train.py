@@ -17,9 +17,10 @@ from pathlib import Path
 
 from storage import Store
 from studio.paths import ROOT, runs_dir
-from studio.recipe import Recipe
-from studio.recipe_io import dump_recipe
-from studio.stages import Progress, ProgressFn, StageError, fingerprint, open_run, trained_adapter
+from studio.recipe.fingerprint import fingerprint
+from studio.recipe.io import dump_recipe
+from studio.recipe.schema import Recipe
+from studio.stages.runs import Progress, ProgressFn, StageError, open_run, trained_adapter
 from studio.train.group import launch_command, launch_env
 from studio.train.worker import INIT_ADAPTER, OWNER_ENV
 
@@ -73,7 +74,7 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
           cancel: threading.Event | None = None, round: int = 0) -> TrainResult:
     """Fine-tune the student on the training set of self-improvement round `round` (0: the recipe's own);
     resumes an interrupted run of the same settings."""
-    from studio.rounds import training_set
+    from studio.stages.training_data import training_set
 
     found = store.find_run(recipe.name, "train", fingerprint(recipe, "train", round))
     if found is not None and found["status"] == "done":

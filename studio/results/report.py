@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage import Store
-from studio.scores import scores
+from studio.results.scores import scores
 
 
 def _iso(value: Any) -> str | None:

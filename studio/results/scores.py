@@ -72,7 +72,7 @@ def normal_interval(mean: float, std: float, n: int) -> tuple[float, float]:
 
 
 def with_intervals(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Score rows (from `studio.scores.scores`) with `em_lo/em_hi` and `f1_lo/f1_hi`: their 95% intervals, in %.
+    """Score rows (from `studio.results.scores.scores`) with `em_lo/em_hi` and `f1_lo/f1_hi`: their 95% intervals, in %.
     Small groups are bootstrapped from their values; large ones get the normal interval from SQL's mean and
     deviation, so no large group's values leave the database."""
     if not rows:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from storage import Store
 from studio.llm.base import Backend, Completion, Request
-from studio.recipe import Recipe
-from studio.stages import fingerprint
+from studio.recipe.fingerprint import fingerprint
+from studio.recipe.schema import Recipe
 
 
 @dataclass
@@ -91,10 +91,11 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     """Teacher lines; returns the expected number of training examples when trajectories are generated."""
     import contextlib
 
-    from studio.agents.trajectory import episode_key
-    from studio.generate import generation_questions, teacher_runner
     from studio.llm.engines import open_teacher
+    from studio.stages.generate import generation_questions
+    from studio.stages.runner import episode_runner
     from studio.tools.search import Search
+    from studio.trajectories.episode import episode_key
 
     if recipe.trajectories.source == "import":
         out.add("generate", "teacher calls", 0, "", f"trajectories imported from {recipe.trajectories.path}")
@@ -109,7 +110,8 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
         search = Search(recipe.tool, store)
         started = time.perf_counter()
         for method in recipe.methods:
-            teacher_runner(recipe, model, search, method).run(questions[:sample], episodes.append)
+            episode_runner(recipe, "teacher", method, model, search, purpose="generate",
+                           noise=noise).run(questions[:sample], episodes.append)
         seconds = time.perf_counter() - started
     n = max(1, len(episodes))
     basis = f"dry run of {len(episodes)} episode(s) x {remaining} to run"
@@ -130,8 +132,7 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
 
 
 def _train(recipe: Recipe, store: Store, expected: float | None, out: Estimate) -> None:
-    from studio.data import training_rows
-    from studio.pipeline import source_run
+    from studio.stages.training_data import source_run, training_rows
 
     student = recipe.student
     trained = store.find_run(recipe.name, "train", fingerprint(recipe, "train"))
@@ -148,7 +149,7 @@ def _train(recipe: Recipe, store: Store, expected: float | None, out: Estimate) 
         examples, basis, texts = expected, "the dry run's share of correct episodes", []
     else:
         from studio.paths import resolve
-        from studio.trajectory_files import episodes_from_file
+        from studio.trajectories.files import episodes_from_file
 
         found = episodes_from_file(resolve(recipe.trajectories.path), recipe.trajectories.format,
                                    recipe.trajectories.task)
@@ -176,8 +177,8 @@ def _train(recipe: Recipe, store: Store, expected: float | None, out: Estimate) 
 
 
 def _evaluate(recipe: Recipe, store: Store, out: Estimate) -> None:
-    from studio.agents.trajectory import episode_key
     from studio.tasks import draw
+    from studio.trajectories.episode import episode_key
 
     ev = recipe.evaluation
     questions = [q for s in ev.sets for q in draw(s.task, s.split, s.path, s.n, None)]
@@ -212,9 +213,8 @@ def _rounds(recipe: Recipe, store: Store, out: Estimate) -> None:
     """Self-improvement rounds: the student's attempts and evaluations (paced like earlier fine-tuned episodes)
     and each round's training (its set: the weighted teacher examples plus the kept attempts expected at the
     fine-tuned agent's EM so far)."""
-    from studio.data import training_rows
-    from studio.pipeline import source_run
-    from studio.rounds import round_questions
+    from studio.stages.rounds import round_questions
+    from studio.stages.training_data import source_run, training_rows
 
     rounds, student, ev = recipe.rounds, recipe.student, recipe.evaluation
     per_round = sum(source.n for source in rounds.questions)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.cli_args import (
+from studio.cli.args import (
     MAX_ID,
     Parser,
     choice_list,
@@ -25,8 +25,8 @@ from studio.cli_args import (
 from studio.errors import StudioError, os_error_message
 from studio.files import check_output_file
 from studio.paths import default_db, runs_dir
-from studio.recipe import Tool
-from studio.stages import PIPELINE, StageError
+from studio.recipe.schema import Tool
+from studio.stages.runs import PIPELINE, StageError
 
 
 def _store(args: argparse.Namespace):
@@ -44,7 +44,7 @@ def _require_runs(store, run_ids: list[int]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from studio.recipe_io import load_recipe
+    from studio.recipe.io import load_recipe
 
     recipe = load_recipe(args.recipe)
     print(f"{args.recipe}: valid recipe {recipe.name!r}")
@@ -65,7 +65,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from studio.importing import import_trajectories
+    from studio.stages.importing import import_trajectories
 
     with _store(args) as store:
         summary = import_trajectories(store, args.file, args.format, task=args.task, name=args.name)
@@ -125,8 +125,8 @@ def _plain_progress():
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from studio.pipeline import run_recipe
-    from studio.recipe_io import load_recipe
+    from studio.recipe.io import load_recipe
+    from studio.stages.pipeline import run_recipe
 
     recipe = load_recipe(args.recipe)
     stages = args.stages or PIPELINE
@@ -138,14 +138,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{stage}: {result.summary()}")
         rounds = results.get("rounds")
         if "evaluate" in results or (rounds is not None and rounds.rounds):
-            from studio.dashboards import save_dashboard
-            from studio.scores import format_table, scores
+            from studio.results.dashboards import save_dashboard
+            from studio.results.scores import format_table, scores
 
             run_ids = [i for r in results.values() for i in getattr(r, "run_ids", [r.run_id])]
             if "evaluate" in results:
                 print("\n" + format_table(scores(store, [results["evaluate"].run_id])))
             if recipe.rounds.count:
-                from studio.rounds import format_rounds, round_table
+                from studio.results.rounds_table import format_rounds, round_table
 
                 print("\n" + format_rounds(round_table(store, recipe)))
             dashboard_id = save_dashboard(store, run_ids, title=f"{recipe.name}", html_path=html_path)
@@ -154,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from studio.dashboards import save_dashboard
+    from studio.results.dashboards import save_dashboard
 
     with _store(args) as store:
         _require_runs(store, args.runs)
@@ -165,10 +165,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from studio.data import training_rows
-    from studio.recipe import Data
-    from studio.recipe_io import load_recipe
-    from studio.trajectory_files import write_file
+    from studio.recipe.io import load_recipe
+    from studio.recipe.schema import Data
+    from studio.stages.training_data import training_rows
+    from studio.trajectories.files import write_file
 
     spec = load_recipe(args.recipe).data if args.recipe else Data(correct_only=not args.all, dedupe=not args.all)
     fmt = args.format or spec.format
@@ -181,8 +181,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_export_agent(args: argparse.Namespace) -> int:
-    from studio.export import export_agent
-    from studio.recipe_io import load_recipe
+    from studio.recipe.io import load_recipe
+    from studio.stages.export import export_agent
 
     recipe = load_recipe(args.recipe)
     with _store(args) as store:
@@ -192,8 +192,8 @@ def cmd_export_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from studio.estimate import estimate
-    from studio.recipe_io import load_recipe
+    from studio.recipe.io import load_recipe
+    from studio.stages.estimate import estimate
 
     recipe = load_recipe(args.recipe)
     with _store(args) as store:
@@ -206,8 +206,8 @@ def cmd_preview_mask(args: argparse.Namespace) -> int:
     from transformers import AutoTokenizer
 
     from studio.llm.bundled import resolve_model
-    from studio.pipeline import training_preview_rows
-    from studio.recipe_io import load_recipe
+    from studio.recipe.io import load_recipe
+    from studio.stages.training_data import training_preview_rows
     from studio.train.masking import IGNORE, preview, tokenize_example
 
     recipe = load_recipe(args.recipe)
@@ -228,7 +228,7 @@ def cmd_preview_mask(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from studio.report import run_report
+    from studio.results.report import run_report
 
     with _store(args) as store:
         report = run_report(store)

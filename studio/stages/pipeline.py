@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 
 from storage import Store
-from studio.generate import generate
-from studio.importing import import_trajectories
+from studio.errors import Cancelled
 from studio.paths import resolve
-from studio.recipe import Recipe
-from studio.stages import PIPELINE, Cancelled, ProgressFn, StageError, StageResult, fingerprint
+from studio.recipe.fingerprint import fingerprint
+from studio.recipe.schema import Recipe
+from studio.stages.generate import generate
+from studio.stages.importing import import_trajectories
+from studio.stages.runs import PIPELINE, ProgressFn, StageResult
 
 
 def trajectories(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
@@ -37,7 +39,7 @@ def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
                progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> dict[str, object]:
     """Run the named stages of a recipe in pipeline order. A set `cancel` stops the running stage (its
     finished work stays stored) and raises Cancelled."""
-    from studio.tracking import track
+    from studio.results.tracking import track
 
     results: dict[str, object] = {}
     if "generate" in stages:
@@ -45,7 +47,7 @@ def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
         if results["generate"].ran:
             track(recipe, store, "generate", results["generate"].run_id)
     if "train" in stages:
-        from studio.train.stage import train
+        from studio.stages.train import train
 
         results["train"] = train(recipe, store, progress, cancel)
         if results["train"].status == "cancelled":
@@ -53,38 +55,15 @@ def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
         if results["train"].status != "skipped":
             track(recipe, store, "train", results["train"].run_id)
     if "evaluate" in stages:
-        from studio.evaluate import evaluate
+        from studio.stages.evaluate import evaluate
 
         results["evaluate"] = evaluate(recipe, store, progress, cancel=cancel)
         if results["evaluate"].ran:
             track(recipe, store, "evaluate", results["evaluate"].run_id)
     if "rounds" in stages:
-        from studio.rounds import run_rounds
+        from studio.stages.rounds import run_rounds
 
         results["rounds"] = run_rounds(recipe, store, progress, cancel)
     return results
 
 
-def source_run(recipe: Recipe, store: Store) -> int | None:
-    """The run holding the recipe's training trajectories, if it exists yet."""
-    stage = "import" if recipe.trajectories.source == "import" else "generate"
-    found = store.find_run(recipe.name, stage, fingerprint(recipe, stage))
-    return found["id"] if found else None
-
-
-def training_preview_rows(recipe: Recipe, store: Store) -> list[dict]:
-    """Training rows for previews: from the stored source run, else straight from the recipe's import file."""
-    from studio.data import training_rows
-    from studio.trajectory_files import episodes_from_file
-
-    source = source_run(recipe, store)
-    if source is not None:
-        rows = training_rows(store, [source], recipe.data)
-    elif recipe.trajectories.source == "import":
-        t = recipe.trajectories
-        rows = [e.as_row() for e in episodes_from_file(resolve(t.path), t.format, t.task)[:20]]
-    else:
-        rows = []
-    if not rows:
-        raise StageError(f"recipe {recipe.name!r} has no training trajectories yet: run its generate stage first")
-    return rows

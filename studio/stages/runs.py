@@ -1,45 +1,29 @@
 """What every stage shares: finding the run to resume, and reporting progress.
 
-A stage's run is identified by its recipe's name and a fingerprint of the settings that stage reads,
-so rerunning a recipe resumes (or skips) a stage whose settings did not change, and starts a new run
-when they did.
+A stage's run is identified by its recipe's name and a fingerprint of the settings that stage reads
+(`studio.recipe.fingerprint`), so rerunning a recipe resumes (or skips) a stage whose settings did not change,
+and starts a new run when they did.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from storage import Store
-from studio.agents.trajectory import Episode
-from studio.errors import StudioError
-from studio.recipe import Recipe
+from studio.errors import Cancelled, StudioError
+from studio.recipe.fingerprint import fingerprint
+from studio.recipe.schema import Recipe
+from studio.trajectories.episode import Episode
 
 PIPELINE = ("generate", "train", "evaluate", "rounds")  # a recipe's stages, in order
-
-# The recipe sections each stage depends on, its upstream stages' included.
-STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "generate": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets"),
-    "import": ("trajectories",),
-    "train": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets", "data", "student"),
-    "evaluate": ("tasks", "methods", "teacher", "trajectories", "tool", "data", "student", "evaluation"),
-    "explore": ("tasks", "methods", "teacher", "trajectories", "tool", "data", "student", "evaluation"),
-}
-# How many rounds a recipe asks for changes no round's output: adding one keeps the rounds already run.
-ROUNDS_OPERATIONAL = ("count",)
 
 
 class StageError(StudioError, RuntimeError):
     """A stage cannot run as asked; the message says why and what to do."""
-
-
-class Cancelled(Exception):
-    """A stage stopped because its job was cancelled; what it finished is stored."""
 
 
 @dataclass
@@ -149,39 +133,6 @@ class EpisodeRun:
         self.store.set_run_status(self.run_id, "failed" if s.failed else "done",
                                   error=f"{s.failed} episode(s) failed; rerun to retry them" if s.failed else None)
         return StageResult(self.run_id, self.total, s.done, self.skipped, s.failed, s.correct, s.cost)
-
-
-# Settings that change how a stage runs, not what it produces: a rerun with new values resumes.
-ENGINE_OPERATIONAL = ("parallel", "ctx_per_slot", "threads", "port")
-OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries", "max_cost_usd"), "student": ("checkpoint_every",),
-               "teacher.engine": ENGINE_OPERATIONAL, "evaluation.engine": ENGINE_OPERATIONAL}
-
-
-def _at(data: dict, path: str):
-    """The value at a dotted path of a dumped recipe ("evaluation.engine")."""
-    for key in path.split("."):
-        data = data[key]
-    return data
-
-
-def fingerprint(recipe: Recipe, stage: str, round: int = 0) -> str:
-    """Hash of the settings `stage` reads: equal fingerprints mean the stage's output would be the same. A
-    self-improvement round's stages also read the `rounds` and `evaluation` sections (every round builds on the
-    attempts of the ones before, made by the evaluation's agent)."""
-    data = recipe.model_dump(mode="json")
-    for section, fields in OPERATIONAL.items():
-        for name in fields:
-            _at(data, section).pop(name)
-    if data["teacher"]["backend"] == "openai":  # a remote teacher runs on no engine of ours
-        data["teacher"].pop("engine")
-    if data["student"]["devices"] == 1:  # one process, as before the setting existed: older runs keep their key
-        data["student"].pop("devices")
-    picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
-    if round:  # a round's student explores as the evaluation's agent does, and trains on what it found
-        picked["evaluation"] = data["evaluation"]
-        picked["rounds"] = {k: v for k, v in data["rounds"].items() if k not in ROUNDS_OPERATIONAL}
-        picked["round"] = round
-    return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def check_keys(recipe: Recipe, store: Store, stage: str, teacher: bool, round: int = 0) -> None:

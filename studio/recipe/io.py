@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from studio.errors import StudioError
-from studio.recipe import Recipe
+from studio.recipe.schema import Recipe
 
 
 class RecipeError(StudioError):

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from storage import Store
-from studio.recipe import Recipe
+from studio.recipe.schema import Recipe
 
-log = logging.getLogger("studio.tracking")
+log = logging.getLogger("studio.results.tracking")
 
 
 def flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -29,7 +29,7 @@ def flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def run_metrics(store: Store, run_id: int) -> tuple[list[tuple[int, dict[str, float]]], dict[str, Any]]:
     """(per-step metrics, final metrics) of a stored run, as a tracker logs them."""
-    from studio.scores import scores
+    from studio.results.scores import scores
 
     run = store.get_run(run_id)
     steps = [(m["step"], {k: m[k] for k in ("loss", "learning_rate", "tokens_per_s") if m[k] is not None})

@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from storage import Store
-from studio.agents.loop import EpisodeRunner
-from studio.agents.trajectory import Episode, Step
-from studio.evaluate import agent_backend, agent_spec
-from studio.recipe import Agent, Engine, EngineName, Recipe
-from studio.stages import latest_adapter
+from studio.recipe.schema import Agent, Engine, EngineName, Recipe
+from studio.stages.runner import agent_backend, episode_runner
+from studio.stages.runs import latest_adapter
 from studio.tasks import Question, find_gold
 from studio.tools.search import Search
+from studio.trajectories.episode import Episode, Step
 
 POLL_S = 0.3
 
@@ -95,9 +94,8 @@ def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, meth
         with agent_backend(recipe, lane.agent, adapter) as backend:
             lane.status, lane.model = "running", backend.model
             changed.set()
-            spec = agent_spec(recipe, lane.agent, method)
-            runner = EpisodeRunner(backend, Search(recipe.tool, store), spec, in_flight=1, tool=recipe.tool.backend,
-                                   on_step=seen)
+            runner = episode_runner(recipe, lane.agent, method, backend, Search(recipe.tool, store),
+                                    one_at_a_time=True, on_step=seen)
             runner.run([question], finished)
         lane.status = "failed" if lane.error else "done"
     except Exception as exc:  # one agent's failure (no adapter, no key, no engine) shows in its lane only

@@ -1,0 +1,63 @@
+"""Which recipe settings each stage's output depends on, as a hash: equal fingerprints mean the same output.
+
+A stage's run is stored with its fingerprint, so a rerun finds (resumes or skips) the run whose settings did
+not change. Operational settings (concurrency, ports, checkpoints) are left out: changing them resumes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from studio.recipe.schema import Recipe
+
+# The recipe sections each stage depends on, its upstream stages' included.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "generate": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets"),
+    "import": ("trajectories",),
+    "train": ("tasks", "methods", "teacher", "trajectories", "tool", "evaluation.sets", "data", "student"),
+    "evaluate": ("tasks", "methods", "teacher", "trajectories", "tool", "data", "student", "evaluation"),
+    "explore": ("tasks", "methods", "teacher", "trajectories", "tool", "data", "student", "evaluation"),
+}
+# How many rounds a recipe asks for changes no round's output: adding one keeps the rounds already run.
+ROUNDS_OPERATIONAL = ("count",)
+# Settings that change how a stage runs, not what it produces: a rerun with new values resumes.
+ENGINE_OPERATIONAL = ("parallel", "ctx_per_slot", "threads", "port")
+OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries", "max_cost_usd"), "student": ("checkpoint_every",),
+               "teacher.engine": ENGINE_OPERATIONAL, "evaluation.engine": ENGINE_OPERATIONAL}
+
+
+def _at(data: dict, path: str):
+    """The value at a dotted path of a dumped recipe ("evaluation.engine")."""
+    for key in path.split("."):
+        data = data[key]
+    return data
+
+
+def fingerprint(recipe: Recipe, stage: str, round: int = 0) -> str:
+    """Hash of the settings `stage` reads: equal fingerprints mean the stage's output would be the same. A
+    self-improvement round's stages also read the `rounds` and `evaluation` sections (every round builds on the
+    attempts of the ones before, made by the evaluation's agent)."""
+    return stored_fingerprint(recipe.model_dump(mode="json"), stage, round)
+
+
+def stored_fingerprint(data: dict, stage: str, round: int = 0) -> str:
+    """`fingerprint` of a dumped recipe, as runs store it (read without validating it again). Raises KeyError for
+    a recipe stored before a section the stage reads existed."""
+    data = copy.deepcopy(data)
+    for section, fields in OPERATIONAL.items():
+        for name in fields:
+            _at(data, section).pop(name)
+    if data["teacher"]["backend"] == "openai":  # a remote teacher runs on no engine of ours
+        data["teacher"].pop("engine")
+    if data["student"]["devices"] == 1:  # one process, as before the setting existed: older runs keep their key
+        data["student"].pop("devices")
+    picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
+    if round:  # a round's student explores as the evaluation's agent does, and trains on what it found
+        picked["evaluation"] = data["evaluation"]
+        picked["rounds"] = {k: v for k, v in data["rounds"].items() if k not in ROUNDS_OPERATIONAL}
+        picked["round"] = round
+    return hashlib.sha256(json.dumps(picked, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,119 @@
+"""The package layout is the architecture: imports run one way, from the UI and CLI down to the base modules,
+and no modules import each other in a circle (imports inside functions count too)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Lowest first. A module may import its own layer's packages and the layers below, never one above.
+LAYERS = [
+    ("studio.errors", "studio.paths", "studio.files"),
+    ("studio.tasks",),
+    ("studio.recipe",),
+    ("studio.trajectories",),
+    ("storage",),
+    ("studio.llm", "studio.tools", "studio.train"),
+    ("studio.agents",),
+    ("studio.results",),
+    ("studio.stages",),
+    ("studio.app", "studio.cli"),
+]
+TOP_LEVEL_MODULES_MAX = 8
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    files = [*(ROOT / "studio").rglob("*.py"), *(ROOT / "storage").rglob("*.py")]
+    return {module_name(p): p for p in files if p != ROOT / "studio" / "__init__.py"}
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The project modules `path` imports, anywhere in it (a `from package import name` that names a module
+    counts as importing that module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        else:
+            continue
+        found |= {n for n in names if n in known}
+    return found
+
+
+def layer(module: str) -> int:
+    for i, packages in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in packages):
+            return i
+    raise AssertionError(f"{module} is in no layer: add its package to LAYERS")
+
+
+def package(module: str) -> str:
+    return next(p for packages in LAYERS for p in packages if module == p or module.startswith(p + "."))
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {m: imports(p, set(found)) - {m} for m, p in found.items()}
+
+
+def test_imports_run_down_the_layers():
+    upward = [f"{m} -> {dep}" for m, deps in graph().items() for dep in deps
+              if layer(dep) > layer(m) and package(dep) != package(m)]
+    assert not upward, "imports from a lower layer up to a higher one:\n" + "\n".join(sorted(upward))
+
+
+def find_circle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import circle in the graph (a path that comes back to its start), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for dep in sorted(edges[module]):
+            if dep.startswith(module + "."):  # a package importing its own modules (in __init__) is no circle
+                continue
+            if state.get(dep) == 1:
+                return [*path[path.index(dep):], dep]
+            if dep not in state and (circle := visit(dep)):
+                return circle
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(edges):
+        if module not in state and (circle := visit(module)):
+            return circle
+    return None
+
+
+def test_no_import_circle():
+    circle = find_circle(graph())
+    assert circle is None, "import circle: " + " -> ".join(circle or [])
+
+
+def test_the_checks_see_a_circle_and_an_upward_import(tmp_path):
+    """The checks above read real imports, lazy ones included (so they can fail)."""
+    source = tmp_path / "m.py"
+    source.write_text("def f():\n    from studio.stages.pipeline import run_recipe\n")
+    assert imports(source, set(modules())) == {"studio.stages.pipeline"}
+    assert layer("studio.stages.pipeline") > layer("studio.llm.engines")
+    edges = {"p.pipeline": {"p.rounds"}, "p.rounds": {"p.train", "p.pipeline"}, "p.train": set()}
+    assert find_circle(edges) == ["p.pipeline", "p.rounds", "p.pipeline"]
+    assert find_circle({**edges, "p.rounds": {"p.train"}}) is None
+
+
+def test_few_modules_at_the_top_of_the_package():
+    top = sorted(p.name for p in (ROOT / "studio").glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= TOP_LEVEL_MODULES_MAX, top
