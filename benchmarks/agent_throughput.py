@@ -13,7 +13,14 @@ generates max_tokens 64 with stop "\\nObservation:" greedily, once as one batche
 request (each its own key, released afterwards), and prints generated tokens/s of each and their ratio.
 Both runs must produce the same texts (batched output equals unbatched output); the script checks it.
 
+Engines (`--engines local,cb`, episodes mode): each named engine runs the same questions with N episodes in
+flight, in one process, alternating engine by engine (`--repeats` times, best of each); prints episodes/min of
+each, the ratio of every later engine to the first, whether all took the same steps and answers, and the CPU's
+flags. `local` is `LocalBackend`; `cb` is transformers' own continuous batching (`benchmarks/cb_backend.py`,
+`model.init_continuous_batching()`, paged attention), measured against it for issue #24.
+
     .venv/bin/python benchmarks/agent_throughput.py [--n 16] [--k 3] [--max-steps 4] [--model bundled:gemma-3-270m]
+    .venv/bin/python benchmarks/agent_throughput.py --engines local,cb [--n 16] [--max-steps 4] [--repeats 1]
     .venv/bin/python benchmarks/agent_throughput.py --requests [--n 16] [--max-tokens 64] [--distinct]
 """
 
@@ -38,6 +45,14 @@ INSTRUCTION = (
     "Here are some examples.\n"
 )
 STOP = ["\nObservation:"]
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> str:
+    """Which of the vector-math flags that decide CPU matmul speed this CPU has."""
+    cpuinfo = Path("/proc/cpuinfo")
+    words = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
+    return ", ".join(f for f in FLAGS if f in words) or "none of " + ", ".join(FLAGS)
 
 
 def react_prompts(n: int, tokenizer, low: int = 600, high: int = 900, shared: bool = True) -> list[str]:
@@ -99,18 +114,23 @@ def measure_episodes(backend, questions, spec, in_flight: int) -> dict:
 
     episodes = []
     runner = EpisodeRunner(backend, Search(Tool()), spec, in_flight=in_flight, tool="local")
+    computed = getattr(backend, "stats", {}).get("prefill_tokens")
     t0, c0 = time.perf_counter(), time.process_time()
     runner.run(questions, episodes.append)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     episodes.sort(key=lambda e: e.question_id)
+    tokens_in = sum(e.tokens_in for e in episodes)
+    if computed is not None:  # a backend that reuses KV caches computes fewer prompt tokens than it is sent
+        computed = backend.stats["prefill_tokens"] - computed
     return {"in_flight": in_flight, "wall_s": wall, "cpu_s": cpu, "episodes": len(episodes),
+            "tokens_in": tokens_in, "computed": tokens_in if computed is None else computed,
             "per_min": 60 * len(episodes) / wall, "steps": sum(len(e.steps) for e in episodes),
             "tokens_out": sum(e.tokens_out for e in episodes), "errors": sum(bool(e.error) for e in episodes),
             "em": sum(e.em or 0 for e in episodes),
             "trace": [(e.prediction, [s.action for s in e.steps]) for e in episodes]}
 
 
-def episodes_mode(args, backend) -> None:
+def _questions_and_spec(args):
     from studio.agents.loop import AgentSpec
     from studio.tasks import draw
 
@@ -118,10 +138,47 @@ def episodes_mode(args, backend) -> None:
     spec = AgentSpec("react", "prompted", k=args.k, max_steps=args.max_steps, max_tokens=args.max_tokens)
     print(f"{len(questions)} HotpotQA dev questions, few-shot ReAct k={args.k}, at most {args.max_steps} steps, "
           f"max_tokens {args.max_tokens} per step, local search")
+    return questions, spec
+
+
+def _clear(backend) -> None:
+    if hasattr(backend, "clear"):  # a backend that keeps KV caches between calls starts each run empty
+        backend.clear()
+
+
+def engines_mode(args, backends: dict) -> None:
+    """The same questions on each engine, N episodes in flight; ratios against the first engine."""
+    questions, spec = _questions_and_spec(args)
+    runs: dict[str, list[dict]] = {name: [] for name in backends}
+    for _ in range(args.repeats):
+        for name, backend in backends.items():
+            _clear(backend)
+            runs[name].append(measure_episodes(backend, questions, spec, args.n))
+    best = {name: max(v, key=lambda r: r["per_min"]) for name, v in runs.items()}
+    for name, r in best.items():
+        walls = ", ".join(f"{x['wall_s']:.1f}" for x in runs[name])
+        print(f"{name:>6}, {args.n} in flight: {r['wall_s']:7.1f} s (runs: {walls}; CPU {r['cpu_s']:.1f} s), "
+              f"{r['episodes']} episodes, {r['steps']} steps, {r['tokens_in']} prompt tokens sent, "
+              f"{r['computed']} computed, {r['tokens_out']} tokens out, EM {r['em']:.0f}, errors {r['errors']}, "
+              f"{r['per_min']:6.2f} episodes/min")
+    first = next(iter(best))
+    for name in list(best)[1:]:
+        print(f"ratio (episodes/min, {name} / {first}): {best[name]['per_min'] / best[first]['per_min']:.2f}x")
+    same = all(r["trace"] == best[first]["trace"] for v in runs.values() for r in v)
+    print(f"same steps and answers on every engine and run: {same}")
+    if not same:
+        for name in list(best)[1:]:
+            for i, (a, b) in enumerate(zip(best[first]["trace"], best[name]["trace"], strict=True)):
+                if a != b:
+                    print(f"  question {i}: {first} {a}\n              {name} {b}")
+
+
+def episodes_mode(args, backend) -> None:
+    questions, spec = _questions_and_spec(args)
     runs: dict[int, list[dict]] = {1: [], args.n: []}
     for _ in range(args.repeats):
         for in_flight in runs:
-            backend.clear()
+            _clear(backend)
             runs[in_flight].append(measure_episodes(backend, questions, spec, in_flight))
     best = {k: max(v, key=lambda r: r["per_min"]) for k, v in runs.items()}
     for in_flight, r in best.items():
@@ -143,7 +200,7 @@ def requests_mode(args, backend) -> None:
     for _ in range(args.repeats):
         for batched in (False, True):
             # Each run starts from an empty cache: nothing carried over from the other mode.
-            backend.clear()
+            _clear(backend)
             runs[batched].append(measure_generation(backend, prompts, args.max_tokens, batched=batched))
     single = max(runs[False], key=lambda r: r["tok_per_s"])
     batch = max(runs[True], key=lambda r: r["tok_per_s"])
@@ -173,17 +230,40 @@ def main() -> None:
     ap.add_argument("--device", default=None)
     ap.add_argument("--distinct", action="store_true", help="each prompt has its own examples (requests mode)")
     ap.add_argument("--repeats", type=int, default=1, help="alternate the two runs this many times; best of each")
+    ap.add_argument("--engines", default="local",
+                    help="comma-separated: local (LocalBackend), cb (transformers' continuous batching); two or "
+                         "more compare the engines at --n in flight (episodes mode)")
+    ap.add_argument("--cb-batch-tokens", type=int, default=512, help="cb: tokens per forward")
     args = ap.parse_args()
 
     import torch
 
-    from studio.llm.local import LocalBackend
+    names = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if args.requests and len(names) > 1:
+        ap.error("--requests measures one engine")
+    backends = {}
+    for name in names:
+        t0 = time.perf_counter()
+        if name == "local":
+            from studio.llm.local import LocalBackend
 
-    backend = LocalBackend(args.model, device=args.device, max_batch=args.n)
-    print(f"device {backend.device}, torch threads {torch.get_num_threads()}")
-    backend.generate([Request("warmup", INSTRUCTION)], STOP, 4)
-    backend.clear()
-    (requests_mode if args.requests else episodes_mode)(args, backend)
+            backends[name] = LocalBackend(args.model, device=args.device, max_batch=args.n)
+        elif name == "cb":
+            from cb_backend import ContinuousBatchingBackend
+
+            backends[name] = ContinuousBatchingBackend(args.model, device=args.device, max_batch=args.n,
+                                                       max_batch_tokens=args.cb_batch_tokens)
+        else:
+            ap.error(f"unknown engine {name!r} (local, cb)")
+        backends[name].generate([Request("warmup", INSTRUCTION)], STOP, 4)
+        _clear(backends[name])
+        print(f"engine {name}: loaded and warmed up in {time.perf_counter() - t0:.1f} s")
+    device = next(iter(backends.values())).device
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU flags: {cpu_flags()}")
+    if len(backends) > 1:
+        engines_mode(args, backends)
+    else:
+        (requests_mode if args.requests else episodes_mode)(args, next(iter(backends.values())))
 
 
 if __name__ == "__main__":
