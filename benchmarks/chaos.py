@@ -9,8 +9,14 @@ it answers the way hosted APIs do on a bad day, the fault kinds in turn:
 - `429`: rate limited, with `Retry-After: 0.2` (OpenAI's body)
 - `500`: server error
 - `garbage`: status 200 with a body that is not JSON
-- `hang`: no answer for `hang_s` (longer than the client's timeout), then the connection closes
+- `hang`: no answer at all, so only the client's own timeout gets past it (or, with `hang_s`, the connection
+  closes after that long)
 - `401`: OpenAI's "Incorrect API key provided: <the key it was sent>", quoting the key, as OpenAI does
+
+Every reply the real server gives is recorded (`recorded`, by request). A proxy made with `replay=` another's
+record answers the requests found there from it, at once, instead of asking the server again: a faulty
+pass then waits on nothing but its faults, so a client timeout short enough to end the hangs quickly is
+never hit by a server slowed down by other work on the machine (`tests/test_reliability.py`).
 """
 
 from __future__ import annotations
@@ -33,12 +39,15 @@ class FaultProxy(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, upstream: str, rate: float, faults: tuple[str, ...] = FAULTS, hang_s: float = 30.0):
+    def __init__(self, upstream: str, rate: float, faults: tuple[str, ...] = FAULTS, hang_s: float | None = None,
+                 replay: dict[tuple[str, bytes], tuple[int, bytes]] | None = None):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream = upstream.rstrip("/")
         self.root = f"{urlsplit(self.upstream).scheme}://{urlsplit(self.upstream).netloc}"
         self.rate, self.faults, self.hang_s = rate, faults, hang_s
-        self.counts: Counter[str] = Counter()
+        self.replay = replay or {}
+        self.recorded: dict[tuple[str, bytes], tuple[int, bytes]] = {}  # (path, body) -> the server's reply
+        self.counts: Counter[str] = Counter()  # faults by kind, "forwarded" to the server, "replayed"
         self.lock = threading.Lock()
         self.closing = threading.Event()
         self.requests = 0
@@ -54,7 +63,6 @@ class FaultProxy(ThreadingHTTPServer):
             i = self.requests
             self.requests += 1
             if int((i + 1) * self.rate) == int(i * self.rate):
-                self.counts["forwarded"] += 1
                 return None
             fault = self.faults[(int((i + 1) * self.rate) - 1) % len(self.faults)]
             self.counts[fault] += 1
@@ -83,11 +91,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.server.next_fault()
         try:
             if fault is None:
-                reply = self.server.client.post(self.server.root + self.path, content=body,
-                                                headers={"content-type": "application/json",
-                                                         "authorization": self.headers.get("authorization", "")})
-                self._send(reply.status_code, reply.content)
-            elif fault == "hang":
+                self._send(*self._forward(body))
+            elif fault == "hang":  # until the client gives up (its timeout), or hang_s, or the proxy closes
                 self.server.closing.wait(self.server.hang_s)
                 self.close_connection = True
             elif fault == "429":
@@ -102,6 +107,23 @@ class _Handler(BaseHTTPRequestHandler):
                                        "https://platform.openai.com/account/api-keys.", "invalid_request_error"))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up first (its timeout): fine
+
+    def _forward(self, body: bytes) -> tuple[int, bytes]:
+        """The server's reply: from the replayed record if the request is there, else from the server."""
+        server, request = self.server, (self.path, body)
+        if request in server.replay:
+            with server.lock:
+                server.counts["replayed"] += 1
+            return server.replay[request]
+        with server.lock:
+            server.counts["forwarded"] += 1
+        reply = server.client.post(server.root + self.path, content=body,
+                                   headers={"content-type": "application/json",
+                                            "authorization": self.headers.get("authorization", "")})
+        if reply.status_code == 200:
+            with server.lock:
+                server.recorded[request] = (reply.status_code, reply.content)
+        return reply.status_code, reply.content
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)

@@ -1,16 +1,22 @@
 """Engines: their recipe settings, and the life of the servers the studio starts (llama.cpp's llama-server here;
-vLLM's absence): stopped with their job, with their owner, on cancel; a crash fails the episodes in flight,
-which a rerun retries."""
+vLLM's absence): each on a port of its own, even when started at once; stopped with their job, with their
+owner, on cancel; a crash fails the episodes in flight, which a rerun retries."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import ROOT, processes_with
@@ -18,7 +24,7 @@ from pydantic import ValidationError
 
 from studio.errors import Cancelled
 from studio.llm.engines import EngineError, resolved_name, vllm_command, vllm_server
-from studio.llm.llama_cpp import LlamaCppError, binary, free_port, llama_server
+from studio.llm.llama_cpp import LlamaCppError, ServerProcess, binary, free_port, llama_server
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Engine, Recipe
 
@@ -93,6 +99,168 @@ def test_busy_port_is_a_one_line_error():
         with pytest.raises(LlamaCppError) as caught, llama_server(bundled_gguf(), port=port):
             pass
     assert str(caught.value) == f"port {port} on 127.0.0.1 is busy: stop what listens there or choose another port"
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """Another program's server: 200 to every GET (a health check included), naming itself as `server.who`."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"status": "ok", "object": "list", "data": [{"id": self.server.who}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _SharedPort(ThreadingHTTPServer):
+    """A server that binds with SO_REUSEPORT, as `vllm serve` does: another such socket may share its port."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+@contextlib.contextmanager
+def another_server(kind: type[ThreadingHTTPServer] = ThreadingHTTPServer, port: int = 0):
+    """Another program's HTTP server on 127.0.0.1 (a free port unless given), answering as "not-ours";
+    yields its port."""
+    server = kind(("127.0.0.1", port), _Answers)
+    server.who = "not-ours"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def served_model(server: ServerProcess) -> str:
+    """The model name the server at `server.base_url` answers with (its alias): which server answers there."""
+    with urllib.request.urlopen(server.base_url + "/models", timeout=60) as reply:
+        return json.loads(reply.read())["data"][0]["id"]
+
+
+def picks(monkeypatch, *ports: int) -> list[int]:
+    """Make the automatic port picker return `ports` first, then free ports; returns the ports picked."""
+    import studio.llm.llama_cpp as llama_cpp
+
+    queue, picked, lock = list(ports), [], threading.Lock()
+
+    def pick(host: str = "127.0.0.1") -> int:
+        with lock:
+            picked.append(queue.pop(0) if queue else free_port(host))
+            return picked[-1]
+
+    monkeypatch.setattr(llama_cpp, "free_port", pick)
+    return picked
+
+
+def taken_after_the_check(monkeypatch, port: int) -> None:
+    """`port` passes the busy check (as if another program took it just after), though it is taken."""
+    import studio.llm.llama_cpp as llama_cpp
+
+    check = llama_cpp.port_is_free
+    monkeypatch.setattr(llama_cpp, "port_is_free", lambda host, p: p == port or check(host, p))
+
+
+@pytest.mark.slow
+def test_servers_started_at_once_each_get_a_port_of_their_own(monkeypatch):
+    """Three llama-servers started at once on automatic ports, all three first picking the same port (two
+    playground lanes once did, and one lane failed with "port ... is busy"): each comes up on a port of its own
+    and answers there as itself, all three running together."""
+    from studio.llm.gguf_files import bundled_gguf
+    from studio.llm.llama_cpp import _post
+
+    same = free_port()
+    picked = picks(monkeypatch, same, same, same)
+    together = threading.Barrier(3)
+
+    def run(i: int) -> tuple[int, str, str]:
+        try:  # in the thread that uses it: a server stops with the thread that started it
+            with llama_server(bundled_gguf(), parallel=1, ctx_per_slot=256, threads=1, alias=f"server-{i}") as server:
+                together.wait()  # all three up at once
+                root = f"http://{server.host}:{server.port}"
+                text = _post(f"{root}/completion", {"prompt": "1, 2, 3,", "n_predict": 2}, timeout_s=120)["content"]
+                found = (server.port, served_model(server), text)
+                together.wait()  # none stops (freeing its port) before all have answered
+                return found
+        except BaseException:
+            together.abort()
+            raise
+
+    with ThreadPoolExecutor(3) as pool:
+        found = list(pool.map(run, range(3)))
+    ports = [port for port, _, _ in found]
+    assert len(set(ports)) == 3 and same in ports, (found, picked)
+    assert [name for _, name, _ in found] == ["server-0", "server-1", "server-2"]
+    assert all(text.strip() for _, _, text in found), found
+    assert len(picked) >= 5  # two of them were started again, on fresh ports
+
+
+@pytest.mark.slow
+def test_an_automatic_port_taken_at_start_is_left_for_a_fresh_one(monkeypatch):
+    """The port picked is taken: by a listener already there (the busy check sees it), or by another program's
+    server that took it just after the check and answers health itself (its answers must not pass for the
+    server's). The server comes up on a fresh port; a port the user gave that is taken that way is still the
+    clear one-line error."""
+    from studio.llm.gguf_files import bundled_gguf
+
+    with socket.socket() as held, another_server() as theirs:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        picked = picks(monkeypatch, held.getsockname()[1], theirs)
+        taken_after_the_check(monkeypatch, theirs)
+        with llama_server(bundled_gguf(), parallel=1, ctx_per_slot=256, threads=1, alias="ours") as server:
+            assert server.port not in (held.getsockname()[1], theirs) and picked[:2] == [held.getsockname()[1],
+                                                                                         theirs]
+            assert served_model(server) == "ours"
+        with pytest.raises(LlamaCppError) as caught, llama_server(bundled_gguf(), parallel=1, ctx_per_slot=256,
+                                                                  threads=1, port=theirs):
+            pass
+    assert str(caught.value) == f"port {theirs} on 127.0.0.1 is busy: stop what listens there or choose another port"
+
+
+SHARING_SERVER = textwrap.dedent("""
+    import socket, sys
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Mine(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"mine")
+
+    class Shared(HTTPServer):
+        def server_bind(self):
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            super().server_bind()
+
+    Shared(("127.0.0.1", int(sys.argv[1])), Mine).serve_forever()
+    """)
+
+
+def test_a_port_shared_with_another_server_is_left_for_a_fresh_one(monkeypatch):
+    """Any server (here a small Python one) binding with SO_REUSEPORT, as `vllm serve` does, can listen on a
+    port another such server listens on, and the two would split the requests: started on an automatic port
+    shared that way, it is started again on a fresh one; on a given port, that port is busy."""
+    with another_server(_SharedPort) as theirs:
+        picks(monkeypatch, theirs)
+        taken_after_the_check(monkeypatch, theirs)
+        with ServerProcess(lambda port: [sys.executable, "-c", SHARING_SERVER, str(port)], "127.0.0.1", None,
+                           name="sharing", health_path="/", startup_timeout_s=60) as server:
+            assert server.port != theirs
+            for _ in range(8):  # a shared port would send some of these to the other server
+                with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/", timeout=30) as reply:
+                    assert reply.read() == b"mine"
+        with pytest.raises(LlamaCppError, match=f"port {theirs} on 127.0.0.1 is busy"), \
+                ServerProcess(lambda port: [sys.executable, "-c", SHARING_SERVER, str(port)], "127.0.0.1", theirs,
+                              name="sharing", health_path="/", startup_timeout_s=60):
+            pass
 
 
 def _alive(pid: int) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from studio.errors import StudioError
 from studio.llm.base import Backend
-from studio.llm.llama_cpp import LlamaCppError, ServerProcess, free_port
+from studio.llm.llama_cpp import LlamaCppError, ServerProcess
 from studio.recipe.schema import Engine, Servers, Teacher
 
 VLLM_INSTALL = "pip install vllm (on a machine with a CUDA GPU)"
@@ -167,9 +167,8 @@ def vllm_server(engine: Engine, model: str, adapter: str | None) -> tuple[Server
         raise EngineError(f"engine vllm: vLLM is not installed here: {VLLM_INSTALL}")
     if not _cuda():
         raise EngineError("engine vllm needs a CUDA GPU; on a CPU choose engine llama.cpp or transformers")
-    port = engine.port or free_port()
-    server = ServerProcess(vllm_command(engine, model, adapter, port), "127.0.0.1", port, name="vllm",
-                           health_path="/health", startup_timeout_s=900)
+    server = ServerProcess(lambda port: vllm_command(engine, model, adapter, port), "127.0.0.1", engine.port,
+                           name="vllm", health_path="/health", startup_timeout_s=900)
     return server, engine.adapter_name if adapter else model
 
 
