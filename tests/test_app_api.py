@@ -404,14 +404,66 @@ def test_job_shows_the_training_workers_log_in_any_round(tmp_path, monkeypatch):
         jobs = JobQueue(store, runner, make_dashboard=False)
         job_id = jobs.submit(Recipe.model_validate({"name": "logs"}), ("rounds",))
         deadline = time.monotonic() + 10
-        while not jobs.get(job_id)["worker_log"]:
+        while not jobs.get(job_id)["stage_logs"]:
             assert time.monotonic() < deadline, jobs.get(job_id)
             time.sleep(0.02)
-        assert jobs.get(job_id)["worker_log"] == ["loading the student", "round 2 worker ready"]
+        assert jobs.get(job_id)["stage_logs"] == [{"title": "training worker",
+                                                    "lines": ["loading the student", "round 2 worker ready"]}]
         seen.set()
-        while jobs.get(job_id)["worker_log"]:
+        while jobs.get(job_id)["stage_logs"]:
             assert time.monotonic() < deadline, jobs.get(job_id)
             time.sleep(0.02)
         step.set()
         assert jobs.wait(job_id, 10)["status"] == "done"
         jobs.shutdown()
+
+
+@pytest.mark.slow
+def test_job_shows_the_log_of_the_engine_its_stage_runs_on(tmp_path):
+    """An agent stage's engine (here a real llama-server started inside the job, as evaluate starts one) has
+    its log tail in the job's panel while it runs; a server started elsewhere (a playground lane) does not."""
+    from storage import Store
+    from studio.app import views
+    from studio.app.jobs import JobQueue
+    from studio.llm.gguf_files import bundled_gguf
+    from studio.llm.llama_cpp import llama_server
+    from studio.recipe.schema import Recipe
+
+    shown, elsewhere_up, done = threading.Event(), threading.Event(), threading.Event()
+    started: dict[str, int] = {}
+
+    def elsewhere() -> None:
+        with llama_server(bundled_gguf(), parallel=1, ctx_per_slot=256, threads=1):
+            elsewhere_up.set()
+            done.wait(120)
+
+    other = threading.Thread(target=elsewhere, name="playground-prompted")
+    other.start()
+
+    def runner(recipe, store, stages, progress, cancel):
+        with llama_server(bundled_gguf(), parallel=1, ctx_per_slot=256, threads=1) as server:
+            started["port"] = server.port
+            shown.wait(120)
+        return {}
+
+    try:
+        assert elsewhere_up.wait(180)
+        with Store(tmp_path / "jobs.duckdb") as store:
+            jobs = JobQueue(store, runner, make_dashboard=False)
+            job_id = jobs.submit(Recipe.model_validate({"name": "engine-log"}), ("evaluate",))
+            deadline = time.monotonic() + 180
+            while "port" not in started or not jobs.get(job_id)["stage_logs"]:
+                assert time.monotonic() < deadline, jobs.get(job_id)
+                time.sleep(0.1)
+            (log,) = jobs.get(job_id)["stage_logs"]
+            assert log["title"] == f"llama-server on port {started['port']}"
+            assert any("listening" in line or "server" in line for line in log["lines"]), log
+            assert f"--- llama-server on port {started['port']} log (tail) ---" in views.job_log(jobs.get(job_id))
+            shown.set()
+            assert jobs.wait(job_id, 60)["status"] == "done"
+            assert jobs.get(job_id)["stage_logs"] == []
+            jobs.shutdown()
+    finally:
+        shown.set()
+        done.set()
+        other.join(30)

@@ -147,7 +147,7 @@ def test_large_groups_get_their_interval_from_sql(store, monkeypatch):
     assert row["f1_hi"] == pytest.approx(100 * (statistics.mean(values) + half), abs=0.01)
 
 
-def test_the_spread_across_training_seeds_of_a_recipe_family(store):
+def test_the_spread_across_training_seeds_of_a_recipe_family(store, monkeypatch):
     from studio.recipe.schema import Recipe
     from studio.results.dashboards import build_dashboard
     from studio.results.insight import seed_spread
@@ -163,6 +163,14 @@ def test_the_spread_across_training_seeds_of_a_recipe_family(store):
     other = store.create_run("other", "evaluate", unrelated.model_dump(mode="json"))
     store.add_episodes(other, episodes("finetuned", [False] * 4))
     store.set_run_status(other, "done")
+    old = store.create_run("old", "evaluate", {"name": "old", "student": {"seed": 3}})  # stored before sections
+    store.set_run_status(old, "done")
+
+    def no_validation(*args, **kwargs):
+        raise AssertionError("a dashboard validated a stored recipe again")
+
+    monkeypatch.setattr(Recipe, "model_validate", no_validation)  # the stored, resolved recipe is read as it is
+    assert seed_spread(store, [old]) == []
     (row,) = seed_spread(store, [ids[1]])
     assert row["seeds"] == 2 and row["em_mean"] == 50.0 and row["em_min"] == 25.0 and row["em_max"] == 75.0
     assert row["runs"] == ids and seed_spread(store, [other]) == []

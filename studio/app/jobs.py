@@ -23,11 +23,13 @@ from typing import Any
 
 from storage import Store
 from storage.redact import scrub
+from studio.llm.llama_cpp import ServerProcess
 from studio.recipe.schema import Recipe
 from studio.stages.runs import PIPELINE, Progress
 
 LOG_LINES = 400
 ACTIVE = ("queued", "running", "cancelling")
+JOB_THREAD = "studio-jobs"  # the thread that runs the jobs, one at a time (and the engines they start)
 
 Runner = Callable[..., dict[str, object]]
 
@@ -40,7 +42,6 @@ def _default_runner(recipe: Recipe, store: Store, stages: tuple[str, ...], progr
 
 def _now() -> str:
     return datetime.now().isoformat(timespec="seconds")
-
 
 @dataclass
 class Job:
@@ -96,7 +97,7 @@ class JobQueue:
                       + (f" ({waiting} job(s) ahead)" if waiting else ""))
             self._changed()
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, name="studio-jobs", daemon=True)
+                self._thread = threading.Thread(target=self._work, name=JOB_THREAD, daemon=True)
                 self._thread.start()
         self._queue.put(job)
         return job.id
@@ -118,15 +119,21 @@ class JobQueue:
             return True
 
     def get(self, job_id: int | None) -> dict[str, Any] | None:
-        """A job's state as plain data, with the training worker's log tail while it trains."""
+        """A job's state as plain data, with the log tail of what its running stage started: the training
+        worker while it trains, the engine servers (llama-server, vLLM) an agent stage runs on."""
         with self._lock:
             job = self._jobs.get(job_id) if job_id is not None else None
             if job is None:
                 return None
             snap = self._snapshot(job)
-            training = job.training if job.status in ACTIVE else None
+            active = job.status in ACTIVE
+            training = job.training if active else None
         if training is not None:  # outside the lock: reads the store and a file
-            snap["worker_log"] = _worker_log(self.store, training)
+            snap["stage_logs"].append({"title": "training worker", "lines": _worker_log(self.store, training)})
+        if active:
+            snap["stage_logs"] += [{"title": f"{server.name} on port {server.port}", "lines": server.log_lines()}
+                                   for server in ServerProcess.running(JOB_THREAD)]
+        snap["stage_logs"] = [log for log in snap["stage_logs"] if log["lines"]]
         return snap
 
     def list(self) -> list[dict[str, Any]]:
@@ -296,7 +303,7 @@ class JobQueue:
             "error": job.error,
             "dashboard_id": job.dashboard_id,
             "log": log,
-            "worker_log": [],
+            "stage_logs": [],
         }
 
 

@@ -249,8 +249,8 @@ def job_log(job: dict[str, Any] | None) -> str:
     if job is None:
         return ""
     text = "\n".join(job["log"])
-    if job["worker_log"]:
-        text += "\n--- training worker log (tail) ---\n" + "\n".join(job["worker_log"])
+    for log in job["stage_logs"]:
+        text += f"\n--- {log['title']} log (tail) ---\n" + "\n".join(log["lines"])
     return text
 
 

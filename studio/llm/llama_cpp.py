@@ -30,11 +30,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from studio.errors import StudioError
 from studio.paths import cache_dir
@@ -169,7 +172,10 @@ class _PortTaken(Exception):
 class ServerProcess:
     """An OpenAI-compatible server in a child process (its own process group): started, waited for until
     `health_path` answers 200 on a port its child listens on, stopped on exit. Used for llama-server and
-    `vllm serve`."""
+    `vllm serve`. The live ones are known by the thread that started them (`running`), so the studio can show
+    the log of the engines a job's stage runs on."""
+
+    _live: ClassVar[weakref.WeakSet[ServerProcess]] = weakref.WeakSet()
 
     def __init__(self, command: Callable[[int], Sequence[str | Path]], host: str, port: int | None, *, name: str,
                  health_path: str, startup_timeout_s: float = 180.0, scratch: Path | None = None):
@@ -185,6 +191,7 @@ class ServerProcess:
         self.health_path = health_path
         self.startup_timeout_s = startup_timeout_s
         self.proc: subprocess.Popen | None = None
+        self.started_by: str | None = None  # the name of the thread that started it
         self._log = None
 
     @property
@@ -229,7 +236,14 @@ class ServerProcess:
         self._log = tempfile.TemporaryFile(mode="w+b", prefix=f"{self.name}-", suffix=".log")  # noqa: SIM115
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True, preexec_fn=_die_with_parent)
+        self.started_by = threading.current_thread().name
+        ServerProcess._live.add(self)
         self._wait_ready(deadline)
+
+    @classmethod
+    def running(cls, started_by: str) -> list[ServerProcess]:
+        """The live servers started from the thread named `started_by`."""
+        return [s for s in list(cls._live) if s.started_by == started_by and s.proc is not None]
 
     def _listener(self) -> str:
         """Who listens on the port: "ours" (the child or its workers, alone), "shared" (they and another
@@ -273,13 +287,21 @@ class ServerProcess:
             time.sleep(0.2)
         raise LlamaCppError(f"{self.name} did not answer {url} within {self.startup_timeout_s:g} s: {self.log_tail()}")
 
+    def log_lines(self, lines: int = 15, max_bytes: int = 8192) -> list[str]:
+        """The last lines the server printed. Read at an offset, so the file position it writes at stays."""
+        log = self._log
+        if log is None:
+            return []
+        try:
+            size = os.fstat(log.fileno()).st_size
+            data = os.pread(log.fileno(), max_bytes, max(0, size - max_bytes))
+        except (OSError, ValueError):  # closed meanwhile: the server stopped
+            return []
+        text = data.decode(errors="replace").replace("\r", "\n")
+        return [line for line in text.splitlines() if line.strip()][-lines:]
+
     def log_tail(self, lines: int = 6) -> str:
-        if self._log is None:
-            return ""
-        self._log.flush()
-        self._log.seek(0)
-        text = self._log.read().decode(errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:])
+        return " | ".join(self.log_lines(lines))
 
     def stop(self) -> None:
         self._stop_child()
@@ -287,6 +309,7 @@ class ServerProcess:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _stop_child(self) -> None:
+        ServerProcess._live.discard(self)
         proc, self.proc = self.proc, None
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):

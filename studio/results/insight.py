@@ -8,10 +8,12 @@ stored episodes; only the per-question values of the groups being compared come 
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
 from storage import Store
+from studio.recipe.fingerprint import stored_fingerprint
 from studio.trajectories.episode import OUTCOMES
 
 
@@ -110,20 +112,16 @@ def seed_spread(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
     """For each evaluate run among `run_ids` whose recipe was also trained with other `student.seed`s (the same
     settings otherwise: a recipe family), EM per agent, task and method across the family's seeds: how far the
     training seed alone moves the score."""
-    import statistics
-
-    from pydantic import ValidationError
-
-    from studio.recipe.fingerprint import fingerprint
-    from studio.recipe.schema import Recipe
 
     def family(recipe: dict) -> tuple[str, int] | None:
+        """The run's recipe family (its evaluate fingerprint with the seed set to 0) and seed, read from the
+        resolved recipe stored with the run, as it is: no recipe is validated again to draw a dashboard."""
         try:
-            parsed = Recipe.model_validate(recipe)
-        except ValidationError:  # a recipe whose files are gone: left out
+            seed = recipe["student"]["seed"]
+            unseeded = {**recipe, "student": {**recipe["student"], "seed": 0}}
+            return stored_fingerprint(unseeded, "evaluate"), seed
+        except (KeyError, TypeError):  # stored before a section the evaluate stage reads existed: left out
             return None
-        unseeded = parsed.model_copy(update={"student": parsed.student.model_copy(update={"seed": 0})})
-        return fingerprint(unseeded, "evaluate"), parsed.student.seed
 
     runs = store.query("SELECT id, recipe FROM runs WHERE stage = 'evaluate' AND status IN ('done', 'failed') "
                        "AND recipe IS NOT NULL")
