@@ -208,6 +208,8 @@ class JobQueue:
                             job.run_ids[name] = run_id
                         summary = result.summary() if hasattr(result, "summary") else str(result)
                         self._log(job, f"{name}: {summary}")
+                    if run_id is not None and name.endswith("evaluate"):
+                        self._log_agents(job, name, run_id)
                 if job.cancel.is_set():
                     raise Cancelled("cancelled")
             if self.make_dashboard and any(label.endswith("evaluate") for label in job.run_ids):
@@ -238,8 +240,9 @@ class JobQueue:
                         "cost": p.cost, "run_id": p.run_id, "loss": p.loss}
             previous = job.progress.get(p.label)
             job.progress[p.label] = counters
-            if p.run_id is not None:
+            if p.run_id is not None and job.run_ids.get(p.label) != p.run_id:
                 job.run_ids[p.label] = p.run_id
+                self._changed()  # a new run: pages list it (and the one before it, now over) at once
             job.training = p.run_id if p.stage == "train" else None
             if p.stage == "train" and p.loss is not None:
                 if job.loss_run != p.run_id:  # a later round's training: its own curve
@@ -250,8 +253,9 @@ class JobQueue:
             now = time.time()
             if changed and (now - job._last_logged >= 1.0 or p.done >= p.total):
                 job._last_logged = now
+                right = "" if p.stage == "evaluate" else f", {p.correct} correct"  # agents apart: the result
                 extra = (f", loss {p.loss:.4f}" if p.loss is not None else "") if p.stage == "train" else \
-                    f", {p.correct} correct, {p.failed} failed, cost ${p.cost:.4f}"
+                    f"{right}, {p.failed} failed, cost ${p.cost:.4f}"
                 self._log(job, f"{p.label}: {p.done}/{p.total}{extra}")
         if changed and p.run_id is not None:
             self._measure_speed(job, p)
@@ -276,6 +280,15 @@ class JobQueue:
             job.tokens_per_s = speed
 
     # -- helpers ----------------------------------------------------------------------------------------
+    def _log_agents(self, job: Job, name: str, run_id: int) -> None:
+        """An evaluate stage's EM, agent by agent (its summary counts right answers of all agents together)."""
+        from studio.results.insight import agent_scores
+
+        found = agent_scores(self.store, [run_id]).get(run_id, [])
+        if found:
+            with self._lock:
+                self._log(job, f"{name}: EM " + " · ".join(f"{a.agent} {a.em:.1f}% of {a.questions}" for a in found))
+
     def _changed(self) -> None:
         self.version += 1
 

@@ -8,11 +8,11 @@ from typing import Any
 import gradio as gr
 
 from studio.app import views
+from studio.app.jobs import ACTIVE
 from studio.app.rounds_panel import create_rounds_panel, show_rounds
 from studio.app.views import Studio
 from studio.errors import StudioError
 from studio.llm.gguf_files import QUANTS
-from studio.recipe.io import RecipeError
 from studio.stages.export import FORMATS, export_archive
 from studio.stages.runs import PIPELINE
 
@@ -29,7 +29,7 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         start = gr.Button("Start", variant="primary", scale=1, min_width=100, elem_id="run-start")
         cancel = gr.Button("Cancel job", variant="stop", scale=1, min_width=100, elem_id="run-cancel")
     message = gr.Markdown(elem_id="run-message")
-    with gr.Accordion("Export the fine-tuned agent", open=False, elem_id="export-panel"):
+    with gr.Accordion("Export the fine-tuned agent", open=False, elem_id="export-panel") as export_panel:
         with gr.Row(equal_height=False, elem_classes=["toolbar"]):
             export_format = gr.Radio(list(FORMATS), value="gguf", label="format", scale=2, elem_id="export-format",
                                      info="peft: the adapter; merged: a transformers model; gguf: llama.cpp and "
@@ -45,6 +45,7 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
             job = gr.Dropdown(choices=views.job_choices(studio), value=studio.jobs.current(), label="job",
                               elem_id="run-job", allow_custom_value=True)
             progress = gr.Markdown(views.job_markdown(studio.jobs.get(studio.jobs.current())), elem_id="run-progress")
+            result = gr.Markdown(elem_id="run-result")
             loss = gr.Plot(label="training loss", visible=False, elem_id="run-loss")
         with gr.Column(scale=2):
             log = gr.Textbox(label="log", lines=14, max_lines=14, autoscroll=True, interactive=False,
@@ -65,13 +66,9 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
     timer = gr.Timer(POLL_S)
 
     def start_job(name: str, which: str) -> list[Any]:
-        if not name:
-            return ["⚠ pick a recipe first (save one in the Recipes tab)", gr.skip()]
-        try:
-            recipe_obj = views.load_saved(studio, name)
-        except (RecipeError, KeyError) as exc:
-            text = "; ".join(exc.problems) if isinstance(exc, RecipeError) else str(exc)
-            return [f"⚠ recipe {views.esc(name)} is not valid: {views.esc(text)}", gr.skip()]
+        recipe_obj = views.load_or_problem(studio, name)
+        if isinstance(recipe_obj, str):
+            return [recipe_obj, gr.skip()]
         chosen = PIPELINE if which in (None, "", "all") else (which,)
         job_id = studio.jobs.submit(recipe_obj, chosen)
         return [f"job {job_id} queued: {', '.join(chosen)} of **{views.esc(name)}**",
@@ -80,22 +77,26 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
     def estimate_recipe(name: str) -> str:
         from studio.stages.estimate import estimate as estimate_of
 
-        if not name:
-            return "⚠ pick a recipe first (save one in the Recipes tab)"
+        recipe_obj = views.load_or_problem(studio, name)
+        if isinstance(recipe_obj, str):
+            return recipe_obj
         busy = views.busy_message(studio, "the estimate's dry run")
         if busy:
             return busy
         try:
-            return views.estimate_markdown(estimate_of(views.load_saved(studio, name), studio.store))
-        except (StudioError, KeyError) as exc:
+            return views.estimate_markdown(estimate_of(recipe_obj, studio.store))
+        except StudioError as exc:
             return f"⚠ {views.esc(str(exc))}"
 
     def export_agent(name: str, fmt: str, quant: str) -> list[Any]:
         if not name:
             return [gr.update(visible=False), "⚠ pick the recipe whose fine-tuned agent to export"]
+        recipe_obj = views.load_or_problem(studio, name)
+        if isinstance(recipe_obj, str):
+            return [gr.update(visible=False), recipe_obj]
         try:
-            archive = export_archive(views.load_saved(studio, name), studio.store, fmt, quant, studio.tmp_dir)
-        except (StudioError, KeyError) as exc:
+            archive = export_archive(recipe_obj, studio.store, fmt, quant, studio.tmp_dir)
+        except StudioError as exc:
             return [gr.update(visible=False), f"⚠ {views.esc(str(exc))}"]
         return [gr.update(value=str(archive), visible=True), f"exported **{views.esc(name)}** as {fmt}"]
 
@@ -108,8 +109,8 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         return f"cancelling job {job_id}" if ok else f"job {job_id} is not running or queued"
 
     def poll(job_id: int | None, name: str | None, state: dict[str, Any]) -> list[Any]:
-        """Every second: the selected job's counters and log; the lists and the rounds timeline only when some
-        job changed."""
+        """Every second: the selected job's counters and log, the jobs table while a job runs (its elapsed time);
+        the lists, the rounds timeline and the job's result only when some job changed or another is picked."""
         try:
             job_id = int(job_id) if job_id not in (None, "") else None
         except (TypeError, ValueError):
@@ -122,14 +123,17 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
             out.append(gr.update(value=views.loss_figure(points) if points else None, visible=bool(points)))
         else:
             out.append(gr.skip())
+        changed = studio.jobs.version != state.get("version")
+        result = views.job_result(studio, snap) if changed or job_id != state.get("job") else gr.skip()
         state["loss"], state["job"] = len(points), job_id
-        if studio.jobs.version != state.get("version"):
+        if changed:
             state["version"] = studio.jobs.version
             out += [views.job_rows(studio), gr.update(choices=views.job_choices(studio)),
                     views.runs_rows(studio), gr.update(choices=views.run_choices(studio)), *show_rounds(studio, name)]
         else:
-            out += [gr.skip()] * 6
-        return [*out, state]
+            running = any(j["status"] in ACTIVE for j in studio.jobs.list())
+            out += [views.job_rows(studio) if running else gr.skip(), *[gr.skip()] * 5]
+        return [*out, result, state]
 
     def open_run(run_id: int | None) -> list[Any]:
         detail = views.run_detail(studio, run_id)
@@ -146,7 +150,8 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
     cancel.click(cancel_job, inputs=job, outputs=message, api_name="cancel_job")
     export.click(export_agent, inputs=[recipe, export_format, export_quant], outputs=[export_file, export_message],
                  api_name="export_agent")
-    polled = [progress, log, loss, jobs_table, job, runs_table, run, rounds["timeline"], rounds["figure"], seen]
+    polled = [progress, log, loss, jobs_table, job, runs_table, run, rounds["timeline"], rounds["figure"], result,
+              seen]
     timer.tick(poll, inputs=[job, recipe, seen], outputs=polled, api_name="poll_job", show_progress="hidden",
                trigger_mode="always_last")
     job.input(poll, inputs=[job, recipe, seen], outputs=polled, api_visibility="private", show_progress="hidden")
@@ -157,4 +162,4 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
     return {"recipe": recipe, "stages": stages, "start": start, "cancel": cancel, "message": message, "job": job,
             "progress": progress, "loss": loss, "log": log, "jobs": jobs_table, "run": run, "run_info": run_info,
             "run_loss": run_loss, "runs": runs_table, "timer": timer, "open_run": open_run,
-            "rounds": rounds["timeline"]}
+            "rounds": rounds["timeline"], "result": result, "export_panel": export_panel}

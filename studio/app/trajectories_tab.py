@@ -132,4 +132,5 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
     return {"run": run, "task": task, "method": method, "agent": agent, "correct": correct, "outcome": outcome,
             "page": page, "search": search, "count": count, "table": table, "keys": keys, "meta": meta,
             "timeline": timeline, "full": full, "filter": filter_trajectories, "filters": filters,
-            "side_a": side_a, "side_b": side_b, "compare": compare, "pairs": pairs}
+            "side_a": side_a, "side_b": side_b, "compare": compare, "pairs": pairs, "verdict": verdict,
+            "pair_keys": pair_keys, "compare_sides": compare_sides}

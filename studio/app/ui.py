@@ -1,5 +1,6 @@
-"""The studio's Gradio Blocks: five tabs, each built by its own `create_*_tab()`, and the page-load event that
-refreshes the lists and follows deep links (`/?run=ID` opens that run)."""
+"""The studio's Gradio Blocks: five tabs, each built by its own `create_*_tab()`; the page-load event that
+refreshes the lists and follows deep links (`/?run=ID`, `?compare=`, `?playground=`, `?export=`), and the lists of
+every tab following the job queue on the Runs tab's timer."""
 
 from __future__ import annotations
 
@@ -47,6 +48,14 @@ CSS = """
 """
 
 
+# The log box opens on its newest lines: a textarea filled while its tab was hidden stays scrolled to its start,
+# and Gradio's autoscroll only follows a textarea that is already at its end.
+SHOW_LOG_TAIL = """() => setTimeout(() => {
+  const log = document.querySelector('#run-log textarea');
+  if (log) log.scrollTop = log.scrollHeight;
+}, 50)"""
+
+
 def theme() -> gr.themes.Base:
     """The default theme with local fonts: the studio works offline, so no web fonts are fetched."""
     return gr.themes.Soft(primary_hue="orange", secondary_hue="slate",
@@ -62,7 +71,7 @@ def create_ui(studio: Studio) -> gr.Blocks:
         with gr.Tabs(selected="recipes", elem_id="studio-tabs") as tabs:
             with gr.Tab("Recipes", id="recipes", elem_id="tab-recipes"):
                 recipes = create_recipes_tab(studio)
-            with gr.Tab("Runs", id="runs", elem_id="tab-runs"):
+            with gr.Tab("Runs", id="runs", elem_id="tab-runs") as runs_page:
                 runs = create_runs_tab(studio)
             with gr.Tab("Trajectories", id="trajectories", elem_id="tab-trajectories"):
                 trajectories = create_trajectories_tab(studio)
@@ -70,51 +79,91 @@ def create_ui(studio: Studio) -> gr.Blocks:
                 dashboards = create_dashboards_tab(studio)
             with gr.Tab("Playground", id="playground", elem_id="tab-playground"):
                 playground = create_playground_tab(studio)
+        listed = gr.State(-1)  # the job queue's version the lists below were last filled at
 
         recipes["saved"].then(lambda: [gr.update(choices=views.recipe_names(studio))] * 2,
                               outputs=[runs["recipe"], playground["recipe"]], api_visibility="private")
+        following = [recipes["recipe_list"], runs["recipe"], playground["recipe"], trajectories["run"],
+                     trajectories["task"], trajectories["method"], trajectories["agent"], trajectories["side_a"],
+                     trajectories["side_b"], dashboards["runs"], dashboards["saved"]]
 
-        def on_load(request: gr.Request) -> list[Any]:
-            """Fresh lists for this page; `?run=ID` opens that run in the Runs tab and filters its episodes."""
-            run_id = _query_run(request)
-            names = views.recipe_names(studio)
+        def current_lists() -> dict[Any, Any]:
+            """Every recipe, run and agent list outside the Runs tab's own, as the store holds them now; only the
+            choices change, so what a user picked stays picked."""
+            names = gr.update(choices=views.recipe_names(studio))
             options = views.trajectory_options(studio)
-            job = (studio.jobs.job_for_run(run_id) if run_id is not None else None) or studio.jobs.current()
-            run_info, run_loss = runs["open_run"](run_id) if run_id is not None else (gr.skip(), gr.skip())
-            if run_id is not None and views.run_detail(studio, run_id) is None:
-                run_info = f"⚠ no run {run_id} in this studio's store"
-            listed = trajectories["filter"](str(run_id), "", "", "", "any", "", 1) if run_id is not None else \
-                [gr.skip()] * 3
-            run_choices = views.run_choices(studio)
             sides = gr.update(choices=views.side_choices(studio))
-            return [
-                gr.update(selected="runs") if run_id is not None else gr.skip(),
-                gr.update(choices=names),
-                gr.update(choices=names),
-                gr.update(choices=views.job_choices(studio), value=job),
-                views.job_rows(studio),
-                views.runs_rows(studio),
-                gr.update(choices=run_choices, value=run_id) if run_id is not None else gr.update(choices=run_choices),
-                run_info,
-                run_loss,
-                gr.update(choices=run_filter_choices(studio), value=str(run_id) if run_id is not None else ""),
-                gr.update(choices=_any(options["task"])),
-                gr.update(choices=_any(options["method"])),
-                gr.update(choices=_any(options["agent"])),
-                *listed,
-                gr.update(choices=[(label, str(i)) for label, i in run_choices]),
-                views.dashboards_rows(studio),
-                gr.update(choices=names),
-                sides,
-                sides,
-            ]
+            return {
+                recipes["recipe_list"]: names, runs["recipe"]: names, playground["recipe"]: names,
+                trajectories["run"]: gr.update(choices=run_filter_choices(studio)),
+                trajectories["task"]: gr.update(choices=_any(options["task"])),
+                trajectories["method"]: gr.update(choices=_any(options["method"])),
+                trajectories["agent"]: gr.update(choices=_any(options["agent"])),
+                trajectories["side_a"]: sides, trajectories["side_b"]: sides,
+                dashboards["runs"]: gr.update(choices=[(label, str(i)) for label, i in views.run_choices(studio)]),
+                dashboards["saved"]: views.dashboards_rows(studio),
+            }
+
+        def follow_jobs(seen: int) -> list[Any]:
+            """On the Runs tab's timer: the lists again whenever a job changed something (a new run, a run over)."""
+            version = studio.jobs.version
+            if version == seen:
+                return [gr.skip()] * (len(following) + 1)
+            lists = current_lists()
+            return [*(lists[c] for c in following), version]
+
+        runs["timer"].tick(follow_jobs, inputs=listed, outputs=[*following, listed], api_name="follow_jobs",
+                           show_progress="hidden", trigger_mode="always_last")
+        runs_page.select(None, js=SHOW_LOG_TAIL)
+
+        def on_load(request: gr.Request) -> dict[Any, Any]:
+            """Fresh lists for this page, the Runs tab on the current job and its recipe, and the deep links:
+            `?run=ID` opens that run and filters its episodes, `?compare=RUN|AGENT,RUN|AGENT` compares two sides,
+            `?playground=RECIPE` and `?export=RECIPE` open those with the recipe picked."""
+            query = request.query_params if request is not None else {}
+            run_id = _query_run(request)
+            out = {listed: studio.jobs.version, **current_lists()}
+            job = (studio.jobs.job_for_run(run_id) if run_id is not None else None) or studio.jobs.current()
+            snap = studio.jobs.get(job)
+            out[runs["job"]] = gr.update(choices=views.job_choices(studio), value=job)
+            out[runs["jobs"]] = views.job_rows(studio)
+            out[runs["runs"]] = views.runs_rows(studio)
+            out[runs["run"]] = gr.update(choices=views.run_choices(studio))
+            if snap is not None:
+                out[runs["recipe"]] = gr.update(choices=views.recipe_names(studio), value=snap["recipe"])
+            if run_id is not None:
+                out[tabs] = gr.update(selected="runs")
+                out[runs["run"]] = gr.update(choices=views.run_choices(studio), value=run_id)
+                out[runs["run_info"]], out[runs["run_loss"]] = runs["open_run"](run_id)
+                if views.run_detail(studio, run_id) is None:
+                    out[runs["run_info"]] = f"⚠ no run {run_id} in this studio's store"
+                out[trajectories["run"]] = gr.update(choices=run_filter_choices(studio), value=str(run_id))
+                shown = trajectories["filter"](str(run_id), "", "", "", "any", "", 1)
+                out.update(zip([trajectories["count"], trajectories["table"], trajectories["keys"]], shown,
+                               strict=True))
+            a, _, b = (query.get("compare") or "").partition(",")
+            if a and b:
+                out[tabs] = gr.update(selected="trajectories")
+                sides = views.side_choices(studio)
+                out[trajectories["side_a"]] = gr.update(choices=sides, value=a)
+                out[trajectories["side_b"]] = gr.update(choices=sides, value=b)
+                found = trajectories["compare_sides"](a, b, "every paired question")
+                out.update(zip([trajectories["verdict"], trajectories["pairs"], trajectories["pair_keys"]], found,
+                               strict=True))
+            names = views.recipe_names(studio)
+            if query.get("playground"):
+                out[tabs] = gr.update(selected="playground")
+                out[playground["recipe"]] = gr.update(choices=names, value=query["playground"])
+            if query.get("export"):
+                out[tabs] = gr.update(selected="runs")
+                out[runs["recipe"]] = gr.update(choices=names, value=query["export"])
+                out[runs["export_panel"]] = gr.update(open=True)
+            return out
 
         demo.load(on_load, outputs=[
-            tabs, recipes["recipe_list"], runs["recipe"], runs["job"], runs["jobs"], runs["runs"], runs["run"],
-            runs["run_info"], runs["run_loss"], trajectories["run"], trajectories["task"], trajectories["method"],
-            trajectories["agent"], trajectories["count"], trajectories["table"], trajectories["keys"],
-            dashboards["runs"], dashboards["saved"], playground["recipe"], trajectories["side_a"],
-            trajectories["side_b"],
+            tabs, listed, *following, runs["job"], runs["jobs"], runs["runs"], runs["run"], runs["run_info"],
+            runs["run_loss"], runs["export_panel"], trajectories["count"], trajectories["table"],
+            trajectories["keys"], trajectories["verdict"], trajectories["pairs"], trajectories["pair_keys"],
         ], api_name="open_page")
     return demo
 

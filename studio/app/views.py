@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,11 @@ from typing import Any
 import yaml
 
 from storage import Store
-from studio.app.jobs import JobQueue
+from studio.app.jobs import ACTIVE, JobQueue
 from studio.paths import RECIPES_DIR
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe
-from studio.results.insight import Comparison, Side, compare, sides
+from studio.results.insight import AgentScore, Comparison, Side, agent_scores, compare, run_result, sides
 from studio.stages.estimate import Estimate
 from studio.stages.runs import PIPELINE
 
@@ -47,8 +48,9 @@ class Studio:
 def esc(value: Any) -> str:
     """Text for Markdown, shown as text: HTML-escaped, Markdown's markup characters neutralised, and the
     pieces GitHub-flavoured Markdown turns into links by themselves (`https://`, `www.`, `a@b`) broken up
-    with character references, so no title or name becomes a link or an image the browser fetches."""
-    text = html.escape("" if value is None else str(value))
+    with character references, so no title or name becomes a link or an image the browser fetches. Quotes stay
+    as they are: outside a tag they are text, and `&#x27;` would show literally once its `#` is escaped."""
+    text = html.escape("" if value is None else str(value), quote=False)
     for ch in "\\`*_[]#|!~":
         text = text.replace(ch, "\\" + ch)
     return text.replace(":", "&#58;").replace("@", "&#64;").replace("www.", "www&#46;").replace("WWW.", "WWW&#46;")
@@ -86,6 +88,18 @@ def save_recipe(studio: Studio, text: str) -> tuple[Recipe, Path]:
 
 def load_saved(studio: Studio, name: str) -> Recipe:
     return parse_recipe(read_recipe(studio, name), f"{name}.yaml")
+
+
+def load_or_problem(studio: Studio, name: str | None) -> Recipe | str:
+    """The saved recipe, or one plain line saying why it cannot be used: none picked, none saved, not valid."""
+    if not name:
+        return "⚠ pick a recipe first (save one in the Recipes tab)"
+    try:
+        return load_saved(studio, name)
+    except KeyError:
+        return f"⚠ no recipe named {esc(name)}: save it in the Recipes tab first"
+    except RecipeError as exc:
+        return f"⚠ recipe {esc(name)} is not valid: {esc('; '.join(exc.problems))}"
 
 
 def renamed(text: str, name: str) -> str:
@@ -156,15 +170,28 @@ RUN_COLUMNS = ["id", "name", "stage", "status", "trajectories", "EM", "cost $", 
 JOB_COLUMNS = ["job", "recipe", "stages", "status", "stage", "elapsed s", "cost $", "runs"]
 
 
+def em_text(stage: str, agents: list[AgentScore], detail: bool = False) -> str:
+    """A run's EM for a list: each agent's own figure for an evaluate run ("prompted 0.0 · finetuned 10.0"), never
+    a blend; one figure for a run of one agent (teacher, explore). `detail` adds the 95% intervals and counts."""
+    def one(a: AgentScore) -> str:
+        lo, hi = a.interval
+        return f"{a.em:.1f}% [{lo:.1f}, {hi:.1f}] (n {a.questions})" if detail else f"{a.em:.1f}"
+
+    if len(agents) == 1 and stage != "evaluate":
+        return one(agents[0])
+    return " · ".join(f"{a.agent} {one(a)}" for a in agents)
+
+
 def runs_rows(studio: Studio) -> list[list[Any]]:
     from studio.results.report import run_report
 
+    ems = agent_scores(studio.store)
     rows = []
     for run in reversed(run_report(studio.store, with_scores=False)):
         m = run["metrics"]
-        em = m.get("em")
         rows.append([run["id"], run["name"], run["stage"], run["status"], m.get("trajectories", 0),
-                     "" if em is None else round(100 * em, 1), round(m.get("cost") or 0.0, 4), run["error"] or ""])
+                     em_text(run["stage"], ems.get(run["id"], [])), round(m.get("cost") or 0.0, 4),
+                     run["error"] or ""])
     return rows
 
 
@@ -184,6 +211,8 @@ def run_detail(studio: Studio, run_id: int | None) -> dict[str, Any] | None:
         return None
     run["loss"] = [(m["step"], m["loss"]) for m in studio.store.train_metrics(int(run_id)) if m["loss"] is not None]
     run["job"] = studio.jobs.job_for_run(int(run_id))
+    run["em"] = em_text(run["stage"], agent_scores(studio.store, [int(run_id)]).get(int(run_id), []), detail=True)
+    run["result"] = result_markdown(studio, [int(run_id)], run["recipe"]) if run["stage"] == "evaluate" else ""
     return run
 
 
@@ -197,8 +226,7 @@ def run_markdown(run: dict[str, Any] | None) -> str:
     if run["error"]:
         lines.append(f"⚠ {esc(run['error'])}")
     if m.get("trajectories"):
-        em = m.get("em")
-        lines.append(f"{m['trajectories']} trajectories · EM {'-' if em is None else f'{100 * em:.1f}%'} · "
+        lines.append(f"{m['trajectories']} trajectories · EM {esc(run.get('em')) or '-'} · "
                      f"cost ${m.get('cost') or 0:.4f} · tokens in/out {m.get('tokens_in') or 0}/"
                      f"{m.get('tokens_out') or 0}")
     if m.get("train_steps"):
@@ -207,6 +235,8 @@ def run_markdown(run: dict[str, Any] | None) -> str:
         lines.append("summary: " + esc(", ".join(f"{k}={v}" for k, v in run["summary"].items())))
     if run.get("job"):
         lines.append(f"started by job {run['job']} of this studio session")
+    if run.get("result"):
+        lines.append(run["result"])
     return "\n\n".join(lines)
 
 
@@ -235,14 +265,68 @@ def job_markdown(job: dict[str, Any] | None) -> str:
         if stage == "train":
             loss = f" · loss {p['loss']:.4f}" if p["loss"] is not None else ""
             lines.append(f"- **{stage}** (run {p['run_id']}): step {p['done']}/{p['total']} ({pct}){loss}")
-        else:
+        else:  # an evaluate stage's agents are scored each on their own in the result, never added up here
+            right = "" if stage.endswith("evaluate") else f"{p['correct']} correct · "
             lines.append(f"- **{stage}** (run {p['run_id']}): {p['done']}/{p['total']} episodes ({pct}) · "
-                         f"{p['correct']} correct · {p['failed']} failed · ${p['cost']:.4f}")
+                         f"{right}{p['failed']} failed · ${p['cost']:.4f}")
     if job["error"]:
         lines.append(f"⚠ {esc(job['error'])}")
     if job["dashboard_id"]:
         lines.append(f"Dashboard: [/dashboards/{job['dashboard_id']}](/dashboards/{job['dashboard_id']})")
     return "\n\n".join(lines)
+
+
+def job_result(studio: Studio, job: dict[str, Any] | None) -> str:
+    """The result of a job that evaluated, once it is over ("" before, and for jobs that did not evaluate)."""
+    if job is None or job["status"] in ACTIVE:
+        return ""
+    evaluated = [run_id for label, run_id in job["run_ids"].items() if label.endswith("evaluate")]
+    return result_markdown(studio, list(dict.fromkeys(evaluated)), job["recipe"])
+
+
+def chance(p_value: float) -> str:
+    """Whether a difference with this exact McNemar p could be chance, in words."""
+    return ("the difference is unlikely to be chance (p < 0.05)" if p_value < 0.05 else
+            "the difference could be chance (p ≥ 0.05): more questions or seeds would tell")
+
+
+def link(query: dict[str, str]) -> str:
+    """A link to this studio page with a deep-link query (`on_load` follows it); shareable."""
+    return "?" + urllib.parse.urlencode(query)
+
+
+def result_markdown(studio: Studio, run_ids: list[int], recipe: str | None) -> str:
+    """Each evaluate run's result: every agent's EM with its 95% interval and question count; fine-tuned minus
+    prompted on the paired questions with the exact McNemar p; links to the comparison, the Playground, Export."""
+    saved = recipe in recipe_names(studio) if recipe else False
+    blocks = []
+    for run_id in run_ids:
+        found = run_result(studio.store, run_id)
+        if not found.agents:
+            continue
+        lines = [f"#### Result of evaluate run {run_id}"]
+        for a in found.agents:
+            lo, hi = a.interval
+            lines.append(f"- **{esc(a.agent)}**: EM **{a.em:.1f}%** (95% interval {lo:.1f}–{hi:.1f}%, "
+                         f"{a.questions} questions)")
+        links = []
+        if found.tuned is not None and found.tuned.rows:
+            t = found.tuned
+            lines.append(f"\n**fine-tuned − prompted: {t.difference:+.1f} points** on {len(t.rows)} paired questions "
+                         f"(fine-tuned alone right on {t.only_b}, prompted alone on {t.only_a}) · exact McNemar "
+                         f"p = {t.p_value:.3g}: {chance(t.p_value)}")
+            links.append(f"[Compare them question by question]"
+                         f"({link({'compare': f'{run_id}|prompted,{run_id}|finetuned'})})")
+        elif found.tuned is not None:
+            lines.append("\nNo question was answered by both the prompted and the fine-tuned agent.")
+        if saved:
+            links.append(f"[Ask them in the Playground]({link({'playground': recipe})})")
+            if any(a.agent == "finetuned" for a in found.agents):
+                links.append(f"[Export the fine-tuned agent]({link({'export': recipe})})")
+        if links:
+            lines.append("\n" + " · ".join(links))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def job_log(job: dict[str, Any] | None) -> str:
@@ -327,11 +411,9 @@ def comparison_markdown(found: Comparison) -> str:
     if not n:
         return f"No question answered by both {esc(found.a.label)} and {esc(found.b.label)}."
     both, neither = found.count(True, True), found.count(False, False)
-    verdict = ("the difference is unlikely to be chance (p < 0.05)" if found.p_value < 0.05 else
-               "the difference could be chance (p ≥ 0.05): more questions or seeds would tell")
     return (f"**{n} paired questions** · both right {both} · only A ({esc(found.a.label)}) {found.only_a} · "
             f"only B ({esc(found.b.label)}) {found.only_b} · neither {neither} · exact McNemar "
-            f"**p = {found.p_value:.3g}**: {verdict}")
+            f"**p = {found.p_value:.3g}**: {chance(found.p_value)}")
 
 
 def comparison_rows(found: Comparison) -> list[list[Any]]:

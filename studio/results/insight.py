@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from storage import Store
 from studio.recipe.fingerprint import stored_fingerprint
+from studio.recipe.schema import Agent
+from studio.results.scores import wilson
 from studio.trajectories.episode import OUTCOMES
 
 
@@ -68,6 +70,11 @@ class Comparison:
     def p_value(self) -> float:
         return mcnemar_exact(self.only_a, self.only_b)
 
+    @property
+    def difference(self) -> float:
+        """B's EM minus A's on the paired questions, in points (0 when none is paired)."""
+        return 100 * (self.only_b - self.only_a) / len(self.rows) if self.rows else 0.0
+
 
 def mcnemar_exact(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar test: the chance of a split at least this uneven of the questions only one side
@@ -103,6 +110,58 @@ def sides(store: Store) -> list[Side]:
     """Every (run, agent) with stored episodes, newest run first: what a comparison can pick."""
     rows = store.query("SELECT DISTINCT run_id, agent FROM trajectories ORDER BY run_id DESC, agent")
     return [Side(r["run_id"], r["agent"]) for r in rows]
+
+
+# -- one run's agents --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentScore:
+    """One agent's EM over all the questions of a run it answered without error, with its 95% Wilson interval."""
+
+    run_id: int
+    agent: str
+    questions: int
+    right: float
+
+    @property
+    def em(self) -> float:
+        return 100 * self.right / self.questions
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        lo, hi = wilson(self.right, self.questions)
+        return 100 * lo, 100 * hi
+
+
+def agent_scores(store: Store, run_ids: list[int] | None = None) -> dict[int, list[AgentScore]]:
+    """EM per agent of each run (every run when `run_ids` is None), never blended over agents."""
+    if run_ids is not None and not run_ids:
+        return {}
+    where, args = ("", []) if run_ids is None else (f"AND run_id IN ({', '.join('?' * len(run_ids))})", run_ids)
+    rows = store.query(f"SELECT run_id, agent, count(em) AS n, sum(em) AS n_right FROM trajectories "
+                       f"WHERE error IS NULL AND em IS NOT NULL {where} GROUP BY ALL", args)
+    order = {agent: i for i, agent in enumerate(get_args(Agent))}  # the baseline first: prompted, finetuned
+    out: dict[int, list[AgentScore]] = {}
+    for r in sorted(rows, key=lambda r: (r["run_id"], order.get(r["agent"], len(order)), r["agent"])):
+        out.setdefault(r["run_id"], []).append(AgentScore(r["run_id"], r["agent"], r["n"], float(r["n_right"])))
+    return out
+
+
+@dataclass
+class RunResult:
+    """What an evaluate run found: each agent's EM, and fine-tuned against prompted question by question."""
+
+    run_id: int
+    agents: list[AgentScore]
+    tuned: Comparison | None  # A = prompted, B = finetuned; None unless the run has both
+
+
+def run_result(store: Store, run_id: int) -> RunResult:
+    agents = agent_scores(store, [run_id]).get(run_id, [])
+    both = {"prompted", "finetuned"} <= {a.agent for a in agents}
+    tuned = compare(store, Side(run_id, "prompted"), Side(run_id, "finetuned"), limit=0) if both else None
+    return RunResult(run_id, agents, tuned)
 
 
 # -- training seeds --------------------------------------------------------------------------------------
