@@ -48,12 +48,23 @@ CSS = """
 """
 
 
-# The log box opens on its newest lines: a textarea filled while its tab was hidden stays scrolled to its start,
-# and Gradio's autoscroll only follows a textarea that is already at its end.
-SHOW_LOG_TAIL = """() => setTimeout(() => {
+
+
+def log_tail_js(force: bool) -> str:
+    """Browser code that shows the log box's newest lines: on every update while the user has not scrolled up
+    to read (Gradio's own autoscroll leaves a box that overflows at its start), and always when the Runs tab
+    opens (`force`: a box filled while its tab was hidden opens at its start otherwise)."""
+    return """() => setTimeout(() => {
   const log = document.querySelector('#run-log textarea');
-  if (log) log.scrollTop = log.scrollHeight;
-}, 50)"""
+  if (!log) return;
+  if (!log.dataset.follow || %s) {
+    log.dataset.follow = 'yes';
+    log.onscroll = () => {
+      log.dataset.follow = log.scrollTop + log.clientHeight >= log.scrollHeight - 8 ? 'yes' : 'no';
+    };
+  }
+  if (log.dataset.follow === 'yes') log.scrollTop = log.scrollHeight;
+}, 50)""" % ("true" if force else "false")
 
 
 def theme() -> gr.themes.Base:
@@ -114,7 +125,8 @@ def create_ui(studio: Studio) -> gr.Blocks:
 
         runs["timer"].tick(follow_jobs, inputs=listed, outputs=[*following, listed], api_name="follow_jobs",
                            show_progress="hidden", trigger_mode="always_last")
-        runs_page.select(None, js=SHOW_LOG_TAIL)
+        runs_page.select(None, js=log_tail_js(force=True))
+        runs["log"].change(None, js=log_tail_js(force=False))
 
         def on_load(request: gr.Request) -> dict[Any, Any]:
             """Fresh lists for this page, the Runs tab on the current job and its recipe, and the deep links:
