@@ -192,11 +192,18 @@ def test_run_a_tiny_recipe_and_watch_it_to_the_end(page, served):
     expect(progress).to_contain_text("evaluate")
     expect(progress).to_contain_text("Dashboard: /dashboards/")
     expect(page.locator("#run-loss")).to_be_visible()
+    result = page.locator("#run-result")  # each agent's EM where the run ends, never one blended figure
+    expect(result).to_contain_text("Result of evaluate run")
+    expect(result).to_contain_text(re.compile(r"prompted: EM \d+\.\d% \(95% interval [\d.]+–[\d.]+%, 1 question\)"))
+    expect(result).to_contain_text(re.compile(r"finetuned: EM \d+\.\d% \(95% interval"))
+    expect(result).to_contain_text("exact McNemar p =")
+    expect(result.get_by_role("link", name="Compare them question by question")).to_be_visible()
     page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
 
     open_studio(page, served["url"] + "/")  # a reloaded page finds the job again
     tab(page, "Runs")
     expect(page.locator("#run-progress")).to_contain_text("tiny-browser — done")
+    expect(page.locator("#run-recipe input")).to_have_value("tiny-browser")
     expect(page.locator("#run-jobs")).to_contain_text("tiny-browser")
 
 

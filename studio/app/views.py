@@ -290,6 +290,10 @@ def chance(p_value: float) -> str:
             "the difference could be chance (p ≥ 0.05): more questions or seeds would tell")
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def link(query: dict[str, str]) -> str:
     """A link to this studio page with a deep-link query (`on_load` follows it); shareable."""
     return "?" + urllib.parse.urlencode(query)
@@ -308,11 +312,12 @@ def result_markdown(studio: Studio, run_ids: list[int], recipe: str | None) -> s
         for a in found.agents:
             lo, hi = a.interval
             lines.append(f"- **{esc(a.agent)}**: EM **{a.em:.1f}%** (95% interval {lo:.1f}–{hi:.1f}%, "
-                         f"{a.questions} questions)")
+                         f"{plural(a.questions, 'question')})")
         links = []
         if found.tuned is not None and found.tuned.rows:
             t = found.tuned
-            lines.append(f"\n**fine-tuned − prompted: {t.difference:+.1f} points** on {len(t.rows)} paired questions "
+            paired = plural(len(t.rows), "paired question")
+            lines.append(f"\n**fine-tuned − prompted: {t.difference:+.1f} points** on {paired} "
                          f"(fine-tuned alone right on {t.only_b}, prompted alone on {t.only_a}) · exact McNemar "
                          f"p = {t.p_value:.3g}: {chance(t.p_value)}")
             links.append(f"[Compare them question by question]"
