@@ -73,7 +73,7 @@ def test_agents_answer_side_by_side_with_steps_streamed(studio_with_agent):
     updates = job.outputs()
     assert len(updates) >= 3, "steps were not streamed"
     message, prompted, finetuned, teacher = final
-    assert "answered" in message and "gold answer known" in message
+    assert "answered" in message and "(gold answer from hotpotqa eval250)" in message
     for lane in (prompted, finetuned):
         assert "<b>Answer</b>" in lane and f"gold: {GOLD}" in lane and "(llama.cpp)" in lane
         assert "Thought 1" in lane
@@ -85,7 +85,7 @@ def test_an_agent_that_cannot_run_fails_in_its_own_lane(studio_with_agent):
     client = studio_with_agent["client"]
     message, prompted, finetuned, _ = client.predict("untrained", "Who wrote Hamlet?", ["prompted", "finetuned"],
                                                      "llama.cpp", api_name="/playground_ask")
-    assert "no gold answer known" in message
+    assert "(no gold answer: not scored)" in message
     assert "has no trained adapter yet" in finetuned and "<b>Answer</b>" in prompted
 
 

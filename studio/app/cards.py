@@ -11,6 +11,8 @@ from studio.stages.playground import Lane
 from studio.tasks import Question
 from studio.trajectories.episode import Step
 
+NOT_SCORED = "not scored (no gold answer)"
+
 
 def stored_lane(ep: dict[str, Any]) -> Lane:
     """A stored episode (a trajectories row) as the playground's Lane."""
@@ -30,14 +32,17 @@ def lane_html(lane: Lane | None, question: Question | None) -> str:
     if lane is None:
         return ""
     e = html.escape
+    unscored = lane.correct is None and not (question is not None and question.answer)
     state = {"starting": "loading the model…", "running": "thinking…", "done": "done", "failed": "failed"}
     head = (f"<div class='lane-head'><b>{e(lane.agent)}</b> <span class='hint'>{e(lane.model or '')} · "
             f"{state.get(lane.status, e(lane.status))} · {lane.seconds:.1f} s</span></div>")
     cards = []
     for i, step in enumerate(lane.steps, 1):
         action = step.argument if step.action == "invalid" else f"{step.action}[{step.argument}]"
-        observation = (f"<div class='obs'><b>Observation</b> {e(step.observation)}</div>"
-                       if step.observation else "")
+        said = step.observation
+        if unscored and step.action == "finish" and said:  # the loop's "reward = False" scored nothing
+            said = "Episode finished"
+        observation = f"<div class='obs'><b>Observation</b> {e(said)}</div>" if said else ""
         thought = f"<div><b>Thought {i}</b> {e(step.thought)}</div>" if step.thought else ""
         cards.append(f"<div class='step-card'>{thought}<div><b>Action</b> <code>{e(action)}</code></div>"
                      f"{observation}</div>")
@@ -49,5 +54,7 @@ def lane_html(lane: Lane | None, question: Question | None) -> str:
         if question is not None and question.answer:
             mark = "✓ right" if lane.correct else "✗ wrong"
             verdict = f" <span class='verdict'>{mark} (gold: {e(question.answer)})</span>"
+        elif unscored:
+            verdict = f" <span class='verdict'>{NOT_SCORED}</span>"
         tail = f"<div class='lane-answer'><b>Answer</b> {e(lane.prediction)}{verdict}</div>"
     return f"<div class='lane' id='lane-{e(lane.agent)}'>{head}{''.join(cards)}{tail}</div>"

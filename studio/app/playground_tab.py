@@ -16,12 +16,13 @@ from studio.app.cards import lane_html
 from studio.app.views import Studio
 from studio.recipe.io import RecipeError
 from studio.recipe.schema import Agent, EngineName
-from studio.stages.playground import ask, question_for
+from studio.stages.playground import ask, gold_source, question_for
 from studio.tasks import draw
 
 AGENTS: tuple[str, ...] = get_args(Agent)
 RECIPE_ENGINE = "recipe's engine"
 PICK_LIMIT = 50
+CHOSEN: list[str] = ["prompted", "finetuned"]  # the agents checked when the page opens
 
 
 def pick_choices(studio: Studio, name: str | None) -> list[tuple[str, str]]:
@@ -41,7 +42,7 @@ def create_playground_tab(studio: Studio) -> dict[str, Any]:
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
         recipe = gr.Dropdown(choices=views.recipe_names(studio), value=None, label="recipe", scale=2,
                              elem_id="play-recipe", allow_custom_value=True)
-        agents = gr.CheckboxGroup(list(AGENTS), value=["prompted", "finetuned"], label="agents", scale=2,
+        agents = gr.CheckboxGroup(list(AGENTS), value=CHOSEN, label="agents", scale=2,
                                   elem_id="play-agents")
         engine = gr.Dropdown([RECIPE_ENGINE, *get_args(EngineName)], value=RECIPE_ENGINE, label="engine", scale=1,
                              elem_id="play-engine")
@@ -53,7 +54,7 @@ def create_playground_tab(studio: Studio) -> dict[str, Any]:
         go = gr.Button("Ask", variant="primary", scale=1, min_width=100, elem_id="play-ask")
     message = gr.Markdown(elem_id="play-message")
     with gr.Row(equal_height=False):
-        lanes = [gr.HTML(elem_id=f"play-lane-{agent}") for agent in AGENTS]
+        lanes = [gr.HTML(elem_id=f"play-lane-{agent}", visible=agent in CHOSEN) for agent in AGENTS]
 
     def run(name: str, text: str, chosen: list[str], engine_name: str) -> Iterator[list[Any]]:
         blank = [""] * len(AGENTS)
@@ -69,19 +70,25 @@ def create_playground_tab(studio: Studio) -> dict[str, Any]:
             return
         try:
             recipe_obj = views.load_saved(studio, name)
-        except (RecipeError, KeyError) as exc:
+        except KeyError:
+            yield [f"⚠ there is no recipe named {views.esc(name)}: pick one from the list", *blank]
+            return
+        except RecipeError as exc:
             yield [f"⚠ recipe {views.esc(name)} is not valid: {views.esc(str(exc))}", *blank]
             return
-        asked = question_for(text, recipe_obj.evaluation.sets[0].task)
-        gold = f" (gold answer known: {asked.task} {asked.split})" if asked.answer else " (no gold answer known)"
+        asked = question_for(text, recipe_obj)
+        source = gold_source(asked)
+        gold = f" (gold answer from {views.esc(source)})" if source else " (no gold answer: not scored)"
         engine_arg = None if engine_name in (None, RECIPE_ENGINE) else engine_name
         for state in ask(recipe_obj, studio.store, asked, [a for a in AGENTS if a in chosen], engine=engine_arg):
             done = all(lane.status in ("done", "failed") for lane in state.values())
-            yield [("answered" if done else "running…") + views.esc(gold),
+            yield [("answered" if done else "running…") + gold,
                    *(lane_html(state.get(agent), asked) for agent in AGENTS)]
 
     recipe.change(lambda name: gr.update(choices=pick_choices(studio, name), value=None), inputs=recipe,
                   outputs=pick, api_name="playground_questions")
+    agents.change(lambda chosen: [gr.update(visible=agent in (chosen or [])) for agent in AGENTS], inputs=agents,
+                  outputs=lanes, api_visibility="private")
     pick.input(lambda value: value or gr.skip(), inputs=pick, outputs=question, api_visibility="private")
     go.click(run, inputs=[recipe, question, agents, engine], outputs=[message, *lanes], api_name="playground_ask")
     return {"recipe": recipe, "agents": agents, "engine": engine, "pick": pick, "question": question, "ask": go,

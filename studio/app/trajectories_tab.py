@@ -18,6 +18,9 @@ from studio.trajectories.episode import OUTCOMES
 
 CORRECT = {"any": None, "correct": True, "wrong": False}
 ONLY = {"every paired question": None, "only A right": "a", "only B right": "b"}
+# Column widths (share of the table's width) so the table fits the page and its headers stay on one line.
+WIDTHS = {"run": 5, "task": 8, "method": 6.5, "agent": 8.5, "correct": 8, "outcome": 9.5, "steps": 5.5,
+          "question": 23, "prediction": 13, "gold": 13}
 
 
 def _any(values: list[str]) -> list[tuple[str, str]]:
@@ -32,6 +35,12 @@ def _picked(listed: list, evt: gr.SelectData) -> Any:
     """The item of `listed` behind the table row a click selected, or None."""
     row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
     return listed[int(row)] if row is not None and listed and 0 <= int(row) < len(listed) else None
+
+
+def column_widths(headers: list[str]) -> list[str]:
+    """Widths of the trajectory table's columns that fit the page, whichever columns it shows."""
+    total = sum(WIDTHS[c] for c in headers)
+    return [f"{100 * WIDTHS[c] / total:.1f}%" for c in headers]
 
 
 def episode_view(studio: Studio, run_id: int, key: str) -> tuple[str, str, str]:
@@ -61,9 +70,13 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
         search = gr.Button("Filter", variant="primary", scale=1, min_width=90, elem_id="traj-filter")
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
         count = gr.Markdown(elem_id="traj-count")
+        more = gr.Checkbox(False, label="more columns", info=", ".join(views.MORE_COLUMNS), scale=0, min_width=160,
+                           elem_id="traj-more")
         page = gr.Number(1, label="page", precision=0, minimum=1, scale=0, min_width=100, elem_id="traj-page")
-    table = gr.Dataframe(headers=views.TRAJECTORY_COLUMNS, datatype="str", interactive=False, wrap=True,
-                         max_height=300, label="episodes (click a row to read it)", elem_id="traj-table")
+    shown_page = gr.State(1)
+    table = gr.Dataframe(headers=views.TRAJECTORY_COLUMNS, column_widths=column_widths(views.TRAJECTORY_COLUMNS),
+                         datatype="str", interactive=False, wrap=True, max_height=300,
+                         label="episodes (click a row to read it)", elem_id="traj-table")
     keys = gr.State([])
     meta = gr.Markdown("Pick an episode: click a row of the table.", elem_id="traj-meta")
     timeline = gr.HTML(elem_id="traj-timeline")
@@ -87,13 +100,27 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
         lane_a = gr.HTML(elem_id="cmp-lane-a")
         lane_b = gr.HTML(elem_id="cmp-lane-b")
 
-    def filter_trajectories(run_id: str, task_: str, method_: str, agent_: str, correct_: str, outcome_: str,
-                            page_: float | None) -> list[Any]:
-        rows, total = views.find_trajectories(studio, run_id or None, task_, method_, agent_, CORRECT.get(correct_),
-                                              outcome_, int(page_ or 1))
-        pages = max(1, -(-total // views.TRAJECTORY_LIMIT))
-        shown = f"{total} episode(s)" + (f", page {int(page_ or 1)} of {pages}" if pages > 1 else "")
-        return [shown, views.trajectory_rows(rows), [(r["run_id"], r["key"]) for r in rows]]
+    def filter_page(run_id: str, task_: str, method_: str, agent_: str, correct_: str, outcome_: str,
+                    page_: float | None, more_: bool = False, widths: bool = False) -> list[Any]:
+        """The count line, the table (with `widths`, the column widths that fit its columns), the rows' keys and
+        the page shown (the asked one clamped to the pages)."""
+        try:
+            found = views.find_trajectories(studio, run_id or None, task_, method_, agent_, CORRECT.get(correct_),
+                                            outcome_, int(page_ or 1))
+        except ValueError:  # a typed run, not one of the list's
+            return [f"⚠ there is no run {views.esc(run_id)}: pick one from the list", gr.skip(), gr.skip(),
+                    gr.skip()]
+        table_ = views.trajectory_rows(found.rows, more_)
+        if widths:
+            table_ = gr.update(value=table_, column_widths=column_widths(table_["headers"]))
+        return [found.summary(), table_, [(r["run_id"], r["key"]) for r in found.rows], found.page]
+
+    def toggle_columns(*filters_: Any) -> list[Any]:
+        return filter_page(*filters_, widths=True)
+
+    def filter_trajectories(*filters_: Any) -> list[Any]:
+        """The count line, the table and the rows' keys (the page load's list)."""
+        return filter_page(*filters_)[:3]
 
     def show_episode(listed: list, evt: gr.SelectData) -> list[str]:
         picked = _picked(listed, evt)
@@ -121,16 +148,19 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
         return views.pair_lanes(studio, a, b, *picked)
 
     filters = [run, task, method, agent, correct, outcome, page]
+    listed = [count, table, keys, shown_page]
     gr.on([search.click, run.input, task.input, method.input, agent.input, correct.input, outcome.input,
-           page.submit], filter_trajectories, inputs=filters, outputs=[count, table, keys],
-          api_name="filter_trajectories")
+           page.submit], filter_page, inputs=[*filters, more], outputs=listed, api_name="filter_trajectories",
+          ).then(lambda shown: shown, inputs=shown_page, outputs=page, api_visibility="private")
+    more.input(toggle_columns, inputs=[*filters, more], outputs=listed, api_visibility="private",
+               ).then(lambda shown: shown, inputs=shown_page, outputs=page, api_visibility="private")
     table.select(show_episode, inputs=keys, outputs=[meta, timeline, full], api_visibility="private")
     gr.api(open_episode, api_name="open_episode")
     compare.click(compare_sides, inputs=[side_a, side_b, only], outputs=[verdict, pairs, pair_keys],
                   api_name="compare")
     pairs.select(show_pair, inputs=[side_a, side_b, pair_keys], outputs=[lane_a, lane_b], api_visibility="private")
     return {"run": run, "task": task, "method": method, "agent": agent, "correct": correct, "outcome": outcome,
-            "page": page, "search": search, "count": count, "table": table, "keys": keys, "meta": meta,
+            "page": page, "more": more, "search": search, "count": count, "table": table, "keys": keys, "meta": meta,
             "timeline": timeline, "full": full, "filter": filter_trajectories, "filters": filters,
             "side_a": side_a, "side_b": side_b, "compare": compare, "pairs": pairs, "verdict": verdict,
             "pair_keys": pair_keys, "compare_sides": compare_sides}

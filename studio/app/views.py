@@ -355,8 +355,9 @@ def loss_figure(points: list[tuple[int, float]], title: str = "Training loss"):
 
 # -- trajectories ---------------------------------------------------------------------------------------
 
-TRAJECTORY_COLUMNS = ["run", "task", "method", "agent", "correct", "outcome", "steps", "question", "prediction",
-                      "gold"]
+TRAJECTORY_COLUMNS = ["run", "agent", "correct", "question", "prediction", "gold"]  # what fits a page
+MORE_COLUMNS = ["task", "method", "outcome", "steps"]  # on demand; a clicked row's episode view shows them all
+ALL_COLUMNS = ["run", "task", "method", "agent", "correct", "outcome", "steps", "question", "prediction", "gold"]
 
 
 def trajectory_options(studio: Studio) -> dict[str, list[str]]:
@@ -372,25 +373,56 @@ LIST_COLUMNS = ("run_id", "key", "task", "method", "agent", "correct", "outcome"
                 "prediction", "gold")
 
 
+@dataclass
+class TrajectoryPage:
+    """One page of the episode list: its rows, how many match in all, and which page of how many it is
+    (`page` is the asked page clamped to 1..pages; `asked` is what was asked)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    asked: int
+
+    def summary(self) -> str:
+        """"20 episode(s)", with the page when there are several, and a note when the asked page was not one."""
+        shown = f"{self.total} episode(s)" + (f", page {self.page} of {self.pages}" if self.pages > 1 else "")
+        if self.asked != self.page:
+            shown += f" (there is no page {self.asked}: showing page {self.page})"
+        return shown
+
+
 def find_trajectories(studio: Studio, run_id: int | None = None, task: str | None = None, method: str | None = None,
                       agent: str | None = None, correct: bool | None = None, outcome: str | None = None,
-                      page: int = 1) -> tuple[list[dict[str, Any]], int]:
+                      page: int = 1) -> TrajectoryPage:
     """Page `page` (from 1, TRAJECTORY_LIMIT a page) of the episodes matching the filters (empty: any), and the
-    full count; the list columns only."""
+    full count; the list columns only. A page past the last shows the last (before the first, the first)."""
     filters = {"run_id": int(run_id) if run_id not in (None, "") else None, "task": task or None,
                "method": method or None, "agent": agent or None, "correct": correct, "outcome": outcome or None}
-    offset = (max(1, int(page or 1)) - 1) * TRAJECTORY_LIMIT
-    return studio.store.trajectory_page(LIST_COLUMNS, TRAJECTORY_LIMIT, offset, **filters)
+    asked = int(page or 1)
+    shown = max(1, asked)
+    rows, total = studio.store.trajectory_page(LIST_COLUMNS, TRAJECTORY_LIMIT, (shown - 1) * TRAJECTORY_LIMIT,
+                                               **filters)
+    pages = max(1, -(-total // TRAJECTORY_LIMIT))
+    if shown > pages:
+        shown = pages
+        rows, total = studio.store.trajectory_page(LIST_COLUMNS, TRAJECTORY_LIMIT, (shown - 1) * TRAJECTORY_LIMIT,
+                                                   **filters)
+    return TrajectoryPage(rows, total, shown, pages, asked)
 
 
-def trajectory_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    def short(text: Any, n: int = 120) -> str:
+def trajectory_rows(rows: list[dict[str, Any]], more: bool = False) -> dict[str, Any]:
+    """The table of a page (headers and rows): the key columns, or with `more` every list column."""
+    def short(text: Any, n: int) -> str:
         text = "" if text is None else str(text)
         return text if len(text) <= n else text[: n - 1] + "…"
 
-    return [[r["run_id"], r["task"], r["method"], r["agent"], "" if r["correct"] is None else bool(r["correct"]),
-             r["outcome"] or "", r["n_steps"], short(r["question"]), short(r["prediction"], 60), short(r["gold"], 60)]
-            for r in rows]
+    columns = ALL_COLUMNS if more else TRAJECTORY_COLUMNS
+    data = [{"run": r["run_id"], "task": r["task"], "method": r["method"], "agent": r["agent"],
+             "correct": "" if r["correct"] is None else bool(r["correct"]), "outcome": r["outcome"] or "",
+             "steps": r["n_steps"], "question": short(r["question"], 120), "prediction": short(r["prediction"], 60),
+             "gold": short(r["gold"], 60)} for r in rows]
+    return {"headers": columns, "data": [[row[c] for c in columns] for row in data]}
 
 
 COMPARE_COLUMNS = ["task", "method", "question", "gold", "A answer", "A right", "B answer", "B right"]

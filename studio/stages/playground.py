@@ -17,7 +17,7 @@ from storage import Store
 from studio.recipe.schema import Agent, Engine, EngineName, Recipe
 from studio.stages.runner import agent_backend, episode_runner
 from studio.stages.runs import latest_adapter
-from studio.tasks import Question, find_gold
+from studio.tasks import Question, TaskDataError, find_gold, load_questions, question_key
 from studio.tools.search import Search
 from studio.trajectories.episode import Episode, Step
 
@@ -39,13 +39,32 @@ class Lane:
     seconds: float = 0.0
 
 
-def question_for(text: str, task: str = "hotpotqa") -> Question:
-    """The question as typed; its gold answer when it is one of the shipped questions."""
+def question_for(text: str, recipe: Recipe | None = None) -> Question:
+    """The question as typed, with its gold answer and where that comes from: one of the recipe's evaluation
+    questions (their task and split: an eval250 question is also in HotpotQA dev, and eval250 is what the
+    recipe evaluates on), else one of the shipped questions, else none (a free question, not scored)."""
     text = text.strip()
+    sets = recipe.evaluation.sets if recipe is not None else []
+    key = question_key(text)
+    for s in sets:
+        try:
+            found = next((q for q in load_questions(s.task, s.split, s.path) if question_key(q.question) == key), None)
+        except TaskDataError:  # a custom file that is gone: the other sets and the shipped ones still count
+            continue
+        if found is not None:
+            return found
     known = find_gold(text)
     if known is not None:
         return known
+    task = sets[0].task if sets else "hotpotqa"
     return Question(id=f"playground-{abs(hash(text))}", task=task, split=None, question=text, answer="")
+
+
+def gold_source(question: Question) -> str | None:
+    """Where the question's gold answer comes from ("hotpotqa eval250", "custom"), or None without one."""
+    if not question.answer:
+        return None
+    return f"{question.task} {question.split}" if question.split else question.task
 
 
 def with_engine(recipe: Recipe, engine: EngineName | None) -> Recipe:
