@@ -106,7 +106,7 @@ def _entry_tail(node: CommentedMap | CommentedSeq, key: Any) -> tuple[dict, Any,
     slot, or that of the last entry of the block container it holds, all the way down."""
     value = node[key]
     if _block(value):
-        return _entry_tail(value, next(reversed(value)) if isinstance(value, CommentedMap) else len(value) - 1)
+        return _entry_tail(value, _last(value))
     return node.ca.items, key, 2 if isinstance(node, CommentedMap) else 0
 
 
@@ -225,7 +225,7 @@ def _set(doc: CommentedMap, path: str, value: Any) -> None:
         _append(node, rest[0], _node(value))
 
 
-def load_document(text: str) -> CommentedMap:
+def _load(text: str) -> CommentedMap:
     """The recipe text as a round-trip document; RecipeError when it does not parse or is not a mapping."""
     try:
         doc = _yaml(text).load(text) if text.strip() else CommentedMap()
@@ -248,7 +248,7 @@ def set_fields(text: str, changes: Mapping[str, Any]) -> str:
         return text
     comments_only = bool(text.strip()) and all(not line.strip() or line.lstrip().startswith("#")
                                                for line in text.splitlines())
-    doc = load_document(text)
+    doc = _load(text)
     for path, value in changes.items():
         _set(doc, path, value)
     out = io.StringIO()
