@@ -8,11 +8,10 @@ import pytest
 import yaml
 
 from studio.app.schema_form import (
+    apply_form,
     data_to_values,
     field_problems,
     form_fields,
-    values_to_data,
-    values_to_yaml,
 )
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe, Student
@@ -39,15 +38,16 @@ def test_every_schema_field_has_an_input_with_its_description():
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.stem)
 def test_form_round_trip_keeps_every_example_recipe(path):
     text = path.read_text()
-    again = values_to_yaml(data_to_values(yaml.safe_load(text)))
+    again = apply_form(data_to_values(yaml.safe_load(text)), "")  # the whole form written into an empty text
     assert parse_recipe(again) == parse_recipe(text)
 
 
-def test_form_yaml_holds_only_what_differs_from_the_defaults():
+def test_the_form_writes_the_fields_it_changed_into_the_text_as_it_is():
     values = data_to_values({"name": "demo", "student": {"lora": {"r": 4}}, "data": {"method_mix": {"react": 2}}})
-    assert values_to_data(values) == {"name": "demo", "data": {"method_mix": {"react": 2}},
-                                      "student": {"lora": {"r": 4}}}
-    assert values_to_yaml(data_to_values({"name": "demo"})) == "name: demo\n"
+    assert yaml.safe_load(apply_form(values, "name: demo\n")) == {
+        "name": "demo", "student": {"lora": {"r": 4}}, "data": {"method_mix": {"react": 2}}}
+    written = "name: demo\nstudent: {epochs: 1.0}  # the default, written out\n"
+    assert apply_form(data_to_values(yaml.safe_load(written)), written) == written
 
 
 def test_problems_map_to_their_fields():

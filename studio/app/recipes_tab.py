@@ -5,58 +5,78 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 from typing import Any
 
 import gradio as gr
-import yaml
 
 from studio.app import views
 from studio.app.schema_form import (
     FieldSpec,
     Section,
+    all_sections,
+    apply_form,
     data_to_values,
     field_problems,
     form_fields,
     form_sections,
     new_recipe_yaml,
-    values_to_yaml,
+    parsed,
 )
 from studio.app.views import Studio
 from studio.recipe.io import RecipeError
+from studio.recipe.usage import unused_sections
 
 SHORT_KINDS = ("int", "float", "bool", "choice", "text")
 PER_ROW = 3
 
 
-def _component(spec: FieldSpec, value: Any) -> gr.components.Component:
+def _info(spec: FieldSpec, problems: list[str] | None, unused: str | None) -> tuple[str, list[str]]:
+    """A field's info line and classes: its error, else a note that no stage reads it, else its description."""
+    if problems:
+        return "⚠ " + "; ".join(problems), ["field-error"]
+    if unused:
+        return f"not used: {unused}. {spec.help}", ["field-unused"]
+    return spec.help, []
+
+
+def _component(spec: FieldSpec, value: Any, unused: str | None) -> gr.components.Component:
+    info, classes = _info(spec, None, unused)
     common = {"label": spec.label, "elem_id": "field-" + spec.path.replace(".", "-"), "interactive": True,
-              "value": value}
+              "value": value, "elem_classes": classes}
     if spec.kind == "choice":
         choices = ([("(empty)", "")] if spec.optional else []) + [(c, c) for c in spec.choices]
-        return gr.Dropdown(choices=choices, info=spec.help, **common)
+        return gr.Dropdown(choices=choices, info=info, **common)
     if spec.kind == "bool":
-        return gr.Checkbox(info=spec.help, **common)
+        return gr.Checkbox(info=info, **common)
     if spec.kind in ("int", "float"):
-        return gr.Number(info=spec.help, precision=0 if spec.kind == "int" else None, **common)
+        return gr.Number(info=info, precision=0 if spec.kind == "int" else None, **common)
     if spec.kind == "multi":
-        return gr.CheckboxGroup(choices=list(spec.choices), info=spec.help, **common)
+        return gr.CheckboxGroup(choices=list(spec.choices), info=info, **common)
     if spec.kind == "table":
         return gr.Dataframe(headers=[c.label for c in spec.columns], column_count=len(spec.columns),
                             type="array", datatype="str", **common)
     placeholder = "YAML value, e.g. {react: 2, cot: 1} or [0.0, 0.5]" if spec.kind == "yaml" else None
     lines = 2 if spec.path == "description" else 1
-    return gr.Textbox(info=spec.help, lines=lines, placeholder=placeholder, **common)
+    return gr.Textbox(info=info, lines=lines, placeholder=placeholder, **common)
 
 
-def _table_help(spec: FieldSpec, problems: list[str] | None = None) -> str:
+def _table_help(spec: FieldSpec, problems: list[str] | None = None, unused: str | None = None) -> str:
     cols = " · ".join(f"**{c.label}**: {html.escape(c.help)}" for c in spec.columns)
     text = f"{html.escape(spec.help)}<br><small>{cols}</small>"
+    if unused:
+        text = f'<div class="unused-note">not used: {html.escape(unused)}</div>' + text
     if problems:
         text = "".join(f'<div class="field-error-text">⚠ {html.escape(p)}</div>' for p in problems) + text
     return text
 
 
-def _render(section: Section, values: dict[str, Any], fields: dict[str, Any], helps: dict[str, gr.Markdown]) -> None:
+def _section_label(section: Section, unused: str | None) -> str:
+    return f"{section.title} — {section.help}" + (f" — not used: {unused}" if unused else "")
+
+
+def _render(section: Section, values: dict[str, Any], unused: dict[str, str], fields: dict[str, Any],
+            helps: dict[str, gr.Markdown], boxes: dict[str, gr.Accordion]) -> None:
     """One component per field spec, short fields three to a row, nested models as accordions."""
     row: list[FieldSpec] = []
 
@@ -64,7 +84,7 @@ def _render(section: Section, values: dict[str, Any], fields: dict[str, Any], he
         if row:
             with gr.Row(equal_height=False):
                 for s in row:
-                    fields[s.path] = _component(s, values[s.path])
+                    fields[s.path] = _component(s, values[s.path], unused.get(s.path))
             row.clear()
 
     # a section's own fields first, then its nested models (tool.noise, student.lora) as accordions
@@ -73,9 +93,12 @@ def _render(section: Section, values: dict[str, Any], fields: dict[str, Any], he
     for item in ordered:
         if isinstance(item, Section):
             flush()
-            with gr.Accordion(f"{item.title} — {item.help}", open=item.path in ("trajectories",),
-                              elem_id="section-" + item.path.replace(".", "-")):
-                _render(item, values, fields, helps)
+            reason = unused.get(item.path)
+            with gr.Accordion(_section_label(item, reason), open=item.path in ("trajectories",),
+                              elem_id="section-" + item.path.replace(".", "-"),
+                              elem_classes=["section-unused"] if reason else []) as box:
+                _render(item, values, unused, fields, helps, boxes)
+            boxes[item.path] = box
         elif item.kind in SHORT_KINDS and item.path != "description":
             row.append(item)
             if len(row) == PER_ROW:
@@ -84,10 +107,11 @@ def _render(section: Section, values: dict[str, Any], fields: dict[str, Any], he
             flush()
             if item.kind == "table":
                 with gr.Group():
-                    fields[item.path] = _component(item, values[item.path])
-                    helps[item.path] = gr.Markdown(_table_help(item), elem_classes=["table-help"])
+                    fields[item.path] = _component(item, values[item.path], unused.get(item.path))
+                    helps[item.path] = gr.Markdown(_table_help(item, unused=unused.get(item.path)),
+                                                   elem_classes=["table-help"])
             else:
-                fields[item.path] = _component(item, values[item.path])
+                fields[item.path] = _component(item, values[item.path], unused.get(item.path))
     flush()
 
 
@@ -98,8 +122,9 @@ def _problems_markdown(problems: list[str]) -> str:
     return f'<div class="recipe-problems"><b>{len(problems)} problem(s)</b><ul>{items}</ul></div>'
 
 
-def _field_updates(problems: list[str], values: list[Any] | None = None) -> list[Any]:
-    """Updates for every field (then every table's help): the error at the field, else its description."""
+def _form_updates(problems: list[str], values: list[Any] | None, unused: dict[str, str]) -> list[Any]:
+    """Updates for every field, then every table's help, then every section: the error at the field, else a
+    note on what no stage reads, else its description; the values too unless None."""
     by_field, _ = field_problems(problems)
     specs = form_fields()
     out = []
@@ -108,34 +133,56 @@ def _field_updates(problems: list[str], values: list[Any] | None = None) -> list
         if values is not None:  # None too: a key removed from the YAML clears its field
             update["value"] = values[i]
         if spec.kind != "table":
-            msgs = by_field.get(spec.path)
-            update["info"] = ("⚠ " + "; ".join(msgs)) if msgs else spec.help
-            update["elem_classes"] = ["field-error"] if msgs else []
+            update["info"], update["elem_classes"] = _info(spec, by_field.get(spec.path), unused.get(spec.path))
         out.append(gr.update(**update))
     for spec in specs:
         if spec.kind == "table":
-            out.append(gr.update(value=_table_help(spec, by_field.get(spec.path))))
+            out.append(gr.update(value=_table_help(spec, by_field.get(spec.path), unused.get(spec.path))))
+    for section in _sections():
+        reason = unused.get(section.path)
+        out.append(gr.update(label=_section_label(section, reason),
+                             elem_classes=["section-unused"] if reason else []))
     return out
 
 
-def _load_text(text: str) -> list[Any]:
-    """YAML text -> [problems markdown, *field updates]: values where the text parses, problems at fields."""
+def _sections() -> list[Section]:
+    return all_sections(form_sections())[1:]
+
+
+def _outputs_count() -> range:
+    """One per form output: fields, table helps, sections."""
+    return range(len(form_fields()) + sum(s.kind == "table" for s in form_fields()) + len(_sections()))
+
+
+def _banner(problem: str | None) -> Any:
+    """The note above the form while the YAML does not parse: the form shows the last text that did."""
+    if problem is None:
+        return gr.update(value="", visible=False)
+    line = re.search(r"\(line (\d+)", problem)
+    where = f" (line {line[1]})" if line else ""
+    return gr.update(visible=True, value=(
+        f'<div class="recipe-stale"><b>⚠ The YAML does not parse{where}: the form shows the last version that '
+        f"did.</b> Fix the YAML to go on with the form; form edits wait until then.<br><small>{html.escape(problem)}"
+        "</small></div>"))
+
+
+def _view(text: str, fill: bool = True) -> list[Any]:
+    """YAML text -> [problems markdown, *form updates, banner]: the form filled from the text where it is a
+    YAML mapping (`fill`), problems at their fields, unused sections marked; else the form left as it was
+    under a banner naming the syntax error."""
     problems = views.check(text)
-    try:
-        data = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError:
-        data = None
-    values = data_to_values(data) if isinstance(data, dict) else None
-    return [_problems_markdown(problems), *_field_updates(problems, values)]
+    data = parsed(text)
+    if data is None:
+        return [_problems_markdown(problems), *(gr.skip() for _ in _outputs_count()), _banner(views.unparsed(text))]
+    values = data_to_values(data) if fill else None
+    return [_problems_markdown(problems), *_form_updates(problems, values, unused_sections(data)), _banner(None)]
 
 
-def _start_values(text: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        data = None
-    values = data_to_values(data if isinstance(data, dict) else {})
-    return {spec.path: value for spec, value in zip(form_fields(), values, strict=True)}
+def _start(text: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form's first values and unused sections, from the first recipe's text."""
+    data = parsed(text) or {}
+    values = {spec.path: value for spec, value in zip(form_fields(), data_to_values(data), strict=True)}
+    return values, unused_sections(data)
 
 
 def create_recipes_tab(studio: Studio) -> dict[str, Any]:
@@ -154,12 +201,15 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         new_btn = gr.Button("New", scale=1, min_width=90, elem_id="recipe-new")
     fields: dict[str, Any] = {}
     helps: dict[str, gr.Markdown] = {}
+    boxes: dict[str, gr.Accordion] = {}
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, elem_id="recipe-form"):
-            gr.Markdown("Every field of the recipe, with its description. Editing the form rewrites the YAML "
-                        "(keeping only what differs from the defaults); editing the YAML fills the form.",
+            banner = gr.Markdown(visible=False, elem_id="recipe-form-state")
+            gr.Markdown("Every field of the recipe, with its description. Editing a field changes only that field "
+                        "in the YAML (comments, order and the rest kept as written); editing the YAML fills the "
+                        "form. Sections and fields the recipe does not use are dimmed and say why.",
                         elem_classes=["hint"])
-            _render(form_sections(), _start_values(start_text), fields, helps)
+            _render(form_sections(), *_start(start_text), fields, helps, boxes)
         with gr.Column(scale=2, elem_id="recipe-yaml-column"):
             yaml_code = gr.Code(value=start_text, language="yaml", lines=24, max_lines=24, label="recipe YAML",
                                 interactive=True, wrap_lines=True, elem_id="recipe-yaml")
@@ -171,29 +221,26 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
     specs = form_fields()
     field_list = [fields[s.path] for s in specs]
     help_list = [helps[s.path] for s in specs if s.kind == "table"]
-    flag_outputs = [*field_list, *help_list]
+    shown = [problems, *field_list, *help_list, *(boxes[s.path] for s in _sections()), banner]
 
     def form_to_yaml(*values_and_text: Any) -> list[Any]:
-        """The form as YAML; the editor's text is kept (comments and all) when it already says the same."""
+        """Only the fields changed in the form rewritten in the editor's text; nothing while it does not parse."""
         *values, current = values_and_text
-        text = values_to_yaml(values)
-        problems_now = views.check(text)
-        same = not problems_now and views.same_recipe(current or "", text)
-        return [gr.skip() if same else text, _problems_markdown(problems_now), *_field_updates(problems_now)]
-
-    def yaml_to_form(text: str) -> list[Any]:
-        return _load_text(text)
-
-    def validate(text: str) -> list[Any]:
-        problems_now = views.check(text)
-        return [_problems_markdown(problems_now), *_field_updates(problems_now)]
+        current = current or ""
+        try:
+            text = apply_form(values, current)
+        except RecipeError as exc:
+            why = views.unparsed(current) or exc.problems[0].removeprefix("recipe: ")
+            return [gr.skip(), _problems_markdown(views.check(current)), *(gr.skip() for _ in _outputs_count()),
+                    _banner(why)]
+        return [gr.skip() if text == current else text, *_view(text, fill=False)]
 
     def open_recipe(name: str) -> list[Any]:
         try:
             text = views.read_recipe(studio, name)
         except KeyError as exc:
-            return [gr.skip(), f"⚠ {views.esc(str(exc))}", gr.skip(), *(gr.skip() for _ in flag_outputs)]
-        return [text, f"opened **{views.esc(name)}**", *_load_text(text)]
+            return [gr.skip(), f"⚠ {views.esc(str(exc))}", *(gr.skip() for _ in shown)]
+        return [text, f"opened **{views.esc(name)}**", *_view(text)]
 
     def clone_recipe(name: str, text: str) -> list[Any]:
         """A copy of the recipe in the editor (else of the one picked in the list) under a free name."""
@@ -201,45 +248,39 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         if not source and name:
             with contextlib.suppress(KeyError):
                 source = views.read_recipe(studio, name)
-        try:
-            data = yaml.safe_load(source) if source else None
-        except yaml.YAMLError:
-            data = None
-        base = data.get("name") if isinstance(data, dict) and isinstance(data.get("name"), str) else name
+        data = parsed(source or "")
+        base = data.get("name") if data and isinstance(data.get("name"), str) else name
         new_name = views.clone_name(studio, base or "recipe")
-        cloned = views.renamed(source, new_name) if isinstance(data, dict) else new_recipe_yaml(new_name)
-        return [cloned, f"cloned as **{new_name}** (not saved yet)", *_load_text(cloned)]
+        cloned = views.renamed(source or "", new_name)
+        return [cloned, f"cloned as **{new_name}** (not saved yet)", *_view(cloned)]
 
     def new_recipe() -> list[Any]:
         text = new_recipe_yaml(views.unused_name(studio, "my-recipe"))
-        return [text, "new recipe (not saved yet)", *_load_text(text)]
+        return [text, "new recipe (not saved yet)", *_view(text)]
 
     def save(text: str) -> list[Any]:
         try:
             recipe, path = views.save_recipe(studio, text)
-        except RecipeError as exc:
-            return ["⚠ not saved: fix the problems first", *validate_problems(exc.problems), gr.skip()]
-        shown = path.name if path.parent == views.RECIPES_DIR else str(path)
-        return [f"✓ saved **{views.esc(recipe.name)}** to {views.esc(shown)} and the store",
-                *validate_problems([]), gr.update(choices=views.recipe_names(studio), value=recipe.name)]
-
-    def validate_problems(problems_now: list[str]) -> list[Any]:
-        return [_problems_markdown(problems_now), *_field_updates(problems_now)]
+        except RecipeError:
+            return ["⚠ not saved: fix the problems first", *_view(text, fill=False), gr.skip()]
+        where = path.name if path.parent == views.RECIPES_DIR else str(path)
+        return [f"✓ saved **{views.esc(recipe.name)}** to {views.esc(where)} and the store",
+                *_view(text, fill=False), gr.update(choices=views.recipe_names(studio), value=recipe.name)]
 
     quiet = {"show_progress": "hidden"}
     # Textboxes send `input` on key presses only: `blur` also catches text pasted with the mouse.
     texts = [fields[s.path].blur for s in specs if s.kind in ("text", "yaml")]
     gr.on([f.input for f in field_list] + texts, form_to_yaml, inputs=[*field_list, yaml_code],
-          outputs=[yaml_code, problems, *flag_outputs], api_name="form_to_yaml", trigger_mode="always_last", **quiet)
-    yaml_code.input(yaml_to_form, inputs=yaml_code, outputs=[problems, *flag_outputs], api_name="yaml_to_form",
-                    trigger_mode="always_last", **quiet)
-    validate_btn.click(validate, inputs=yaml_code, outputs=[problems, *flag_outputs], api_name="validate_recipe")
-    loaded = [yaml_code, status, problems, *flag_outputs]
+          outputs=[yaml_code, *shown], api_name="form_to_yaml", trigger_mode="always_last", **quiet)
+    yaml_code.input(_view, inputs=yaml_code, outputs=shown, api_name="yaml_to_form", trigger_mode="always_last",
+                    **quiet)
+    validate_btn.click(lambda text: _view(text, fill=False), inputs=yaml_code, outputs=shown,
+                       api_name="validate_recipe")
+    loaded = [yaml_code, status, *shown]
     gr.on([open_btn.click, recipe_list.input], open_recipe, inputs=recipe_list, outputs=loaded,
           api_name="open_recipe")
     clone_btn.click(clone_recipe, inputs=[recipe_list, yaml_code], outputs=loaded, api_name="clone_recipe")
     new_btn.click(new_recipe, outputs=loaded, api_name="new_recipe")
-    saved = save_btn.click(save, inputs=yaml_code, outputs=[status, problems, *flag_outputs, recipe_list],
-                           api_name="save_recipe")
+    saved = save_btn.click(save, inputs=yaml_code, outputs=[status, *shown, recipe_list], api_name="save_recipe")
     return {"recipe_list": recipe_list, "yaml": yaml_code, "problems": problems, "status": status,
-            "fields": fields, "save": save_btn, "saved": saved}
+            "fields": fields, "sections": boxes, "banner": banner, "save": save_btn, "saved": saved}

@@ -17,7 +17,10 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel
 
+from studio.recipe.edit import DELETE, set_fields
+from studio.recipe.io import RecipeError
 from studio.recipe.schema import Recipe
+from studio.recipe.usage import recipe_defaults
 
 # Kinds of form input: one component type each in the UI.
 Kind = Literal["text", "int", "float", "bool", "choice", "multi", "table", "yaml"]
@@ -114,13 +117,12 @@ def form_fields() -> tuple[FieldSpec, ...]:
     return tuple(_leaves(form_sections()))
 
 
-@cache
-def _defaults() -> dict[str, Any]:
-    return Recipe(name="x").model_dump(mode="json")
-
-
 def _get(data: Any, path: str) -> tuple[Any, bool]:
+    """The value at a dotted path, and whether it is there; a section given as a bare string is its `name`
+    (`engine: llama.cpp`)."""
     for part in path.split("."):
+        if isinstance(data, str) and part == "name":
+            return data, True
         if not isinstance(data, dict) or part not in data:
             return None, False
         data = data[part]
@@ -128,15 +130,8 @@ def _get(data: Any, path: str) -> tuple[Any, bool]:
 
 
 def default_value(spec: FieldSpec) -> Any:
-    return _get(_defaults(), spec.path)[0]
-
-
-def _without_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
+    """The schema's default of a field (none for `name`: a recipe without one shows an empty name)."""
+    return _get(recipe_defaults(), spec.path)[0]
 
 
 # -- values <-> recipe data -------------------------------------------------------------------------------
@@ -232,31 +227,37 @@ def data_to_values(data: dict[str, Any]) -> list[Any]:
     return values
 
 
-def values_to_data(values: list[Any]) -> dict[str, Any]:
-    """Form values -> recipe data holding the name, the description and what differs from the defaults."""
-    data: dict[str, Any] = {}
-    for spec, raw in zip(form_fields(), values, strict=True):
+def form_changes(values: list[Any], data: dict[str, Any]) -> dict[str, Any]:
+    """{path: new value, or DELETE for an emptied optional field} for each field whose form value differs from
+    what the recipe data (the editor's text, parsed) gives it: the fields the user changed."""
+    changes: dict[str, Any] = {}
+    for spec, raw, shown in zip(form_fields(), values, data_to_values(data), strict=True):
         value, present = from_input(spec, raw)
-        if not present or (spec.path not in ("name", "description")
-                           and _without_none(value) == _without_none(default_value(spec))):
-            continue
-        if spec.path == "description" and not value:
-            continue
-        node = data
-        *parents, last = spec.path.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return data
+        if (value, present) != from_input(spec, shown):
+            changes[spec.path] = value if present else DELETE
+    return changes
+
+
+def parsed(text: str) -> dict[str, Any] | None:
+    """The recipe text as data, read as the studio reads recipes (PyYAML); None when it is not a YAML mapping."""
+    try:
+        data = yaml.safe_load(text) if text.strip() else {}
+    except (yaml.YAMLError, RecursionError):
+        return None
+    return {} if data is None else data if isinstance(data, dict) else None
+
+
+def apply_form(values: list[Any], text: str) -> str:
+    """The editor's text with only the fields the user changed in the form rewritten (comments, order and
+    explicit defaults kept); RecipeError when the text is not a YAML mapping."""
+    data = parsed(text)
+    if data is None:
+        raise RecipeError(["recipe: the YAML is not a mapping of fields"])
+    return set_fields(text, form_changes(values, data))
 
 
 def data_to_yaml(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-
-
-def values_to_yaml(values: list[Any]) -> str:
-    """The form as recipe YAML: the fields that differ from the schema defaults, in schema order."""
-    return data_to_yaml(values_to_data(values))
 
 
 def new_recipe_yaml(name: str = "my-recipe") -> str:
@@ -277,7 +278,7 @@ def field_problems(problems: list[str]) -> tuple[dict[str, list[str]], list[str]
     problem is also returned in the second list, for the summary next to the form.
     """
     paths = {s.path: s for s in form_fields()}
-    sections = {s.path for s in _all_sections(form_sections())}
+    sections = {s.path for s in all_sections(form_sections())}
     by_field: dict[str, list[str]] = {}
     for problem in problems:
         match = PROBLEM.match(problem)
@@ -295,9 +296,9 @@ def field_problems(problems: list[str]) -> tuple[dict[str, list[str]], list[str]
     return by_field, list(problems)
 
 
-def _all_sections(section: Section) -> list[Section]:
+def all_sections(section: Section) -> list[Section]:
     out = [section]
     for item in section.items:
         if isinstance(item, Section):
-            out += _all_sections(item)
+            out += all_sections(item)
     return out

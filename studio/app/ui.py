@@ -31,6 +31,10 @@ CSS = """
   background: #fef2f2}
 .recipe-problems ul {margin: 0.2rem 0 0 1rem}
 .recipe-ok {color: #15803d; font-weight: 600}
+.recipe-stale {border: 1px solid #d97706; border-radius: 6px; padding: 0.4rem 0.8rem; color: #92400e;
+  background: #fffbeb}
+.section-unused > button, .section-unused .label-wrap, .field-unused {opacity: 0.55}
+.field-unused [data-testid="block-info"], .unused-note {font-style: italic}
 .table-help {font-size: 0.85rem; padding: 0 0.5rem 0.4rem}
 .hint {font-size: 0.85rem; color: var(--body-text-color-subdued)}
 .lane {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.5rem 0.7rem}

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from storage import Store
 from studio.app.jobs import ACTIVE, JobQueue
+from studio.app.schema_form import new_recipe_yaml, parsed
 from studio.paths import RECIPES_DIR
+from studio.recipe.edit import set_fields
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe
 from studio.results.insight import AgentScore, Comparison, Side, agent_scores, compare, run_result, sides
@@ -103,17 +103,12 @@ def load_or_problem(studio: Studio, name: str | None) -> Recipe | str:
 
 
 def renamed(text: str, name: str) -> str:
-    """The recipe text with another name (a clone); the text is re-dumped when it is not a mapping."""
-    data = yaml.safe_load(text) if text.strip() else {}
-    if not isinstance(data, dict):
-        data = {}
-    lines = text.splitlines()
-    for i, line in enumerate(lines):  # keep comments and layout: replace the top-level `name:` line
-        if line.startswith("name:"):
-            lines[i] = f"name: {name}"
-            return "\n".join(lines) + "\n"
-    rest = {k: v for k, v in data.items() if k != "name"}
-    return yaml.safe_dump({"name": name, **rest}, sort_keys=False, allow_unicode=True)
+    """The recipe text with another name (a clone), comments and layout kept; a new recipe of that name when
+    the text is not a YAML mapping."""
+    try:
+        return set_fields(text, {"name": name})
+    except RecipeError:
+        return new_recipe_yaml(name)
 
 
 def unused_name(studio: Studio, base: str) -> str:
@@ -129,12 +124,13 @@ def clone_name(studio: Studio, name: str) -> str:
     return unused_name(studio, f"{name or 'recipe'}-copy")
 
 
-def same_recipe(a: str, b: str) -> bool:
-    """Whether two recipe texts are valid and mean the same recipe (defaults spelled out or not)."""
-    try:
-        return parse_recipe(a) == parse_recipe(b)
-    except RecipeError:
-        return False
+def unparsed(text: str) -> str | None:
+    """Why the form cannot follow a recipe text (its YAML syntax error, with the line), or None when the text
+    is a YAML mapping the form can show."""
+    if parsed(text) is not None:
+        return None
+    problems = check(text)
+    return problems[0].removeprefix("recipe: ") if problems else "the YAML is not a mapping of fields (line 1)"
 
 
 def check(text: str) -> list[str]:
