@@ -27,6 +27,13 @@ def base_url(request: gr.Request | None) -> str:
     return f"{scheme}://{host}" if host else ""
 
 
+def studio_notes(spec: dict[str, Any]) -> list[str]:
+    """Pointers to the studio's other tabs: shown here, never on the share page, whose reader has no studio."""
+    if len({r["agent"] for r in spec["scores"]}) < 2:
+        return []
+    return ["Compare two agents question by question, with the exact McNemar test, in the Trajectories tab."]
+
+
 def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
     """Build the Dashboards tab; returns its components."""
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
@@ -74,7 +81,7 @@ def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
         except ValueError as exc:
             return [f"⚠ {views.esc(str(exc))}", *(gr.skip() for _ in range(MAX_FIGURES + 1))]
         note = (f"{len(spec['figures'])} figure(s) of {views.esc(spec['title'])}; **Share** saves a snapshot.\n\n"
-                + "\n\n".join(views.esc(n) for n in spec["notes"]))
+                + "\n\n".join(views.esc(n) for n in [*spec["notes"], *studio_notes(spec)]))
         return [note, *_figures(spec)]
 
     def share_dashboard(picked: list[str], title_: str, request: gr.Request) -> list[Any]:

@@ -20,7 +20,12 @@ from studio.results.insight import outcome_counts, seed_spread
 from studio.results.scores import scores
 from studio.trajectories.episode import OUTCOMES
 
-SAMPLES_PER_AGENT = 3
+LOW_EM, EDGE_EM = 15, 85  # a label under a point below 15% EM, or over one above 85%, would leave the plot
+SAMPLES_PER_KIND = 2  # sample episodes of each agent that were right, and as many wrong (and unscored)
+# Figures carry this small template rather than plotly's default (7 kB in every figure's JSON).
+TEMPLATE = {"layout": {"font": {"family": "system-ui, sans-serif", "size": 12}, "plot_bgcolor": "#f8fafc",
+                       "xaxis": {"gridcolor": "#e2e8f0", "zerolinecolor": "#94a3b8"},
+                       "yaxis": {"gridcolor": "#e2e8f0", "zerolinecolor": "#94a3b8"}}}
 
 
 class DashboardError(StudioError, ValueError):
@@ -82,17 +87,55 @@ def _figure_outcomes(store: Store, run_ids: list[int]):
     return fig
 
 
+def _label_position(x: float, em: float, right: float) -> str:
+    """Where a point's label goes so it stays inside the plot and apart from its neighbours': away from the
+    middle (two agents at 43 and 57 label apart), but inwards near the top and bottom edges; to the right of
+    a point in the left half, to the left of one in the right half."""
+    vertical = "bottom" if em > EDGE_EM or LOW_EM <= em < 50 else "top"
+    return vertical + (" right" if x < right / 2 else " left")
+
+
 def _figure_tradeoff(rows: list[dict[str, Any]], x: str, title: str, x_title: str):
+    """EM against a cost or time per question (no noise), its axis from 0 so that 1.54 against 1.59 s looks as
+    small as it is; None when no point has any (nothing billed, no time measured): a chart of zeros says nothing."""
     import plotly.graph_objects as go
 
+    points = [r for r in rows if r["noise"] == 0 and r[x] is not None]
+    if not any(r[x] > 0 for r in points):
+        return None
+    right = 1.15 * max(r[x] for r in points)  # room beside the rightmost point
     fig = go.Figure()
-    for agent in dict.fromkeys(r["agent"] for r in rows):
-        picked = [r for r in rows if r["agent"] == agent and r["noise"] == 0]
+    for agent in dict.fromkeys(r["agent"] for r in points):
+        picked = [r for r in points if r["agent"] == agent]
         fig.add_scatter(name=agent, mode="markers+text", x=[r[x] for r in picked], y=[r["em"] for r in picked],
-                        text=[f"{r['task']}/{r['method']}" for r in picked], textposition="top center",
+                        text=[f"{r['task']}/{r['method']}" for r in picked], cliponaxis=False,
+                        textposition=[_label_position(r[x], r["em"], right) for r in picked],
                         marker={"size": 12, "color": _colour(agent)}, error_y=_error_bars(picked, "em"))
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="EM (%)")
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="EM (%)", xaxis_range=[0, right],
+                      yaxis_range=[0, 100])
     return fig
+
+
+# A trade-off figure, and the line that stands in for it when no point has any of its measure.
+TRADEOFFS = (
+    ("cost_per_1000", "EM against cost", "USD per 1000 questions",
+     "No run billed anything: every agent ran locally at no price per hour, $0, so there is no figure of EM "
+     "against cost."),
+    ("compute_s", "EM against time", "machine seconds per question",
+     "No run recorded machine time, so there is no figure of EM against time."),
+)
+
+
+def _tradeoffs(rows: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
+    """The EM-against-cost and EM-against-time figures, and a line for each left out."""
+    figures, missing = [], []
+    for x, title, x_title, absent in TRADEOFFS:
+        fig = _figure_tradeoff(rows, x, title, x_title)
+        if fig is None:
+            missing.append(absent)
+        else:
+            figures.append(fig)
+    return figures, missing
 
 
 def _figure_loss(store: Store, train_runs: list[int]):
@@ -192,7 +235,8 @@ def _figure_rounds_data(table: list[dict[str, Any]], recipe_name: str):
                 marker_color=AGENT_COLOURS["teacher"])
     fig.add_bar(name="student examples", x=x, y=[row["student_examples"] for row in trained],
                 marker_color=AGENT_COLOURS["finetuned"],
-                text=[f"{student_share(row):.0f}% student" for row in trained], textposition="outside")
+                text=[f"{student_share(row):.0f}% student" for row in trained], textposition="outside",
+                cliponaxis=False)
     fig.update_layout(title=f"{recipe_name}: training set per round", barmode="stack", xaxis_title="round",
                       yaxis_title="examples", xaxis_dtick=1)
     return fig
@@ -246,12 +290,10 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
     train_runs += [t["id"] for r in runs if r["stage"] == "evaluate" and not r["round"] for t in store.query(
         "SELECT id FROM runs WHERE recipe_name = ? AND stage = 'train' AND status = 'done' AND round = 0 "
         "ORDER BY id DESC LIMIT 1", [r["recipe_name"]]) if t["id"] not in train_runs]
-    figures = []
+    figures, missing = [], []
     if rows:
-        figures += [_figure_scores(rows),
-                    _figure_tradeoff(rows, "cost_per_1000", "EM against cost", "USD per 1000 questions"),
-                    _figure_tradeoff(rows, "compute_s", "EM against time", "machine seconds per question"),
-                    _figure_steps(store, episode_runs),
+        tradeoffs, missing = _tradeoffs(rows)
+        figures += [_figure_scores(rows), *tradeoffs, _figure_steps(store, episode_runs),
                     _figure_outcomes(store, episode_runs)]
         if len({r["noise"] for r in rows}) > 1:
             figures.append(_figure_noise(rows))
@@ -262,16 +304,11 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
         figures.append(_figure_scaling(points))
     round_figures, round_rows = rounds_section(store, runs)
     figures += round_figures
-    samples = []
-    for agent in dict.fromkeys(r["agent"] for r in rows):
-        samples += store.query(
-            f"SELECT run_id, agent, task, method, question, prediction, gold, correct, text FROM trajectories "
-            f"WHERE run_id IN ({', '.join('?' * len(episode_runs))}) AND agent = ? AND error IS NULL "
-            f"ORDER BY run_id, key LIMIT {SAMPLES_PER_AGENT}", [*episode_runs, agent])
     for fig in figures:  # labels never clipped: the margins grow to fit them
         fig.update_xaxes(automargin=True)
         fig.update_yaxes(automargin=True, rangemode="tozero")
         fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25}, margin={"t": 60})
+        fig.layout.template = TEMPLATE  # assigned, not updated: an update merges it into plotly's default
     spread = seed_spread(store, [r["id"] for r in runs if r["stage"] == "evaluate"])
     return {
         "title": title or "Runs " + ", ".join(str(r["id"]) for r in runs),
@@ -279,10 +316,21 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
         "scores": rows,
         "rounds": round_rows,
         "seed_spread": spread,
-        "notes": _notes(rows, spread),
+        "notes": missing + _notes(rows, spread),
         "figures": [json.loads(f.to_json()) for f in figures],
-        "samples": samples,
+        "samples": _samples(store, episode_runs),
     }
+
+
+def _samples(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
+    """A few episodes of each agent, right and wrong ones (and unscored ones) alike where it has them."""
+    if not run_ids:
+        return []
+    return store.query(
+        f"SELECT run_id, agent, task, method, question, prediction, gold, correct, text FROM trajectories "
+        f"WHERE run_id IN ({', '.join('?' * len(run_ids))}) AND error IS NULL "
+        f"QUALIFY row_number() OVER (PARTITION BY agent, correct ORDER BY run_id, key) <= {SAMPLES_PER_KIND} "
+        f"ORDER BY agent, correct DESC NULLS LAST, run_id, key", run_ids)
 
 
 def _notes(rows: list[dict[str, Any]], spread: list[dict[str, Any]]) -> list[str]:
@@ -291,11 +339,12 @@ def _notes(rows: list[dict[str, Any]], spread: list[dict[str, Any]]) -> list[str
     widest = max((r["em_hi"] - r["em_lo"] for r in rows if r.get("em_lo") is not None), default=None)
     if widest is not None:
         notes.append(f"EM intervals are 95% Wilson intervals over the questions (F1: bootstrap); the widest "
-                     f"here spans {widest:.1f} points. Differences inside them may be chance: compare two agents "
-                     "in the Trajectories tab for an exact test.")
+                     f"here spans {widest:.1f} points. Differences inside them may be chance: an exact McNemar "
+                     "test of two agents on the same questions tells.")
     if any(r["agent"] == "finetuned" for r in rows) and not spread:
-        notes.append("The fine-tuned agent comes from one training seed. A seed alone moved EM by 5 points at 100 "
-                     "questions (README): train the recipe with another `student.seed` to see the spread.")
+        notes.append("The fine-tuned agent comes from one training seed. In FireAct Studio's own measurements a seed "
+                     "alone moved EM by 5 points at 100 questions: training again with another student seed shows "
+                     "the spread.")
     for s in spread:
         notes.append(f"Across {s['seeds']} training seeds ({s['task']} / {s['method']}), fine-tuned EM was "
                      f"{s['em_mean']:.1f} ± {s['em_sd']:.1f} (from {s['em_min']:.1f} to {s['em_max']:.1f}).")
@@ -318,52 +367,86 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+def _table(rows: list[dict[str, Any]], columns: dict[str, str]) -> str:
+    """An HTML table of `rows` under `columns` (key: heading), in a box of its own that scrolls sideways when
+    the page is narrower than the table, so the page itself never does."""
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in columns.values())
+
     def cell(value: Any) -> str:
         return f"<td>{html.escape('' if value is None else str(value))}</td>"
 
     body = "".join("<tr>" + "".join(cell(r.get(c)) for c in columns) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-ROUND_COLUMNS = ["recipe", "round", "task", "method", "em", "em_lo", "em_hi", "kept", "teacher_examples",
-                 "student_examples", "student_share", "against_round0"]
+def _span(row: dict[str, Any], metric: str) -> str | None:
+    """A row's 95% interval of `metric` as "lo–hi", or None where it has none."""
+    low, high = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
+    return None if low is None or high is None else f"{low:.1f}–{high:.1f}"
+
+
+SCORE_COLUMNS = {"agent": "agent", "model": "model", "task": "task", "method": "method", "noise": "noise",
+                 "questions": "questions", "em": "EM %", "em_95": "EM 95% interval", "f1": "F1 %",
+                 "f1_95": "F1 95% interval", "finished_pct": "finished %", "mean_steps": "steps",
+                 "tokens_in": "tokens in", "tokens_out": "tokens out", "latency_s": "waiting s per question",
+                 "compute_s": "machine s per question", "cost_per_1000": "USD per 1000 questions"}
+ROUND_COLUMNS = {"recipe": "recipe", "round": "round", "task": "task", "method": "method", "em": "EM %",
+                 "em_95": "EM 95% interval", "kept": "attempts kept", "teacher_examples": "teacher examples",
+                 "student_examples": "student examples", "student_share": "student share %",
+                 "against_round0": "against round 0"}
+
+
+def _with_spans(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r | {"em_95": _span(r, "em"), "f1_95": _span(r, "f1")} for r in rows]
 
 
 def _rounds_html(rows: list[dict[str, Any]]) -> str:
-    return f"<h2>Self-improvement rounds</h2>{_table(rows, ROUND_COLUMNS)}" if rows else ""
+    return f"<h2>Self-improvement rounds</h2>{_table(_with_spans(rows), ROUND_COLUMNS)}" if rows else ""
+
+
+def _sample_html(sample: dict[str, Any]) -> str:
+    """One sample episode, folded: who answered what, right or wrong, and its whole text."""
+    verdict = {True: "right", False: "wrong"}.get(sample["correct"], "not scored")
+    head = " · ".join(html.escape(str(sample[k])) for k in ("agent", "task", "method"))
+    return (f'<details class="{verdict.replace(" ", "-")}"><summary>{head} · <b>{verdict}</b>: '
+            f"{html.escape(str(sample['question']))}</summary>"
+            f"<p>prediction: <b>{html.escape(str(sample['prediction']))}</b> · gold: "
+            f"{html.escape(str(sample['gold']))}</p><pre>{html.escape(sample['text'])}</pre></details>")
+
+
+# The page fits any width from a phone's up: tables scroll in their own box, long words and text wrap.
+PAGE_CSS = """*,*::before,*::after{box-sizing:border-box}
+body{font-family:system-ui,sans-serif;margin:0 auto;padding:1rem 2rem;max-width:1200px}
+p,summary,h1{overflow-wrap:anywhere}
+.table{overflow-x:auto;margin:.5rem 0}
+table{border-collapse:collapse;font-size:.85rem}
+td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+td{white-space:nowrap}
+th{background:#f3f4f6}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:.5rem}
+details{margin:.25rem 0}
+.figure{height:420px;margin:1rem 0;width:100%}"""
 
 
 def render_html(spec: dict[str, Any]) -> str:
-    """One self-contained HTML page for a dashboard snapshot; opens offline."""
+    """One self-contained HTML page for a dashboard snapshot; opens offline, and stands on its own: nothing
+    on it points to the studio's tabs or to files of the machine that made it."""
     from plotly.offline import get_plotlyjs
 
-    score_columns = ["agent", "model", "task", "method", "noise", "questions", "em", "em_lo", "em_hi", "f1",
-                     "finished_pct",
-                     "mean_steps", "tokens_in", "tokens_out", "latency_s", "compute_s", "cost_per_1000"]
-    samples = "".join(
-        f"<details><summary>{html.escape(s['agent'])} · {html.escape(s['task'])} · {html.escape(s['method'])} · "
-        f"{'correct' if s['correct'] else 'wrong'}: {html.escape(s['question'])}</summary>"
-        f"<p>prediction: <b>{html.escape(str(s['prediction']))}</b> · gold: {html.escape(str(s['gold']))}</p>"
-        f"<pre>{html.escape(s['text'])}</pre></details>"
-        for s in spec["samples"]
-    )
     divs = "".join(f'<div class="figure" id="figure-{i}"></div>' for i in range(len(spec["figures"])))
     title = html.escape(spec["title"])
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title} · FireAct Studio</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}}table{{border-collapse:collapse;
-font-size:.85rem}}td,th{{border:1px solid #ddd;padding:.25rem .5rem}}pre{{white-space:pre-wrap;background:#f6f6f6;
-padding:.5rem}}.figure{{height:420px;margin:1rem 0}}</style>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · FireAct Studio</title>
+<style>{PAGE_CSS}</style>
 <script>{get_plotlyjs()}</script></head>
 <body><h1>{title}</h1>
 <p>FireAct Studio dashboard · runs {html.escape(", ".join(f"{r['id']} ({r['stage']})" for r in spec["runs"]))}</p>
-<h2>Scores</h2>{_table(spec["scores"], score_columns)}
+<h2>Scores</h2>{_table(_with_spans(spec["scores"]), SCORE_COLUMNS)}
 {"".join(f"<p class='note'>{html.escape(n)}</p>" for n in spec.get("notes", []))}
 {_rounds_html(spec.get("rounds", []))}
 <h2>Figures</h2>{divs}
-<h2>Sample episodes</h2>{samples}
+<h2>Sample episodes</h2>{"".join(_sample_html(s) for s in spec["samples"])}
 <script>
 const figures = {_script_json(spec["figures"])};
 figures.forEach((f, i) => Plotly.newPlot("figure-" + i, f.data, f.layout, {{responsive: true}}));

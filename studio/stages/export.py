@@ -154,10 +154,22 @@ def _scores_table(recipe: Recipe, store: Store) -> str:
     rows = scores(store, [run["id"]]) if run else []
     if not rows:
         return "Not evaluated yet: `launch.py run RECIPE --stages evaluate`.\n"
-    lines = ["| agent | task | method | noise | n | EM | F1 | finished % | steps |", "|---" * 9 + "|"]
-    lines += [f"| {r['agent']} | {r['task']} | {r['method']} | {r['noise']:g} | {r['questions']} | {r['em']} | "
-              f"{r['f1']} | {r['finished_pct']} | {r['mean_steps']} |" for r in rows]
-    return "\n".join(lines) + "\n"
+    lines = ["| agent | task | method | noise | n | EM (95% interval) | F1 (95% interval) | finished % | steps |",
+             "|---" * 9 + "|"]
+    lines += [f"| {r['agent']} | {r['task']} | {r['method']} | {r['noise']:g} | {r['questions']} | "
+              f"{_with_interval(r, 'em')} | {_with_interval(r, 'f1')} | {r['finished_pct']} | {r['mean_steps']} |"
+              for r in rows]
+    note = "In brackets: the 95% interval over the evaluated questions (EM: Wilson; F1: percentile bootstrap)."
+    return "\n".join(lines) + f"\n\n{note}\n"
+
+
+def _with_interval(row: dict, metric: str) -> str:
+    """A score with its 95% interval, "50.0 [15.0, 85.0]" (the interval left out where there is none)."""
+    if row[metric] is None:
+        return "not scored"
+    low, high = row.get(f"{metric}_lo"), row.get(f"{metric}_hi")
+    spread = "" if low is None or high is None else f" [{low:.1f}, {high:.1f}]"
+    return f"{row[metric]:.1f}{spread}"
 
 
 def model_card(recipe: Recipe, store: Store, result: ExportResult) -> str:
@@ -191,7 +203,9 @@ Fine-tuned from `{portable_name(student.model)}` with LoRA (r {student.lora.r}, 
 ## How to prompt it
 Zero-shot, in exactly its training format. The first call's prompt is
 
-    {zero_shot_prompt("QUESTION")}
+```text
+{zero_shot_prompt("QUESTION")}
+```
 
 The model writes a thought and an action, `Action: search[QUERY]` or `Action: finish[ANSWER]`. Stop each call
 at {stops}. After a search, append the model's text, then `\\nObservation: RESULT\\nThought:` with the tool's
