@@ -77,7 +77,8 @@ def test_the_first_estimate_measures_training_and_evaluation(cli, tmp_path):
     assert res.returncode == 0, res.stderr
     shown = res.stdout
     assert "unknown" not in shown, shown
-    train = re.search(r"^train +time +([\d.,]+) min +measured now: 3 optimizer steps on this ", shown, re.M)
+    train = re.search(r"^train +time +([\d.,]+) min +measured now: 3 optimizer steps of typical length on this ",
+                      shown, re.M)
     evaluate = re.search(r"^evaluate +time +([\d.,]+) min +measured now: 2 episode\(s\) of the prompted student "
                          r"on \S+, 2 at a time; the fine-tuned agent, not trained yet, paced as the prompted", shown,
                          re.M)

@@ -24,11 +24,11 @@ from storage import Store
 from studio.errors import StudioError
 from studio.llm.base import Backend, Completion, Request
 from studio.recipe.fingerprint import fingerprint
-from studio.recipe.schema import Recipe
+from studio.recipe.schema import Recipe, Student
 from studio.tasks import Question
 from studio.trajectories.episode import Episode
 
-MEASURE_STEPS = 3  # optimizer steps the training probe runs; the first warms up and is not counted
+MEASURE_STEPS = 3  # optimizer steps the training probe runs on one step's rows; the first warms up, not counted
 MEASURE_TIMEOUT_S = 600  # a probe that takes longer leaves the figure open
 
 
@@ -121,11 +121,13 @@ def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | N
     out = Estimate(recipe.name)
     expected, dry_run = _generate(recipe, store, sample, backend, out)
     examples, basis, rows = _training_rows(recipe, store, expected, dry_run)
+    if recipe.data.max_examples is not None:
+        examples = min(examples, recipe.data.max_examples)
     pace = Pace(recipe, store, rows, questions[:sample], measure)
     _train(recipe, store, examples, basis, pace, out)
     _evaluate(recipe, store, questions, pace, out)
     if recipe.rounds.count:
-        _rounds(recipe, store, pace, out)
+        _rounds(recipe, store, examples, pace, out)
     _total(out)
     return out
 
@@ -191,8 +193,10 @@ class Pace:
 
 
 def _measure_training(recipe: Recipe, rows: list[dict]) -> TrainPace:
-    """A few optimizer steps of the real training worker, with the recipe's student settings, on a seeded
-    sample of the training rows, in a temporary folder that is removed after."""
+    """A few optimizer steps of the real training worker, with the recipe's student settings, on the rows of one
+    typical step, in a temporary folder that is removed after. Every step sees the same batches: a CPU compiles
+    its kernels for each new shape, which a short probe of fresh shapes would time instead of the training
+    (2 to 3 times too slow)."""
     import json
     import os
     import subprocess
@@ -201,14 +205,12 @@ def _measure_training(recipe: Recipe, rows: list[dict]) -> TrainPace:
 
     from studio.paths import ROOT
     from studio.train.group import launch_command, launch_env
-    from studio.train.loop import micro_batches
     from studio.train.worker import OWNER_ENV, write_inputs
 
     student = recipe.student
     if not rows:
         raise StudioError("no training rows to measure a step on yet")
-    need = student.batch_size * micro_batches(student) * MEASURE_STEPS
-    chosen = random.Random(student.seed).sample(rows, min(need, len(rows)))
+    chosen = _typical_step(rows, student)
     probe = recipe.model_copy(update={"student": student.model_copy(
         update={"max_steps": MEASURE_STEPS, "save_merged": False, "checkpoint_every": MEASURE_STEPS + 1})})
     with tempfile.TemporaryDirectory(prefix="studio-estimate-") as tmp:
@@ -232,11 +234,30 @@ def _measure_training(recipe: Recipe, rows: list[dict]) -> TrainPace:
     if len(steps) < 2:
         raise StudioError(f"could not time training steps: {failed}")
     start = next(e for e in events if e["event"] == "start")
-    step_s = statistics.fmean(steps[1:])
+    warm = statistics.fmean(steps[1:])
+    start_s = max(0.0, took - len(steps) * warm)
     where = "this CPU" if start["device"] == "cpu" else f"this {start['device']}"
-    return TrainPace(step_s, max(0.0, took - len(steps) * step_s),
-                     f"measured now: {len(steps)} optimizer steps on {where} ({start['precision']}), "
-                     f"{step_s:.1f} s a step after the first, plus the start")
+    return TrainPace(warm, start_s,
+                     f"measured now: {len(steps)} optimizer steps of typical length on {where} "
+                     f"({start['precision']}), {warm:.1f} s a step after the first, plus {start_s:.0f} s to load "
+                     "the model and save")
+
+
+def _typical_step(rows: list[dict], student: Student, draws: int = 51) -> list[dict]:
+    """The rows of one optimizer step, of the median size among seeded random steps: the characters it computes
+    on, cut at `max_seq_length` (about 4 a token), padded batches costing rows x their longest, packed ones
+    their sum."""
+    from studio.train.loop import micro_batches
+
+    def size(step: list[dict]) -> int:
+        chars = [min(len(r["question"] + r["text"]), 4 * student.max_seq_length) for r in step]
+        batches = [chars[i:i + student.batch_size] for i in range(0, len(chars), student.batch_size)]
+        return sum(sum(b) if student.packing else len(b) * max(b) for b in batches)
+
+    rng = random.Random(student.seed)
+    steps = sorted((rng.sample(rows, min(student.batch_size * micro_batches(student), len(rows)))
+                    for _ in range(draws)), key=size)
+    return steps[len(steps) // 2]
 
 
 def _measure_episodes(recipe: Recipe, store: Store, agent: str, questions: list[Question]) -> EpisodePace:
@@ -357,8 +378,6 @@ def _train(recipe: Recipe, store: Store, examples: float, basis: str, pace: Pace
         out.add("train", "time", 0, "s", already)
         out.add("train", "cost", 0, "USD", already)
         return
-    if recipe.data.max_examples is not None:
-        examples = min(examples, recipe.data.max_examples)
     out.add("train", "examples", examples, "", basis)
     per_step = student.batch_size * student.grad_accum
     steps = student.max_steps or math.ceil(student.epochs * examples / per_step)
@@ -414,12 +433,10 @@ def _evaluate(recipe: Recipe, store: Store, questions: list[Question], pace: Pac
              "local models bill nothing (evaluation.local_price_per_hour is 0)"))
 
 
-def _rounds(recipe: Recipe, store: Store, pace: Pace, out: Estimate) -> None:
+def _rounds(recipe: Recipe, store: Store, teacher_examples: float, pace: Pace, out: Estimate) -> None:
     """Self-improvement rounds: the student's attempts and evaluations (paced like fine-tuned episodes) and
     each round's training (its set: the weighted teacher examples plus the kept attempts expected at the
     fine-tuned agent's EM so far)."""
-    from studio.stages.training_data import source_run, training_rows
-
     rounds, student, ev = recipe.rounds, recipe.student, recipe.evaluation
     per_round = sum(source.n for source in rounds.questions)
     attempts = per_round * rounds.samples * len(rounds.methods) * rounds.count
@@ -435,8 +452,7 @@ def _rounds(recipe: Recipe, store: Store, pace: Pace, out: Estimate) -> None:
     right = store.query("SELECT avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS r FROM trajectories t JOIN runs r "
                         "ON r.id = t.run_id WHERE r.stage = 'evaluate' AND r.recipe_name = ? AND t.agent = "
                         "'finetuned'", [recipe.name])[0]["r"] or 0.0
-    source = source_run(recipe, store)
-    teacher = len(training_rows(store, [source], recipe.data)) if source is not None else 0
+    teacher = round(teacher_examples)
     kept_per_round = per_round * min(rounds.max_per_question, 1 - (1 - right) ** rounds.samples)
     epochs = rounds.epochs or student.epochs
     steps = sum(math.ceil(epochs * (teacher * rounds.teacher_weight + kept_per_round * r * rounds.student_weight)
