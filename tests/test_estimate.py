@@ -118,6 +118,29 @@ def test_the_rounds_example_is_what_the_rounds_benchmark_runs(store, tmp_path, m
     assert found.value("rounds", "evaluation episodes") == 500  # 2 rounds x 250 questions
 
 
+def earlier_training(store, recipe: dict) -> None:
+    """A finished train run of the recipe's student at 1000 tokens/s: what the estimate paces training by."""
+    train = store.create_run("earlier train", "train", recipe, recipe["name"])
+    for step in range(1, 4):
+        store.add_train_metric(train, step, loss=2.0, tokens_per_s=1000.0)
+    store.set_run_status(train, "done")
+
+
+def test_an_engine_that_fails_leaves_the_evaluation_open_and_says_why(store):
+    """Episodes that only time a failure (the engine's server is not there) are no measurement."""
+    from studio.recipe.io import parse_recipe
+
+    recipe = parse_recipe("name: gone\ntrajectories: {source: import, task: hotpotqa, path: "
+                          "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json}\n"
+                          "evaluation: {sets: [{task: hotpotqa, split: eval250, n: 3}], "
+                          "engine: {name: server, base_url: 'http://127.0.0.1:9/v1'}}\n")
+    earlier_training(store, recipe.model_dump(mode="json"))
+    found = estimate(recipe, store, sample=1)
+    assert found.value("train", "time") > 0  # paced by the earlier run, nothing measured
+    assert found.value("evaluate", "time") is None and found.value("total", "cost") is None
+    assert "could not time an evaluation episode: connection error" in found.table()
+
+
 @pytest.fixture(scope="module")
 def studio_with_history(tmp_path_factory):
     """The studio over a store that has trained and evaluated the bundled student before (so the estimate paces
@@ -138,10 +161,7 @@ def studio_with_history(tmp_path_factory):
             "evaluation: {sets: [{task: hotpotqa, split: eval250, n: 4}], local_price_per_hour: 3.6}\n")
     earlier = parse_recipe(text.replace("priced", "earlier")).model_dump(mode="json")
     with Store(tmp / "studio.duckdb") as store:
-        train = store.create_run("earlier train", "train", earlier, "earlier")
-        for step in range(1, 4):
-            store.add_train_metric(train, step, loss=2.0, tokens_per_s=1000.0)
-        store.set_run_status(train, "done")
+        earlier_training(store, earlier)
         evaluate = store.create_run("earlier evaluate", "evaluate", earlier, "earlier")
         store.add_episodes(evaluate, [Episode(task="hotpotqa", question_id=f"q{i}", question="Who?", method="react",
                                               agent=agent, split="eval250", compute_s=2.0)

@@ -273,8 +273,10 @@ def _measure_episodes(recipe: Recipe, store: Store, agent: str, questions: list[
         search = Search(recipe.tool, store)
         for method in ev.methods:
             episode_runner(recipe, agent, method, model, search).run(questions, episodes.append)
+    failed = [e.error for e in episodes if e.error]
+    episodes = [e for e in episodes if not e.error]  # an error's seconds time the failure, not the model
     if not episodes:
-        raise StudioError("no evaluation episode finished")
+        raise StudioError("could not time an evaluation episode: " + (failed[0] if failed else "none ran"))
     if agent == "teacher":
         who = "the teacher on " + ("its endpoint" if recipe.teacher.backend == "openai" else
                                    resolved_name(recipe.teacher.engine))
