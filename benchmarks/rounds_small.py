@@ -9,9 +9,11 @@ on all 250 eval250 questions with the local search tool.
     python benchmarks/rounds_small.py --seed 0 --questions 500 --samples 8 --init base --round-epochs 2 \\
         --teacher-weight 1 --student-weight 1              # the long settings: each round from the base model
 
-Everything goes through the studio's own stages into one DuckDB file (`--db`, git-ignored): a killed or
-interrupted run resumes where it stopped, and rounds already run are skipped, so on a machine that keeps its
-files the benchmark can be run a round at a time (a fresh machine starts again from round 0). Each stage's
+The settings are the shipped recipe `recipes/rounds_small.yaml` (the flags' defaults are its values; a flag
+changes one setting), so the benchmark and the example cannot drift apart. Everything goes through the
+studio's own stages into one DuckDB file (`--db`, git-ignored): a killed or interrupted run resumes where it
+stopped, and rounds already run are skipped, so on a machine that keeps its files the benchmark can be run a
+round at a time (a fresh machine starts again from round 0). Each stage's
 wall time is printed beside the CPU flags that matter (AVX512-BF16 decides the training precision on a CPU,
 AMX makes it fast): on 2 quiet cores a round-0 fine-tune (694 trajectories, 2 epochs, 174 steps) took 25
 minutes with AMX and about an hour without, 250 evaluation episodes 7 to 10 minutes on llama.cpp.
@@ -31,28 +33,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-MULTIMETHOD = "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa_multimethod.json"
+RECIPE = ROOT / "recipes" / "rounds_small.yaml"
+# The flags that change one setting of the recipe: flag -> (section, field).
+SETTINGS = {"rounds": ("rounds", "count"), "samples": ("rounds", "samples"), "temperature": ("rounds", "temperature"),
+            "keep": ("rounds", "keep"), "max_per_question": ("rounds", "max_per_question"), "init": ("rounds", "init"),
+            "round_epochs": ("rounds", "epochs"), "teacher_weight": ("rounds", "teacher_weight"),
+            "student_weight": ("rounds", "student_weight"), "seed": ("student", "seed")}
+
+
+def shipped():
+    """The shipped recipe: round 0 is `fireact_small.py`'s multi-method fine-tune, evaluated on all 250 questions."""
+    from studio.recipe.io import load_recipe
+
+    return load_recipe(RECIPE)
 
 
 def recipe(seed: int, args: argparse.Namespace):
-    """Round 0 is `fireact_small.py`'s multi-method fine-tune, evaluated on all 250 questions."""
+    """The shipped recipe with the flags' settings, named by its seed (the name earlier databases resume by)."""
     from studio.recipe.schema import Recipe
 
-    return Recipe.model_validate({
-        "name": f"rounds-small-s{seed}",
-        "methods": ["react", "cot", "reflexion"],
-        "trajectories": {"source": "import", "path": MULTIMETHOD, "task": "hotpotqa"},
-        "student": {"epochs": 2, "batch_size": 8, "learning_rate": 2e-4, "seed": seed,
-                    "lora": {"r": 16, "alpha": 32}, "max_seq_length": 1024},
-        "evaluation": {"sets": [{"task": "hotpotqa", "split": "eval250", "n": args.n}], "agents": ["finetuned"],
-                       "methods": ["react"], "few_shot_k": 3, "max_steps": 8},
-        "rounds": {"count": args.rounds,
-                   "questions": [{"task": "hotpotqa", "split": "dev", "n": args.questions, "seed": 0}],
-                   "methods": ["react"], "samples": args.samples, "temperature": args.temperature,
-                   "keep": args.keep, "max_per_question": args.max_per_question, "init": args.init,
-                   "epochs": args.round_epochs, "teacher_weight": args.teacher_weight,
-                   "student_weight": args.student_weight},
-    })
+    data = shipped().model_dump(mode="json")
+    for flag, (section, name) in SETTINGS.items():
+        data[section][name] = seed if flag == "seed" else getattr(args, flag)
+    data["evaluation"]["sets"][0]["n"] = args.n
+    data["rounds"]["questions"][0]["n"] = args.questions
+    return Recipe.model_validate({**data, "name": f"rounds-small-s{seed}"})
 
 
 def cpu_flags() -> str:
@@ -81,23 +86,31 @@ def stage_times(table: list[dict]) -> list[str]:
     return lines
 
 
-def main() -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; every default is the shipped recipe's value."""
+    base = shipped()
+    rounds = base.rounds
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0, help="training seed (round 0 and every round)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds after round 0")
-    parser.add_argument("--n", type=int, default=250, help="evaluation questions (first N of eval250)")
-    parser.add_argument("--questions", type=int, default=100, help="fresh dev questions per round")
-    parser.add_argument("--samples", type=int, default=4, help="attempts per question")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--keep", choices=["em", "f1"], default="em")
-    parser.add_argument("--max-per-question", type=int, default=1)
-    parser.add_argument("--init", choices=["base", "last"], default="last")
-    parser.add_argument("--round-epochs", type=float, default=1.0, help="epochs of each round's training")
-    parser.add_argument("--teacher-weight", type=float, default=0.25)
-    parser.add_argument("--student-weight", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=base.student.seed, help="training seed (round 0 and every round)")
+    parser.add_argument("--rounds", type=int, default=rounds.count, help="rounds after round 0")
+    parser.add_argument("--n", type=int, default=base.evaluation.sets[0].n,
+                        help="evaluation questions (first N of eval250)")
+    parser.add_argument("--questions", type=int, default=rounds.questions[0].n, help="fresh dev questions per round")
+    parser.add_argument("--samples", type=int, default=rounds.samples, help="attempts per question")
+    parser.add_argument("--temperature", type=float, default=rounds.temperature)
+    parser.add_argument("--keep", choices=["em", "f1"], default=rounds.keep)
+    parser.add_argument("--max-per-question", type=int, default=rounds.max_per_question)
+    parser.add_argument("--init", choices=["base", "last"], default=rounds.init)
+    parser.add_argument("--round-epochs", type=float, default=rounds.epochs, help="epochs of each round's training")
+    parser.add_argument("--teacher-weight", type=float, default=rounds.teacher_weight)
+    parser.add_argument("--student-weight", type=float, default=rounds.student_weight)
     parser.add_argument("--db", type=Path, default=ROOT / "artifacts" / "bench" / "rounds_small.duckdb",
                         help="DuckDB file; kept, so a later run on this machine resumes or goes on")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = arguments()
 
     from storage import Store
     from studio.cli.main import progress_bars

@@ -156,11 +156,15 @@ def busy_message(studio: Studio, what: str) -> str | None:
 
 
 def estimate_markdown(found: Estimate) -> str:
-    """The estimate as a Markdown table (every cell escaped)."""
+    """The estimate as a Markdown table (every cell escaped), the totals first: what a new user asks."""
+    total = {line.item: line.shown for line in found.lines if line.stage == "total"}
     lines = ["| stage | what | estimate | from |", "| --- | --- | --- | --- |"]
     lines += [f"| {esc(line.stage)} | {esc(line.item)} | {esc(line.shown)} | {esc(line.basis)} |"
               for line in found.lines]
-    return f"**Estimate for {esc(found.recipe)}** (before Start)\n\n" + "\n".join(lines)
+    head = f"**Estimate for {esc(found.recipe)}** (before Start)"
+    if total:
+        head += f": {esc(total.get('time', 'unknown'))} and {esc(total.get('cost', 'unknown'))} in all"
+    return head + "\n\n" + "\n".join(lines)
 
 RUN_COLUMNS = ["id", "name", "stage", "status", "trajectories", "EM", "cost $", "error"]
 JOB_COLUMNS = ["job", "recipe", "stages", "status", "stage", "elapsed s", "cost $", "runs"]

@@ -197,7 +197,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe)
     with _store(args) as store:
-        found = estimate(recipe, store, sample=args.sample)
+        found = estimate(recipe, store, sample=args.sample, measure=not args.no_measure)
     print(found.table())
     return 0
 
@@ -300,10 +300,16 @@ def build_parser() -> argparse.ArgumentParser:
                    "the base + ADAPTER pair keeps it)")
     p.add_argument("-o", "--output", type=Path, required=True, help="new or empty folder to write")
     p = add("estimate", cmd_estimate, "Estimate a recipe's teacher calls, tokens and dollars, search calls, training "
-            "and evaluation time, from a dry run of a few questions on the teacher (a remote teacher bills them).")
+            "and evaluation time and each stage's cost, from a dry run of a few questions on the teacher (a remote "
+            "teacher bills them) and this machine's pace: earlier runs in the store, else a few training steps and "
+            "evaluation episodes measured now.")
     p.add_argument("recipe", type=Path)
     p.add_argument("--sample", type=whole_number(1, 50, "a number of questions"), default=2,
-                   help="questions per method in the dry run (default: 2)")
+                   help="questions per method in the dry run, and evaluation episodes measured per method "
+                   "(default: 2)")
+    p.add_argument("--no-measure", action="store_true",
+                   help="do not measure what this store has no earlier run to time by (training steps, evaluation "
+                   "episodes); those figures stay unknown")
     p = add("preview-mask", cmd_preview_mask, "Show one training example with the tokens that carry the loss.")
     p.add_argument("recipe", type=Path)
     p.add_argument("--index", type=whole_number(0, MAX_ID, "an example number"), default=0,

@@ -1,24 +1,35 @@
 """What a recipe will cost before it runs: teacher calls, tokens and dollars, search calls, training tokens and
-time, evaluation episodes and time.
+time, evaluation episodes and time, and what each stage costs.
 
 The teacher's figures come from a dry run: the teacher answers a few of the recipe's questions with each
 method (nothing is stored), and the per-episode means are multiplied by the episodes still to run. Training
-time comes from the trainer's throughput measured on this machine (the last finished train run of the same
-student in this store); evaluation time from the machine seconds per episode of earlier evaluations of the
-same model and agent. Where nothing was measured yet, the figure is left open and the line says so.
+and evaluation time come from this machine's pace: earlier runs in the store where there are some (the last
+finished train run of the same student, the machine seconds per episode of earlier evaluations of the same
+model and agent), else measured now, as a new user's first estimate must be: a few optimizer steps of the real
+training worker on a sample of the training rows in a temporary folder, and a few evaluation episodes of the
+student on the recipe's engine. Nothing measured is stored. Local models bill the evaluation's
+`local_price_per_hour` (usually $0) for their machine time; a remote teacher bills its tokens.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from storage import Store
+from studio.errors import StudioError
 from studio.llm.base import Backend, Completion, Request
 from studio.recipe.fingerprint import fingerprint
-from studio.recipe.schema import Recipe
+from studio.recipe.schema import Recipe, Student
+from studio.tasks import Question
+from studio.trajectories.episode import Episode
+
+MEASURE_STEPS = 3  # optimizer steps the training probe runs on one step's rows; the first warms up, not counted
+MEASURE_TIMEOUT_S = 600  # a probe that takes longer leaves the figure open
 
 
 @dataclass
@@ -26,14 +37,18 @@ class Line:
     stage: str
     item: str
     value: float | None  # None: not known before the run (the basis says why)
-    unit: str
+    unit: str  # "USD", "s" (shown in minutes), "tokens" or "" (a count)
     basis: str
 
     @property
     def shown(self) -> str:
         if self.value is None:
             return "unknown"
-        return f"${self.value:.4f}" if self.unit == "USD" else f"{self.value:,.0f} {self.unit}".strip()
+        if self.unit == "USD":  # cents, or the first figures of a sum below a cent that is not zero
+            return f"${self.value:.4f}" if 0 < self.value < 0.01 else f"${self.value:,.2f}"
+        if self.unit == "s":
+            return f"{self.value / 60:,.1f} min"
+        return f"{self.value:,.0f} {self.unit}".strip()
 
 
 @dataclass
@@ -56,6 +71,28 @@ class Estimate:
                          for r in rows)
 
 
+@dataclass
+class TrainPace:
+    """How long training takes on this machine: a fixed start (load the model, tokenize, save) and each step."""
+
+    step_s: float
+    start_s: float
+    basis: str
+
+    def seconds(self, steps: float, runs: int = 1) -> float:
+        return runs * self.start_s + steps * self.step_s
+
+
+@dataclass
+class EpisodePace:
+    """Machine seconds and dollars of one evaluation episode of an agent."""
+
+    seconds: float
+    cost: float
+    basis: str
+    note: str = ""  # what stands in for what
+
+
 class _Counting:
     """A backend that counts the requests it is sent (the dry run's teacher calls)."""
 
@@ -70,15 +107,183 @@ class _Counting:
         self.backend.release(key)
 
 
-def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | None = None) -> Estimate:
-    """The recipe's estimate; the dry run asks the teacher `sample` questions per method (or uses `backend`)."""
-    out = Estimate(recipe.name)
-    examples = _generate(recipe, store, sample, backend, out)
-    _train(recipe, store, examples, out)
-    _evaluate(recipe, store, out)
+def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | None = None,
+             measure: bool = True) -> Estimate:
+    """The recipe's estimate; the dry run asks the teacher `sample` questions per method (or uses `backend`).
+    With `measure`, a pace this store has not seen yet is measured now (about half a minute on 2 cores)."""
+    from studio.stages.rounds import round_questions
+    from studio.tasks import draw
+
+    # what can be wrong with the recipe's input shows first, before anything runs
+    questions = [q for s in recipe.evaluation.sets for q in draw(s.task, s.split, s.path, s.n, None)]
     if recipe.rounds.count:
-        _rounds(recipe, store, out)
+        round_questions(recipe, recipe.rounds.count)  # a pool too small for the last round: an error now, not in hours
+    out = Estimate(recipe.name)
+    expected, dry_run = _generate(recipe, store, sample, backend, out)
+    examples, basis, rows = _training_rows(recipe, store, expected, dry_run)
+    if recipe.data.max_examples is not None:
+        examples = min(examples, recipe.data.max_examples)
+    pace = Pace(recipe, store, rows, questions[:sample], measure)
+    _train(recipe, store, examples, basis, pace, out)
+    _evaluate(recipe, store, questions, pace, out)
+    if recipe.rounds.count:
+        _rounds(recipe, store, examples, pace, out)
+    _total(out)
     return out
+
+
+class Pace:
+    """This machine's pace, asked for when a figure needs it: from earlier runs in the store, else measured now
+    (each at most once per estimate)."""
+
+    def __init__(self, recipe: Recipe, store: Store, rows: list[dict], questions: list[Question], measure: bool):
+        self.recipe, self.store, self.rows, self.questions, self.measure = recipe, store, rows, questions, measure
+        self.why_not: dict[str, str] = {}  # what could not be measured, and why
+        self._train: TrainPace | None = None
+        self._measured: dict[str, EpisodePace | None] = {}
+
+    def tokens_per_step(self) -> float | None:
+        """Training tokens in one optimizer step, at about 4 characters a token of the rows (None: no rows)."""
+        student, texts = self.recipe.student, [r["question"] + r["text"] for r in self.rows[:200]]
+        if not texts:
+            return None
+        return student.batch_size * student.grad_accum * min(student.max_seq_length,
+                                                             statistics.fmean(len(t) for t in texts) / 4)
+
+    def train(self) -> TrainPace | None:
+        """From the last finished train run of this student in the store (its tokens/s), else measured now."""
+        student, tokens_per_step = self.recipe.student, self.tokens_per_step()
+        speed = self.store.query(
+            "SELECT m.run_id, median(m.tokens_per_s) AS s FROM train_metrics m JOIN runs r ON r.id = m.run_id "
+            "WHERE r.stage = 'train' AND r.status = 'done' AND json_extract_string(r.recipe, '$.student.model') = ? "
+            "GROUP BY m.run_id ORDER BY m.run_id DESC LIMIT 1", [student.model])
+        if speed and speed[0]["s"] and tokens_per_step:
+            return TrainPace(tokens_per_step / speed[0]["s"], 0.0,
+                             f"run {speed[0]['run_id']} trained {speed[0]['s']:.0f} tokens/s on this machine")
+        if self._train is None and self.measure and "train" not in self.why_not:
+            try:
+                self._train = _measure_training(self.recipe, self.rows)
+            except StudioError as exc:
+                self.why_not["train"] = str(exc)
+        return self._train
+
+    def episode(self, agent: str) -> EpisodePace | None:
+        """From this agent's model in earlier evaluations in the store, else measured now (the fine-tuned agent,
+        before there is an adapter, by the base student it starts from)."""
+        model = self.recipe.teacher.model if agent == "teacher" else self.recipe.student.model
+        past = self.store.query(
+            "SELECT avg(compute_s) AS s, avg(cost) AS c FROM trajectories t JOIN runs r ON r.id = t.run_id "
+            "WHERE r.stage = 'evaluate' AND t.agent = ? AND json_extract_string(r.recipe, ?) = ?",
+            [agent, "$.teacher.model" if agent == "teacher" else "$.student.model", model])
+        if past and past[0]["s"] is not None:
+            seconds = past[0]["s"]
+            cost = past[0]["c"] if agent == "teacher" else seconds * self.recipe.evaluation.local_price_per_hour / 3600
+            return EpisodePace(seconds, cost, "machine seconds per episode of earlier evaluations in this store")
+        probe = "teacher" if agent == "teacher" else "prompted"
+        if probe not in self._measured and self.measure:
+            try:
+                self._measured[probe] = _measure_episodes(self.recipe, self.store, probe, self.questions)
+            except StudioError as exc:
+                self._measured[probe], self.why_not[probe] = None, str(exc)
+        found = self._measured.get(probe)
+        if found is None or agent == probe:
+            return found
+        return EpisodePace(found.seconds, found.cost, found.basis,
+                           "the fine-tuned agent, not trained yet, paced as the prompted student")
+
+
+def _measure_training(recipe: Recipe, rows: list[dict]) -> TrainPace:
+    """A few optimizer steps of the real training worker, with the recipe's student settings, on the rows of one
+    typical step, in a temporary folder that is removed after. Every step sees the same batches: a CPU compiles
+    its kernels for each new shape, which a short probe of fresh shapes would time instead of the training
+    (2 to 3 times too slow)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from studio.paths import ROOT
+    from studio.train.group import launch_command, launch_env
+    from studio.train.worker import OWNER_ENV, write_inputs
+
+    student = recipe.student
+    if not rows:
+        raise StudioError("no training rows to measure a step on yet")
+    chosen = _typical_step(rows, student)
+    probe = recipe.model_copy(update={"student": student.model_copy(
+        update={"max_steps": MEASURE_STEPS, "save_merged": False, "checkpoint_every": MEASURE_STEPS + 1})})
+    with tempfile.TemporaryDirectory(prefix="studio-estimate-") as tmp:
+        folder = Path(tmp)
+        write_inputs(folder, probe, chosen)
+        started = time.perf_counter()
+        with (folder / "worker.log").open("wb") as log:
+            command = launch_command(sys.executable, student.devices, ["-m", "studio.train", str(folder)])
+            env = launch_env(student.devices, {**os.environ, OWNER_ENV: str(os.getpid())})
+            try:
+                subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+                               timeout=MEASURE_TIMEOUT_S, check=False)
+            except subprocess.TimeoutExpired as exc:
+                raise StudioError(f"{MEASURE_STEPS} training steps took over {MEASURE_TIMEOUT_S} s") from exc
+        took = time.perf_counter() - started
+        metrics = folder / "metrics.jsonl"
+        events = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()] \
+            if metrics.exists() else []
+    steps = [e["seconds"] for e in events if e["event"] == "step"]
+    failed = next((e["message"] for e in events if e["event"] == "error"), "the training worker stopped")
+    if len(steps) < 2:
+        raise StudioError(f"could not time training steps: {failed}")
+    start = next(e for e in events if e["event"] == "start")
+    warm = statistics.fmean(steps[1:])
+    start_s = max(0.0, took - len(steps) * warm)
+    where = "this CPU" if start["device"] == "cpu" else f"this {start['device']}"
+    return TrainPace(warm, start_s,
+                     f"measured now: {len(steps)} optimizer steps of typical length on {where} "
+                     f"({start['precision']}), {warm:.1f} s a step after the first, plus {start_s:.0f} s to load "
+                     "the model and save")
+
+
+def _typical_step(rows: list[dict], student: Student, draws: int = 51) -> list[dict]:
+    """The rows of one optimizer step, of the median size among seeded random steps: the characters it computes
+    on, cut at `max_seq_length` (about 4 a token), padded batches costing rows x their longest, packed ones
+    their sum."""
+    from studio.train.loop import micro_batches
+
+    def size(step: list[dict]) -> int:
+        chars = [min(len(r["question"] + r["text"]), 4 * student.max_seq_length) for r in step]
+        batches = [chars[i:i + student.batch_size] for i in range(0, len(chars), student.batch_size)]
+        return sum(sum(b) if student.packing else len(b) * max(b) for b in batches)
+
+    rng = random.Random(student.seed)
+    steps = sorted((rng.sample(rows, min(student.batch_size * micro_batches(student), len(rows)))
+                    for _ in range(draws)), key=size)
+    return steps[len(steps) // 2]
+
+
+def _measure_episodes(recipe: Recipe, store: Store, agent: str, questions: list[Question]) -> EpisodePace:
+    """Evaluation episodes of `agent` (the prompted student or the teacher) on `questions` with each method,
+    on the engine the run will use; nothing is stored."""
+    from studio.llm.engines import resolved_name
+    from studio.stages.runner import agent_backend, episode_runner
+    from studio.tools.search import Search
+
+    ev = recipe.evaluation
+    episodes: list[Episode] = []
+    with agent_backend(recipe, agent, None) as model:
+        search = Search(recipe.tool, store)
+        for method in ev.methods:
+            episode_runner(recipe, agent, method, model, search).run(questions, episodes.append)
+    failed = [e.error for e in episodes if e.error]
+    episodes = [e for e in episodes if not e.error]  # an error's seconds time the failure, not the model
+    if not episodes:
+        raise StudioError("could not time an evaluation episode: " + (failed[0] if failed else "none ran"))
+    if agent == "teacher":
+        who = "the teacher on " + ("its endpoint" if recipe.teacher.backend == "openai" else
+                                   resolved_name(recipe.teacher.engine))
+    else:
+        who = f"the prompted student on {resolved_name(ev.engine)}"
+    return EpisodePace(statistics.fmean(e.compute_s for e in episodes), statistics.fmean(e.cost for e in episodes),
+                       f"measured now: {len(episodes)} episode(s) of {who}, {len(questions)} at a time")
 
 
 def _remaining(store: Store, recipe: Recipe, stage: str, keys: list[str]) -> int:
@@ -87,8 +292,10 @@ def _remaining(store: Store, recipe: Recipe, stage: str, keys: list[str]) -> int
     return sum(key not in done for key in keys)
 
 
-def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None, out: Estimate) -> float | None:
-    """Teacher lines; returns the expected number of training examples when trajectories are generated."""
+def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None,
+              out: Estimate) -> tuple[float | None, list[Episode]]:
+    """Teacher lines; returns the expected number of training examples when trajectories are generated, and the
+    dry run's episodes."""
     import contextlib
 
     from studio.llm.engines import open_teacher
@@ -98,13 +305,15 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     from studio.trajectories.episode import episode_key
 
     if recipe.trajectories.source == "import":
-        out.add("generate", "teacher calls", 0, "", f"trajectories imported from {recipe.trajectories.path}")
-        return None
+        basis = f"trajectories imported from {recipe.trajectories.path}"
+        out.add("generate", "teacher calls", 0, "", basis)
+        out.add("generate", "cost", 0, "USD", basis + ": no teacher to pay")
+        return None, []
     teacher, noise = recipe.teacher, recipe.tool.noise.p
     questions = generation_questions(recipe)
     keys = [episode_key("teacher", m, q.task, q.split, q.id, noise) for m in recipe.methods for q in questions]
     remaining = _remaining(store, recipe, "generate", keys)
-    episodes = []
+    episodes: list[Episode] = []
     with contextlib.ExitStack() as stack:
         model = _Counting(backend or stack.enter_context(open_teacher(teacher)))
         search = Search(recipe.tool, store)
@@ -122,100 +331,114 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     out.add("generate", "teacher calls", per["calls"] * remaining, "", basis)
     out.add("generate", "teacher tokens in", per["in"] * remaining, "tokens", basis)
     out.add("generate", "teacher tokens out", per["out"] * remaining, "tokens", basis)
-    out.add("generate", "teacher cost", per["cost"] * remaining, "USD",
-            basis + f" at ${teacher.price_input_per_m}/${teacher.price_output_per_m} per M tokens in/out")
     out.add("generate", "search calls", per["searches"] * remaining, "", basis + " (cached queries are free)")
     out.add("generate", "time", seconds / n * remaining, "s",
             basis + f" at its pace ({sample} in flight; more in flight is faster where the server batches)")
+    out.add("generate", "cost", per["cost"] * remaining, "USD",
+            basis + f" at ${teacher.price_input_per_m}/${teacher.price_output_per_m} per M tokens in/out")
     right = sum(bool(e.correct) for e in episodes) / n
-    return remaining * (right if recipe.data.correct_only else 1.0)
+    return remaining * (right if recipe.data.correct_only else 1.0), episodes
 
 
-def _train(recipe: Recipe, store: Store, expected: float | None, out: Estimate) -> None:
+def _training_rows(recipe: Recipe, store: Store, expected: float | None,
+                   dry_run: list[Episode]) -> tuple[float, str, list[dict]]:
+    """How many examples the training set will have, from what, and rows (question, text) like its own."""
     from studio.stages.training_data import source_run, training_rows
 
-    student = recipe.student
-    trained = store.find_run(recipe.name, "train", fingerprint(recipe, "train"))
-    if trained is not None and trained["status"] == "done":
-        out.add("train", "optimizer steps", 0, "", f"run {trained['id']} already trained these settings")
-        out.add("train", "time", 0, "s", f"run {trained['id']} already trained these settings")
-        return
     source = source_run(recipe, store)
     if source is not None:
         rows = training_rows(store, [source], recipe.data)
-        examples, basis = float(len(rows)), f"run {source}'s trajectories through the data filters"
-        texts = [r["question"] + r["text"] for r in rows[:200]]
-    elif expected is not None:
-        examples, basis, texts = expected, "the dry run's share of correct episodes", []
-    else:
-        from studio.paths import resolve
-        from studio.trajectories.files import episodes_from_file
+        return float(len(rows)), f"run {source}'s trajectories through the data filters", rows
+    if expected is not None:
+        rows = [{"question": e.question, "text": e.text} for e in dry_run]
+        return expected, "the dry run's share of correct episodes", rows
+    from studio.paths import resolve
+    from studio.trajectories.files import episodes_from_file
 
-        found = episodes_from_file(resolve(recipe.trajectories.path), recipe.trajectories.format,
-                                   recipe.trajectories.task)
-        examples, basis = float(len(found)), f"{recipe.trajectories.path} (before the data filters)"
-        texts = [e.question + e.text for e in found[:200]]
-    if recipe.data.max_examples is not None:
-        examples = min(examples, recipe.data.max_examples)
+    found = episodes_from_file(resolve(recipe.trajectories.path), recipe.trajectories.format,
+                               recipe.trajectories.task)
+    rows = [{"question": e.question, "text": e.text} for e in found]
+    return float(len(found)), f"{recipe.trajectories.path} (before the data filters)", rows
+
+
+def _machine_cost(recipe: Recipe, seconds: float | None) -> tuple[float | None, str]:
+    """What `seconds` of this machine cost, and the line that says at what price."""
+    price = recipe.evaluation.local_price_per_hour
+    if seconds is None:
+        return None, "the time is not known"
+    if not price:
+        return 0.0, "this machine's time bills nothing (evaluation.local_price_per_hour is 0)"
+    return seconds * price / 3600, f"this machine at ${price:g} an hour (evaluation.local_price_per_hour)"
+
+
+def _train(recipe: Recipe, store: Store, examples: float, basis: str, pace: Pace, out: Estimate) -> None:
+    student = recipe.student
+    trained = store.find_run(recipe.name, "train", fingerprint(recipe, "train"))
+    if trained is not None and trained["status"] == "done":
+        already = f"run {trained['id']} already trained these settings"
+        out.add("train", "optimizer steps", 0, "", already)
+        out.add("train", "time", 0, "s", already)
+        out.add("train", "cost", 0, "USD", already)
+        return
     out.add("train", "examples", examples, "", basis)
     per_step = student.batch_size * student.grad_accum
     steps = student.max_steps or math.ceil(student.epochs * examples / per_step)
-    tokens_per_example = min(student.max_seq_length, statistics.fmean(len(t) for t in texts) / 4) if texts else None
-    tokens = steps * per_step * tokens_per_example if tokens_per_example else None
+    tokens_per_step = pace.tokens_per_step()
+    tokens = steps * tokens_per_step if tokens_per_step else None
     out.add("train", "optimizer steps", steps, "", "student.max_steps" if student.max_steps else
             f"{student.epochs:g} epoch(s) of {per_step} examples a step")
     out.add("train", "tokens", tokens, "tokens", "about 4 characters a token" if tokens else "no text to measure yet")
-    speed = store.query(
-        "SELECT m.run_id, median(m.tokens_per_s) AS s FROM train_metrics m JOIN runs r ON r.id = m.run_id "
-        "WHERE r.stage = 'train' AND r.status = 'done' AND json_extract_string(r.recipe, '$.student.model') = ? "
-        "GROUP BY m.run_id ORDER BY m.run_id DESC LIMIT 1", [student.model])
-    if speed and tokens and speed[0]["s"]:
-        out.add("train", "time", tokens / speed[0]["s"], "s",
-                f"run {speed[0]['run_id']} trained {speed[0]['s']:.0f} tokens/s on this machine")
+    found = pace.train()
+    if found is not None:
+        seconds = found.seconds(steps)
+        out.add("train", "time", seconds, "s", found.basis)
     else:
-        out.add("train", "time", None, "s", "no finished training of this student in this store to measure by")
+        seconds = None
+        why = pace.why_not.get("train", "no finished training of this student in this store to measure by")
+        out.add("train", "time", None, "s", why)
+    cost, why = _machine_cost(recipe, seconds)
+    out.add("train", "cost", cost, "USD", why)
 
 
-def _evaluate(recipe: Recipe, store: Store, out: Estimate) -> None:
-    from studio.tasks import draw
+def _evaluate(recipe: Recipe, store: Store, questions: list[Question], pace: Pace, out: Estimate) -> None:
     from studio.trajectories.episode import episode_key
 
     ev = recipe.evaluation
-    questions = [q for s in ev.sets for q in draw(s.task, s.split, s.path, s.n, None)]
-    total, seconds, unknown = 0, 0.0, []
+    total, seconds, cost, bases, unknown = 0, 0.0, 0.0, [], []
     for agent in ev.agents:
         keys = [episode_key(agent, m, q.task, q.split, q.id, p) for m in ev.methods for p in ev.noise_levels
                 for q in questions]
         remaining = _remaining(store, recipe, "evaluate", keys)
         total += remaining
-        pace = _seconds_per_episode(recipe, store, agent)
-        if pace is not None:
-            seconds += pace * remaining
-        elif remaining:
+        if not remaining:
+            continue
+        found = pace.episode(agent)
+        if found is None:
             unknown.append(agent)
+            continue
+        seconds, cost = seconds + found.seconds * remaining, cost + found.cost * remaining
+        bases += [found.basis, found.note]
     out.add("evaluate", "episodes", total, "", f"{len(questions)} questions x agents x methods x noise levels, "
             "minus those done")
-    basis = "machine seconds per episode of earlier evaluations in this store"
-    out.add("evaluate", "time", None if unknown else seconds, "s",
-            basis + (f"; none yet for {', '.join(unknown)}" if unknown else ""))
+    if unknown:
+        why = "; ".join(dict.fromkeys(pace.why_not.get("teacher" if a == "teacher" else "prompted",
+                                                       "no earlier evaluation in this store") for a in unknown))
+        basis = f"unknown for {', '.join(unknown)}: {why}"
+        out.add("evaluate", "time", None, "s", basis)
+        out.add("evaluate", "cost", None, "USD", basis)
+        return
+    basis = "; ".join(b for b in dict.fromkeys(bases) if b) or "nothing left to run"
+    out.add("evaluate", "time", seconds, "s", basis)
+    price = ev.local_price_per_hour
+    out.add("evaluate", "cost", cost, "USD", "the teacher's tokens, " * ("teacher" in ev.agents) +
+            (f"this machine at ${price:g} an hour" if price else
+             "local models bill nothing (evaluation.local_price_per_hour is 0)"))
 
 
-def _seconds_per_episode(recipe: Recipe, store: Store, agent: str) -> float | None:
-    """Machine seconds per episode of this agent's model in earlier evaluations in this store."""
-    model = recipe.teacher.model if agent == "teacher" else recipe.student.model
-    past = store.query("SELECT avg(compute_s) AS s FROM trajectories t JOIN runs r ON r.id = t.run_id "
-                       "WHERE r.stage = 'evaluate' AND t.agent = ? AND json_extract_string(r.recipe, ?) = ?",
-                       [agent, "$.teacher.model" if agent == "teacher" else "$.student.model", model])
-    return past[0]["s"] if past else None
-
-
-def _rounds(recipe: Recipe, store: Store, out: Estimate) -> None:
-    """Self-improvement rounds: the student's attempts and evaluations (paced like earlier fine-tuned episodes)
-    and each round's training (its set: the weighted teacher examples plus the kept attempts expected at the
+def _rounds(recipe: Recipe, store: Store, teacher_examples: float, pace: Pace, out: Estimate) -> None:
+    """Self-improvement rounds: the student's attempts and evaluations (paced like fine-tuned episodes) and
+    each round's training (its set: the weighted teacher examples plus the kept attempts expected at the
     fine-tuned agent's EM so far)."""
-    from studio.stages.rounds import round_questions
-    from studio.stages.training_data import source_run, training_rows
-
     rounds, student, ev = recipe.rounds, recipe.student, recipe.evaluation
     per_round = sum(source.n for source in rounds.questions)
     attempts = per_round * rounds.samples * len(rounds.methods) * rounds.count
@@ -223,15 +446,15 @@ def _rounds(recipe: Recipe, store: Store, out: Estimate) -> None:
     out.add("rounds", "student attempts", attempts, "", f"{rounds.count} round(s) x {per_round} questions x "
             f"{rounds.samples} attempt(s) x {len(rounds.methods)} method(s)")
     out.add("rounds", "evaluation episodes", evaluations, "", f"{rounds.count} round(s) x the evaluation sets")
-    pace = _seconds_per_episode(recipe, store, "finetuned")
-    out.add("rounds", "time (attempts and evaluations)", None if pace is None else pace * (attempts + evaluations),
-            "s", "machine seconds per episode of earlier fine-tuned evaluations in this store" if pace is not None
-            else "no fine-tuned evaluation in this store to measure by")
+    episode = pace.episode("finetuned")
+    out.add("rounds", "time (attempts and evaluations)",
+            None if episode is None else episode.seconds * (attempts + evaluations), "s",
+            "; ".join(b for b in (episode.basis, episode.note) if b) if episode is not None else
+            pace.why_not.get("prompted", "no fine-tuned evaluation in this store to measure by"))
     right = store.query("SELECT avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS r FROM trajectories t JOIN runs r "
                         "ON r.id = t.run_id WHERE r.stage = 'evaluate' AND r.recipe_name = ? AND t.agent = "
                         "'finetuned'", [recipe.name])[0]["r"] or 0.0
-    source = source_run(recipe, store)
-    teacher = len(training_rows(store, [source], recipe.data)) if source is not None else 0
+    teacher = round(teacher_examples)
     kept_per_round = per_round * min(rounds.max_per_question, 1 - (1 - right) ** rounds.samples)
     epochs = rounds.epochs or student.epochs
     steps = sum(math.ceil(epochs * (teacher * rounds.teacher_weight + kept_per_round * r * rounds.student_weight)
@@ -239,4 +462,23 @@ def _rounds(recipe: Recipe, store: Store, out: Estimate) -> None:
     out.add("rounds", "optimizer steps", steps, "", f"{teacher} teacher examples x {rounds.teacher_weight:g} + "
             f"{kept_per_round:.0f} kept attempts per round (at fine-tuned EM {100 * right:.0f}% so far) x "
             f"{rounds.student_weight:g}, {epochs:g} epoch(s) a round")
-    round_questions(recipe, rounds.count)  # a pool too small for the last round is an error now, not in hours
+    training = pace.train()
+    if training is None:
+        train_s = None
+        out.add("rounds", "time (training)", None, "s",
+                pace.why_not.get("train", "no training of this student to measure by"))
+    else:
+        train_s = training.seconds(steps, rounds.count)
+        out.add("rounds", "time (training)", train_s, "s", training.basis)
+    cost, why = _machine_cost(recipe, train_s)
+    out.add("rounds", "cost", None if cost is None or episode is None else
+            cost + episode.cost * (attempts + evaluations), "USD", why)
+
+
+def _total(out: Estimate) -> None:
+    """Every stage's time and cost added up; unknown while any of them is."""
+    for item, unit in (("time", "s"), ("cost", "USD")):
+        parts = [line for line in out.lines if line.unit == unit and line.item.startswith(item)]
+        unknown = [f"{line.stage} {line.item}" for line in parts if line.value is None]
+        out.add("total", item, None if unknown else sum(line.value for line in parts), unit,
+                f"unknown while {', '.join(unknown)} is" if unknown else "every stage above")

@@ -22,7 +22,7 @@ from studio.recipe.io import dump_recipe
 from studio.recipe.schema import Recipe
 from studio.stages.runs import Progress, ProgressFn, StageError, open_run, trained_adapter
 from studio.train.group import launch_command, launch_env
-from studio.train.worker import INIT_ADAPTER, OWNER_ENV
+from studio.train.worker import INIT_ADAPTER, OWNER_ENV, write_inputs
 
 
 class TrainError(StageError):
@@ -90,10 +90,8 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
         shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     worker_recipe = round_recipe(recipe, round)
-    (folder / "recipe.json").write_text(worker_recipe.model_dump_json(indent=1), encoding="utf-8")
+    write_inputs(folder, worker_recipe, rows)
     (folder / "recipe.yaml").write_text(dump_recipe(worker_recipe), encoding="utf-8")
-    (folder / "train.jsonl").write_text(
-        "".join(json.dumps({"question": r["question"], "text": r["text"]}) + "\n" for r in rows), encoding="utf-8")
     (folder / INIT_ADAPTER).unlink(missing_ok=True)
     if init:
         (folder / INIT_ADAPTER).write_text(init, encoding="utf-8")

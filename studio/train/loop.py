@@ -125,7 +125,7 @@ def train_loop(model, examples: list[Example], student: Student, pad_id: int, de
         elapsed = time.perf_counter() - started
         emit({"event": "step", "step": step, "epoch": round(step * per_step / batches_per_epoch, 4),
               "loss": loss_sum, "learning_rate": optimizer.param_groups[0]["lr"],
-              "tokens_per_s": tokens / elapsed, "memory_mb": _memory_mb(device)})
+              "tokens_per_s": tokens / elapsed, "seconds": elapsed, "memory_mb": _memory_mb(device)})
         if step % student.checkpoint_every == 0 and step < steps and group.main:
             emit({"event": "checkpoint", "step": step, "path": str(_save_checkpoint(model, optimizer, step, out_dir))})
     return step

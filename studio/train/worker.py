@@ -28,6 +28,13 @@ OWNER_ENV = "STUDIO_TRAIN_OWNER"  # the owning process's pid, set by the train s
 INIT_ADAPTER = "init_adapter.txt"  # when present: the adapter folder training starts from (a later round's)
 
 
+def write_inputs(run_dir: Path, recipe: Recipe, rows: list[dict]) -> None:
+    """What `run` reads from a run folder: the resolved recipe and the training rows (question and text)."""
+    (run_dir / "recipe.json").write_text(recipe.model_dump_json(indent=1), encoding="utf-8")
+    (run_dir / "train.jsonl").write_text(
+        "".join(json.dumps({"question": r["question"], "text": r["text"]}) + "\n" for r in rows), encoding="utf-8")
+
+
 def run(run_dir: Path) -> int:
     write = jsonl_emitter(run_dir / "metrics.jsonl")
     rank = int(os.environ.get("RANK", "0"))
