@@ -155,6 +155,8 @@ def test_the_rounds_of_a_recipe_show_as_one_timeline(served):
     assert figure is not None
     none, no_figure = served["client"].predict("", api_name="/show_rounds")
     assert "Pick a recipe" in none and no_figure["visible"] is False
+    missing, _ = served["client"].predict("no-such", api_name="/show_rounds")
+    assert "no recipe named no-such: save it" in missing and "not valid" not in missing
 
 
 def test_validate_recipe_reports_field_and_line(served):

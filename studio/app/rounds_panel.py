@@ -53,8 +53,11 @@ def rounds_view(studio: Studio, name: str | None) -> tuple[str, Any]:
         return "<p class='hint'>Pick a recipe to see its rounds.</p>", None
     try:
         recipe = views.load_saved(studio, name)
-    except (RecipeError, KeyError) as exc:
-        text = "; ".join(exc.problems) if isinstance(exc, RecipeError) else str(exc)
+    except KeyError:
+        return (f"<p class='lane-error'>⚠ no recipe named {html.escape(name)}: save it in the Recipes tab "
+                "first</p>"), None
+    except RecipeError as exc:
+        text = "; ".join(exc.problems)
         return f"<p class='lane-error'>⚠ recipe {html.escape(name)} is not valid: {html.escape(text)}</p>", None
     if not recipe.rounds.count:
         return (f"<p class='hint'>Recipe {html.escape(name)} has no self-improvement rounds: set "
