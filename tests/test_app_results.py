@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from test_app_api import FakeRunner, seed_store
@@ -32,25 +34,29 @@ class EvaluatingRunner(FakeRunner):
         return results
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    from gradio_client import Client
-
+@contextmanager
+def serving(tmp, runner: FakeRunner, make_dashboard: bool = False) -> Iterator[dict[str, object]]:
+    """The studio over a seeded store (plus a saved recipe `judged`) whose job queue runs `runner`."""
     from storage import Store
     from studio.app.jobs import JobQueue
     from studio.app.server import create_app, running
 
-    tmp = tmp_path_factory.mktemp("results")
     with Store(tmp / "studio.duckdb") as store:
         ids = seed_store(store, tmp)
         (tmp / "recipes" / "judged.yaml").write_text("name: judged\n")
-        runner = EvaluatingRunner()
-        app = create_app(store, recipes_dir=tmp / "recipes", jobs=JobQueue(store, runner, make_dashboard=False))
+        app = create_app(store, recipes_dir=tmp / "recipes", jobs=JobQueue(store, runner, make_dashboard))
         with running(app) as url:
-            client = Client(url + "/", verbose=False)
-            yield {"url": url, "client": client, "store": store, "ids": ids, "runner": runner,
-                   "studio": app.state.studio}
-            client.close()
+            yield {"url": url, "store": store, "ids": ids, "runner": runner, "studio": app.state.studio}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from gradio_client import Client
+
+    with serving(tmp_path_factory.mktemp("results"), EvaluatingRunner()) as found:
+        client = Client(found["url"] + "/", verbose=False)
+        yield {**found, "client": client}
+        client.close()
 
 
 def poll(client, job_id: int) -> dict[str, object]:

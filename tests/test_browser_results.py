@@ -8,8 +8,7 @@ import re
 import time
 
 import pytest
-from test_app_api import seed_store
-from test_app_results import EvaluatingRunner
+from test_app_results import EvaluatingRunner, serving
 from test_browser import SHOTS, UI_TIMEOUT_MS, browser, choose, open_studio, tab  # noqa: F401  (browser: a fixture)
 
 pytestmark = pytest.mark.slow
@@ -17,18 +16,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from storage import Store
-    from studio.app.jobs import JobQueue
-    from studio.app.server import create_app, running
-
-    tmp = tmp_path_factory.mktemp("browser-results")
-    with Store(tmp / "studio.duckdb") as store:
-        ids = seed_store(store, tmp)
-        (tmp / "recipes" / "judged.yaml").write_text("name: judged\n")
-        jobs = JobQueue(store, EvaluatingRunner(steps=3, delay=0.4))
-        app = create_app(store, recipes_dir=tmp / "recipes", jobs=jobs)
-        with running(app) as url:
-            yield {"url": url, "ids": ids, "store": store, "studio": app.state.studio}
+    with serving(tmp_path_factory.mktemp("browser-results"), EvaluatingRunner(steps=3, delay=0.4), True) as found:
+        yield found
 
 
 @pytest.fixture
