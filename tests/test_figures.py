@@ -57,6 +57,18 @@ def test_cost_and_time_axes_start_at_zero(store):
     assert not any("no figure" in n for n in spec["notes"])
 
 
+def test_unscored_episodes_are_left_out_of_the_em_figures(store):
+    """A teacher run of imported episodes has no EM (no gold): it cannot stand on an EM axis, nor break it."""
+    scored = evaluated(store, {"compute_s": 1.5}, {"compute_s": 1.6})
+    imported = store.create_run("import", "generate", None, "demo")
+    store.add_episodes(imported, [Episode(task="hotpotqa", question_id="q9", question="Q9?", method="react",
+                                          agent="teacher", text="Action: finish[x]\n", prediction="x",
+                                          compute_s=2.0, latency_s=2.0)])
+    store.set_run_status(imported, "done")
+    fig = figure(build_dashboard(store, [scored, imported]), "EM against time")
+    assert [trace["name"] for trace in fig["data"]] == ["finetuned", "prompted"]
+
+
 @pytest.mark.parametrize(("right", "placed"), [
     ((True,) * 4, {"finetuned": "bottom right", "prompted": "top left"}),  # EM 100 and 0: inwards from the edges
     ((True, True, True, True, False, False, False), {"finetuned": "top right", "prompted": "bottom left"}),  # 57, 43

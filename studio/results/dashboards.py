@@ -100,7 +100,7 @@ def _figure_tradeoff(rows: list[dict[str, Any]], x: str, title: str, x_title: st
     small as it is; None when no point has any (nothing billed, no time measured): a chart of zeros says nothing."""
     import plotly.graph_objects as go
 
-    points = [r for r in rows if r["noise"] == 0 and r[x] is not None]
+    points = [r for r in rows if r["noise"] == 0 and r[x] is not None and r["em"] is not None]  # scored ones
     if not any(r[x] > 0 for r in points):
         return None
     right = 1.15 * max(r[x] for r in points)  # room beside the rightmost point
