@@ -11,15 +11,17 @@ import yaml
 
 pytestmark = pytest.mark.slow
 
-TRAJECTORY = ("Thought: I need to search {q}.\nAction: search[{q}]\nObservation: {q} is a film director.\n"
-              "Thought: So the answer is {q}.\nAction: finish[{q}]\nObservation: Episode finished, reward = True\n")
 EVIL = "<script>alert('owned')</script>"
+# Every trajectory carries markup, so whichever episodes the dashboard samples, its escaping is tested.
+TRAJECTORY = ("Thought: I need to search {q}.\nAction: search[{q}]\nObservation: {q} is a film director. "
+              + EVIL + "\n"
+              "Thought: So the answer is {q}.\nAction: finish[{q}]\nObservation: Episode finished, reward = True\n")
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, bundled_model_dir):
     tmp = tmp_path_factory.mktemp("e2e")
-    names = ["Scott Derrickson", "Ed Wood", "Badr Hari", f"Mister {EVIL}"]
+    names = ["Scott Derrickson", "Ed Wood", "Badr Hari", "Mister Wrong"]
     source = tmp / "four.json"
     source.write_text(json.dumps([{"instruction": f"Who is {n}?", "input": "", "output": TRAJECTORY.format(q=n)}
                                   for n in names]))
