@@ -74,8 +74,15 @@ def test_a_page_past_the_last_is_clamped_in_the_page_box(page):
     filtered(page)
     box = page.locator("#traj-page input")
     box.fill("99")
-    box.press("Enter")
-    expect(page.locator("#traj-count")).to_contain_text("there is no page 99: showing page 1")
+    count = page.locator("#traj-count")
+    for _ in range(3):  # Enter can beat the box's value to the server on a loaded machine; submitting is idempotent
+        box.press("Enter")
+        try:
+            expect(count).to_contain_text("there is no page 99", timeout=10_000)
+            break
+        except AssertionError:
+            box.fill("99")
+    expect(count).to_contain_text("there is no page 99: showing page 1")
     expect(box).to_have_value("1")
 
 
