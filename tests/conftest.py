@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "datasets"
 FINETUNE = SHARED / "fireact" / "data" / "finetune"
+needs_shared = pytest.mark.skipif(not FINETUNE.exists(), reason="needs ../shared/datasets")
 
 
 def processes_with(text: str) -> list[int]:

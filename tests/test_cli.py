@@ -2,8 +2,7 @@
 
 import json
 
-import pytest
-from conftest import FINETUNE
+from conftest import FINETUNE, needs_shared
 
 
 def test_validate_ok_and_errors(cli, tmp_path):
@@ -34,7 +33,7 @@ def test_search_prints_top_passages(cli):
     assert res.stdout.startswith("[1] Badr Hari (born 8 December 1984)") and "\n[2] " in res.stdout
 
 
-@pytest.mark.skipif(not FINETUNE.exists(), reason="needs ../shared/datasets")
+@needs_shared
 def test_import_then_report_json(cli, tmp_path):
     res = cli("import", str(FINETUNE / "gpt_format/hotpotqa.jsonl"), "--format", "chat", "--task", "hotpotqa")
     assert res.returncode == 0, res.stderr

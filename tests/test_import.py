@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import FINETUNE
+from conftest import FINETUNE, needs_shared
 
 from studio.stages.importing import import_trajectories
 from studio.trajectories.files import TrajectoryFileError, episodes_from_file, write_file
@@ -22,7 +22,7 @@ FILES = {
 }
 
 
-@pytest.mark.skipif(not FINETUNE.exists(), reason="needs ../shared/datasets")
+@needs_shared
 @pytest.mark.parametrize("name", FILES)
 def test_import_fireact_file(store, name):
     rows, methods = FILES[name]

@@ -21,7 +21,7 @@ TRAJECTORY = ("Thought: I need to search {q}.\nAction: search[{q}]\nObservation:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, bundled_model_dir):
     tmp = tmp_path_factory.mktemp("e2e")
-    names = ["Scott Derrickson", "Ed Wood", "Badr Hari", "Mister Wrong"]
+    names = ["Scott Derrickson", "Ed Wood", "Badr Hari", f"Mister {EVIL}"]
     source = tmp / "four.json"
     source.write_text(json.dumps([{"instruction": f"Who is {n}?", "input": "", "output": TRAJECTORY.format(q=n)}
                                   for n in names]))
