@@ -111,6 +111,17 @@ def tiny_source(tmp_path_factory):
     return path
 
 
+def test_resume_skips_a_checkpoint_still_being_written(tmp_path):
+    """Rank 0 saves into step-N.tmp then renames; another rank looking for the newest checkpoint meanwhile must not
+    take the half-written folder (nor fail on its name), and step-10 is newer than step-9."""
+    from studio.train.loop import latest_checkpoint
+
+    assert latest_checkpoint(tmp_path) is None
+    for name in ("step-2", "step-9", "step-10", "step-11.tmp"):
+        (tmp_path / "checkpoints" / name).mkdir(parents=True)
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step-10"
+
+
 def test_train_stage_cancels_resumes_and_saves_an_adapter(store, tiny_source, tmp_path, monkeypatch):
     from studio.stages.pipeline import trajectories
     from studio.stages.train import run_dir_for, train

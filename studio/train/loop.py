@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,8 +46,9 @@ def _memory_mb(device: str) -> float:
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
-    found = sorted((out_dir / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    return found[-1] if found else None
+    """The newest finished checkpoint: a `step-N.tmp` is one being written (or left by a kill) and never counts."""
+    found = [p for p in (out_dir / "checkpoints").glob("step-*") if p.name[5:].isdigit()]
+    return max(found, key=lambda p: int(p.name[5:]), default=None)
 
 
 def _save_checkpoint(model, optimizer, step: int, out_dir: Path) -> Path:
@@ -54,6 +56,7 @@ def _save_checkpoint(model, optimizer, step: int, out_dir: Path) -> Path:
 
     path = out_dir / "checkpoints" / f"step-{step}"
     tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     torch.save({"optimizer": optimizer.state_dict(), "step": step}, tmp / "trainer_state.pt")
     tmp.rename(path)
