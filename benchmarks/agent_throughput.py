@@ -111,9 +111,10 @@ def measure_episodes(backend, questions, spec, in_flight: int) -> dict:
     from studio.agents.loop import EpisodeRunner
     from studio.recipe.schema import Tool
     from studio.tools.search import Search
+    from studio.tools.toolbox import search_toolbox
 
     episodes = []
-    runner = EpisodeRunner(backend, Search(Tool()), spec, in_flight=in_flight, tool="local")
+    runner = EpisodeRunner(backend, search_toolbox(Search(Tool())), spec, in_flight=in_flight)
     computed = getattr(backend, "stats", {}).get("prefill_tokens")
     t0, c0 = time.perf_counter(), time.process_time()
     runner.run(questions, episodes.append)

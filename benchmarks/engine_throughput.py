@@ -32,6 +32,7 @@ from studio.recipe.schema import Engine
 from studio.stages.runner import agent_spec
 from studio.tasks import draw
 from studio.tools.search import Search
+from studio.tools.toolbox import search_toolbox
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -57,7 +58,8 @@ def measure(recipe, store: Store, engine: str, agent: str, adapter: str | None, 
     with open_backend(Engine(name=engine), recipe.student.model, adapter, max_tokens=spec.max_tokens) as backend:
         started = time.perf_counter() - t0
         episodes = []
-        runner = EpisodeRunner(backend, Search(recipe.tool, store), spec, in_flight=16, tool=recipe.tool.backend)
+        runner = EpisodeRunner(backend, search_toolbox(Search(recipe.tool, store), recipe.tool.backend), spec,
+                               in_flight=16)
         t1 = time.perf_counter()
         runner.run(questions, episodes.append)
         wall = time.perf_counter() - t1

@@ -143,4 +143,8 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     """
     ALTER TABLE trajectories ADD COLUMN served_by VARCHAR;
     """,
+    # 9: the tool list a run's agents were given (names, descriptions, schemas, servers' versions).
+    """
+    ALTER TABLE runs ADD COLUMN tools JSON;
+    """,
 ]

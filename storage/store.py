@@ -149,14 +149,14 @@ class Store:
     # -- runs ---------------------------------------------------------------------------------
     def create_run(self, name: str, stage: str, recipe: dict[str, Any] | None = None,
                    recipe_name: str | None = None, parent_id: int | None = None,
-                   fingerprint: str | None = None, round: int = 0) -> int:
+                   fingerprint: str | None = None, round: int = 0, tools: list[dict] | None = None) -> int:
         """A new run in status `pending`, owned by this process, with the resolved recipe it was made from
-        (and the self-improvement round it belongs to)."""
+        (the self-improvement round it belongs to, and the tool list its agents were given)."""
         return self._one(
             "INSERT INTO runs (name, recipe_name, stage, status, recipe, parent_id, fingerprint, round, owner_host, "
-            "owner_pid, owner_started) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "owner_pid, owner_started, tools) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             [name, recipe_name, stage, json.dumps(recipe) if recipe is not None else None, parent_id, fingerprint,
-             round, *this_process()],
+             round, *this_process(), json.dumps(tools) if tools is not None else None],
         )
 
     def find_run(self, recipe_name: str, stage: str, fingerprint: str) -> dict[str, Any] | None:

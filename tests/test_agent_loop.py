@@ -9,6 +9,7 @@ import pytest
 from studio.agents.loop import AgentSpec, EpisodeRunner
 from studio.llm.base import Completion, Request, cut_at_stop
 from studio.tasks import Question
+from studio.tools.toolbox import search_toolbox
 from studio.trajectories.episode import parse_steps
 
 Q = Question("hotpotqa-x-1", "hotpotqa", "dev", "Who is the kickboxer Badr Hari?", "Badr Hari")
@@ -38,7 +39,7 @@ class Scripted:
 def run(reply, spec: AgentSpec, questions=(Q,), search=lambda q: f"passage about {q}", in_flight=16):
     backend = Scripted(reply)
     done = []
-    EpisodeRunner(backend, search, spec, in_flight=in_flight, tool="local").run(list(questions), done.append)
+    EpisodeRunner(backend, search_toolbox(search), spec, in_flight=in_flight).run(list(questions), done.append)
     return done, backend
 
 

@@ -6,6 +6,7 @@ from studio.agents.loop import AgentSpec, EpisodeRunner
 from studio.recipe.schema import Tool
 from studio.tasks import draw
 from studio.tools.search import Search
+from studio.tools.toolbox import search_toolbox
 from studio.trajectories.episode import parse_steps
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def test_local_react_episodes_are_stored(store, bundled_model_dir):
         return search(query)
 
     spec = AgentSpec("react", "prompted", k=1, max_steps=2, max_tokens=48)
-    EpisodeRunner(backend, logged_search, spec, tool="local").run(questions, lambda e: store.add_episode(run, e))
+    EpisodeRunner(backend, search_toolbox(logged_search), spec).run(questions, lambda e: store.add_episode(run, e))
     rows = store.trajectories(run)
     assert [r["question_id"] for r in sorted(rows, key=lambda r: r["question_id"])] == sorted(q.id for q in questions)
     for r in rows:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from studio.agents.prompts import INSTRUCTIONS, few_shot_examples, prompt_prefix
+from studio.agents.prompts import few_shot_examples, method_instructions, prompt_prefix
 from studio.recipe.schema import Recipe
 from studio.stages.runner import agent_spec
 from studio.tasks import find_gold
@@ -38,7 +38,7 @@ def test_examples_alone_when_instructions_are_off():
 
 def test_instructions_open_the_prompt_when_asked():
     prompt = prompt_prefix("strategyqa", "react", QUESTION, k=2, instructions=True)
-    assert prompt.startswith(INSTRUCTIONS["react"] + "The answer is yes or no.\nHere are some examples.\n")
+    assert prompt.startswith(method_instructions("react") + "The answer is yes or no.\nHere are some examples.\n")
     assert prompt.endswith(f"(END OF EXAMPLES)\nQuestion: {QUESTION}\n") and prompt.count("Question: ") == 3
 
 

@@ -44,7 +44,8 @@ def test_episode_round_trip(store):
     store.add_episode(run, episode("1", steps=[Step("look", "search", "x", "obs"), Step("done", "finish", "yes")]))
     (row,) = store.trajectories(run)
     assert row["key"] == "teacher|react|hotpotqa|dev|1|0"
-    assert row["steps"][0] == {"thought": "look", "action": "search", "argument": "x", "observation": "obs"}
+    assert row["steps"][0] == {"thought": "look", "action": "search", "argument": "x", "observation": "obs",
+                               "status": ""}
     assert row["n_steps"] == 2 and row["correct"] is True and row["cost"] == pytest.approx(0.001)
     assert store.get_run(run)["recipe"] == {"name": "r"}
 

@@ -1,7 +1,7 @@
 """The episode loop: every unfinished episode advances one agent step per model call, all together.
 
 The loop does not know which backend it talks to: it hands the backend every open episode's prompt,
-reads back Thought / Action text, calls the search tool and scores the final answer. Each episode is
+reads back Thought / Action text, calls the tool the action names and scores the final answer. Each episode is
 handed to `on_episode` the moment it ends, so the caller can commit it at once.
 """
 
@@ -15,12 +15,24 @@ from typing import Protocol
 from studio.agents.prompts import prompt_prefix, reflection
 from studio.errors import Cancelled
 from studio.llm.base import Backend, Completion, Request
-from studio.tasks import Question, score
-from studio.trajectories.episode import Episode, Step, parse_action
+from studio.tasks import Question, Score, score
+from studio.tools.toolbox import Toolbox
+from studio.trajectories.episode import Episode, Step, parse_call
 
 STOP = ["\nObservation:", "\nQuestion:"]
 ANSWER_STOP = ["]", "\n"]
-INVALID = "Invalid action. Valid actions are search[query] and finish[answer]."
+Scorer = Callable[[Question, str], Score]
+
+
+def task_score(question: Question, prediction: str) -> Score:
+    """The task's own scoring (EM and F1; yes/no and choice letters where the task answers so)."""
+    return score(question.task, prediction, question.answer)
+
+
+def invalid_message(tools: Toolbox) -> str:
+    """What an agent sees after an action it cannot take, naming the ones it can."""
+    forms = [f"{spec.name}[{spec.text_argument or 'arguments'}]" for spec in tools.specs] + ["finish[answer]"]
+    return f"Invalid action. Valid actions are {', '.join(forms[:-1])} and {forms[-1]}."
 
 
 class StopSignal(Protocol):
@@ -69,22 +81,25 @@ def _thought_and_action(text: str) -> tuple[str, str | None]:
 class EpisodeRunner:
     """Runs questions through one agent on one backend; `in_flight` episodes advance together."""
 
-    def __init__(self, backend: Backend, search: Callable[[str], str], spec: AgentSpec, *,
-                 in_flight: int = 16, tool: str | None = None, noise: float = 0.0, price_per_hour: float = 0.0,
+    def __init__(self, backend: Backend, tools: Toolbox, spec: AgentSpec, *,
+                 in_flight: int = 16, noise: float = 0.0, price_per_hour: float = 0.0, scorer: Scorer = task_score,
                  on_step: Callable[[Episode], None] | None = None):
         """Each model call's wall time is shared out among the episodes it served (`compute_s`), so the
         episodes' times add up to the machine time used; `price_per_hour` turns that into cost. `on_step`
         sees each open episode after every model call (the playground streams steps from it)."""
-        self.backend, self.search, self.spec, self.on_step = backend, search, spec, on_step
-        self.in_flight, self.tool, self.noise = in_flight, tool, noise
+        self.backend, self.tools, self.spec, self.on_step, self.scorer = backend, tools, spec, on_step, scorer
+        self.in_flight, self.noise = in_flight, noise
         self.price_per_s = price_per_hour / 3600
+        self.invalid = invalid_message(tools)
+        self.by_lower = {name.lower(): name for name in tools.names}
 
     def _start(self, q: Question) -> _State:
         spec = self.spec
         episode = Episode(task=q.task, split=q.split, question_id=q.id, question=q.question, gold=q.answer,
-                          method=spec.method, agent=spec.agent, model=self.backend.model, tool=self.tool,
+                          method=spec.method, agent=spec.agent, model=self.backend.model, tool=self.tools.label,
                           noise=self.noise)
-        state = _State(q, prompt_prefix(q.task, spec.method, q.question, spec.k, spec.seed, spec.instructions), episode)
+        prefix = prompt_prefix(q.task, spec.method, q.question, spec.k, spec.seed, spec.instructions, self.tools.specs)
+        state = _State(q, prefix, episode)
         if spec.method == "io":
             state.cue = "Action: finish["
         return state
@@ -135,14 +150,15 @@ class EpisodeRunner:
             self._finish(state, completion.text.strip(), natural=ep.method == "io")
             return
         thought, action_text = _thought_and_action(state.cue.removeprefix("Thought:") + completion.text)
-        action, argument = parse_action(action_text) if action_text is not None else ("", "")
-        if action not in (("finish",) if ep.method == "cot" else ("search", "finish")):
+        name, argument = parse_call(action_text) if action_text is not None else ("", "")
+        action = "finish" if name.lower() == "finish" else self.by_lower.get(name.lower(), "")
+        if not action or (ep.method == "cot" and action != "finish"):
             ep.invalid_actions += 1
             if not state.retried:  # ask once more for just the action, after the same thought
                 state.retried = True
                 state.cue = f"Thought: {thought}\nAction:"
                 return
-            self._record(state, Step(thought, "invalid", action_text or "", INVALID))
+            self._record(state, Step(thought, "invalid", action_text or "", self.invalid))
         elif action == "finish":
             ep.steps.append(Step(thought, "finish", argument))
             state.scratch += f"Thought: {thought}\nAction: finish[{argument}]\n"
@@ -150,11 +166,11 @@ class EpisodeRunner:
             return
         else:
             try:
-                observation = self.search(argument)
-            except Exception as exc:  # a tool failure fails this episode, not the run
-                ep.error = f"search failed: {exc}"
+                observation = self.tools.call(action, argument)
+            except Exception as exc:  # a search backend's failure fails this episode, not the run
+                ep.error = f"search failed: {exc}" if action == "search" else f"tool failed: {action}: {exc}"
                 return
-            self._record(state, Step(thought, "search", argument, observation))
+            self._record(state, Step(thought, action, argument, observation.text, observation.status))
         self._next_cue(state)
 
     def _record(self, state: _State, step: Step) -> None:
@@ -184,7 +200,7 @@ class EpisodeRunner:
         ep = state.episode
         ep.latency_s = time.perf_counter() - state.started
         if ep.prediction is not None:
-            result = score(ep.task, ep.prediction, state.question.answer)
+            result = self.scorer(state.question, ep.prediction)
             ep.em, ep.f1, ep.correct = result.em, result.f1, result.correct
             ep.steps[-1].observation = f"Episode finished, reward = {result.correct}"
             state.scratch += f"Observation: {ep.steps[-1].observation}\n"

@@ -9,32 +9,58 @@ trajectory, nothing else.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from functools import cache
 
 from studio.paths import DATA_DIR
+from studio.tools.toolbox import SEARCH_DESCRIPTION, SEARCH_SCHEMA, ToolSpec
 from studio.trajectories.episode import detect_method, parse_steps, question_block
 
+SEARCH = ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA)
 FINETUNE_DIR = DATA_DIR / "fireact" / "finetune" / "alpaca_format"
 REFLECTION = "Now that I haven't solved the task within {k} steps, let me do a reflection and think about how to " \
              "improve my strategy."
 FINAL_OBSERVATION = re.compile(r"\nObservation: Episode finished, reward = \w+\s*$")
 MAX_EXAMPLE_CHARS = 1400  # keeps a 3-shot prompt well inside a small model's context
 
-TOOLS = (
-    "Thought can reason about the current situation, and Action can be two types:\n"
-    "(1) search[query], which searches the web and returns the most relevant passage.\n"
-    "(2) finish[answer], which returns the answer and finishes the task.\n"
-)
-INSTRUCTIONS = {
-    "react": "Solve a question answering task with interleaving Thought, Action, Observation steps. " + TOOLS,
-    "reflexion": "Solve a question answering task with interleaving Thought, Action, Observation steps. " + TOOLS
-    + "If the task is not solved within a few steps, reflect on what went wrong and change strategy.\n",
+NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+SEARCH_LINE = "search[query], which searches the web and returns the most relevant passage."
+FINISH_LINE = "finish[answer], which returns the answer and finishes the task."
+STEPS = "Solve a question answering task with interleaving Thought, Action, Observation steps. "
+REFLECT = "If the task is not solved within a few steps, reflect on what went wrong and change strategy.\n"
+FIXED = {
     "cot": "Solve a question answering task by thinking step by step in one Thought, "
     "then give the answer with Action: finish[answer].\n",
     "io": "Answer the question with Action: finish[answer].\n",
 }
+
+
+def _tool_line(spec: ToolSpec) -> str:
+    """How the instructions present one tool: the paper's words for search, else its call form and description."""
+    if spec.server is None:
+        return SEARCH_LINE
+    param = spec.text_argument
+    form = f"{spec.name}[{param}]" if param else f"{spec.name}[{json.dumps(spec.input_schema.get('properties', {}))}]"
+    return f"{form}: {' '.join(spec.description.split()) or 'no description'}"
+
+
+def tools_text(tools: list[ToolSpec] | None = None) -> str:
+    """The action list of the instructions; search and finish alone read as the ReAct paper wrote them."""
+    lines = [_tool_line(spec) for spec in tools or [SEARCH]] + [FINISH_LINE]
+    count = NUMBERS.get(len(lines), str(len(lines)))
+    body = "".join(f"({i}) {line}\n" for i, line in enumerate(lines, 1))
+    return f"Thought can reason about the current situation, and Action can be {count} types:\n{body}"
+
+
+def method_instructions(method: str, tools: list[ToolSpec] | None = None) -> str:
+    """The method's instructions, with the tool list for the methods that act."""
+    if method in FIXED:
+        return FIXED[method]
+    return STEPS + tools_text(tools) + (REFLECT if method == "reflexion" else "")
+
+
 ANSWER_FORMAT = {
     "strategyqa": "The answer is yes or no.\n",
     "mmlu": "The answer is the letter of the right choice (A, B, C or D).\n",
@@ -62,12 +88,17 @@ def _recorded_examples() -> dict[tuple[str, str], list[tuple[str, str]]]:
     return pools
 
 
-def few_shot_examples(task: str, method: str, k: int, seed: int = 0) -> list[tuple[str, str]]:
-    """k recorded (question, trajectory) pairs for a task and method; HotpotQA stands in for tasks with
-    none recorded (Bamboogle, custom), ReAct for IO (its final answer is the example)."""
+def few_shot_examples(task: str, method: str, k: int, seed: int = 0, borrow: bool = True) -> list[tuple[str, str]]:
+    """k recorded (question, trajectory) pairs for a task and method; HotpotQA stands in (with `borrow`) for
+    tasks with none recorded (Bamboogle, custom), ReAct for IO (its final answer is the example)."""
     pools = _recorded_examples()
     source = "react" if method == "io" else method
-    pool = pools.get((task, source)) or pools.get(("hotpotqa", source)) or pools[("hotpotqa", "react")]
+    pool = pools.get((task, source))
+    if not pool and not borrow:  # the task's own ReAct examples, or none
+        pool = pools.get((task, "react"))
+        if not pool:
+            return []
+    pool = pool or pools.get(("hotpotqa", source)) or pools[("hotpotqa", "react")]
     short = [ex for ex in pool if len(ex[0]) + len(ex[1]) <= MAX_EXAMPLE_CHARS] or pool
     return random.Random(f"{seed}|{task}|{method}").sample(short, min(k, len(short)))
 
@@ -77,16 +108,23 @@ def _io_example(question: str, trajectory: str) -> str:
     return question_block(question) + f"Action: finish[{answer}]\n"
 
 
-def prompt_prefix(task: str, method: str, question: str, k: int, seed: int = 0, instructions: bool = True) -> str:
-    """Everything before the agent's first word. k == 0 is the zero-shot (fine-tuned) format."""
+def prompt_prefix(task: str, method: str, question: str, k: int, seed: int = 0, instructions: bool = True,
+                  tools: list[ToolSpec] | None = None) -> str:
+    """Everything before the agent's first word. k == 0 is the zero-shot (fine-tuned) format. With tools other
+    than search, the search task's examples would mislead: a task with no recorded examples of its own is then
+    prompted zero-shot with the method's instructions and the tool list."""
     if k == 0:
         return question_block(question)
+    searches_only = all(spec.server is None for spec in tools or [SEARCH])
+    drawn = few_shot_examples(task, method, k, seed, borrow=searches_only)
     examples = [_io_example(q, trajectory) if method == "io" else question_block(q) + trajectory.rstrip() + "\n"
-                for q, trajectory in few_shot_examples(task, method, k, seed)]
+                for q, trajectory in drawn]
+    head = method_instructions(method, tools) + ANSWER_FORMAT.get(task, "")
+    if not examples:
+        return head + question_block(question)
     if not instructions:
         return "\n".join([*examples, question_block(question)])
-    head = INSTRUCTIONS[method] + ANSWER_FORMAT.get(task, "") + "Here are some examples.\n"
-    return "\n".join([head, *examples, "(END OF EXAMPLES)\n" + question_block(question)])
+    return "\n".join([head + "Here are some examples.\n", *examples, "(END OF EXAMPLES)\n" + question_block(question)])
 
 
 def reflection(k: int) -> str:

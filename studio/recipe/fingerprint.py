@@ -56,6 +56,8 @@ def stored_fingerprint(data: dict, stage: str, round: int = 0) -> str:
     if data["student"]["devices"] == 1:  # one process, as before the setting existed: older runs keep their key
         data["student"].pop("devices")
     picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
+    if data.get("tools") is not None and "tool" in picked:  # a recipe with the `tool` section alone keeps its key
+        picked["tools"] = data["tools"]
     if round:  # a round's student explores as the evaluation's agent does, and trains on what it found
         picked["evaluation"] = data["evaluation"]
         picked["rounds"] = {k: v for k, v in data["rounds"].items() if k not in ROUNDS_OPERATIONAL}

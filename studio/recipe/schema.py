@@ -239,6 +239,46 @@ class Tool(Spec):
     _check_key_env = field_validator("api_key_env")(_check_env_name)
 
 
+class ToolUse(Spec):
+    """One entry of the agent's tool list: the built-in search, or the tools of a declared MCP server."""
+
+    search: Tool | None = Field(None, description="The built-in search tool, with its settings.")
+    mcp: str | None = Field(
+        None, description="Name of an MCP server declared in the studio's MCP config file (`--mcp-config`, "
+        "`STUDIO_MCP_CONFIG`, or mcp.json beside the store; `calculator` and `search` are built in). A recipe "
+        "can only name declared servers."
+    )
+    include: list[str] | None = Field(None, description="`mcp`: only these of the server's tools; empty: all.")
+    exclude: list[str] = Field([], description="`mcp`: leave out these of the server's tools.")
+    timeout_s: float = Field(30.0, gt=0, description="`mcp`: seconds before a call is abandoned (the agent sees "
+                             "the timeout as the observation).")
+    max_observation_chars: int | None = Field(
+        4000, ge=100, description="Longest observation the agent sees; longer results are cut with a visible "
+        "marker. Empty: no cut."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, value: object) -> object:
+        """`- search` and `- mcp: calc` read as `{search: {}}` and `{mcp: calc}`."""
+        if value == "search":
+            return {"search": {}}
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ToolUse:
+        if (self.search is None) == (self.mcp is None):
+            raise ValueError("give exactly one of `search` or `mcp`")
+        if self.search is not None and (self.include is not None or self.exclude):
+            raise ValueError("`include` and `exclude` pick among an MCP server's tools; search is one tool")
+        return self
+
+    @property
+    def label(self) -> str:
+        """How the episodes' tool column names this entry."""
+        return self.search.backend if self.search is not None else f"mcp:{self.mcp}"
+
+
 class Data(Spec):
     """How stored trajectories become a training set."""
 
@@ -435,12 +475,42 @@ class Recipe(Spec):
     methods: list[Method] = Field(["react"], min_length=1, description="Prompting methods the teacher uses.")
     teacher: Teacher = Field(default_factory=Teacher, description="Teacher model (OpenAI-compatible).")
     trajectories: Trajectories = Field(default_factory=Trajectories, description="Source of training trajectories.")
-    tool: Tool = Field(default_factory=Tool, description="Search tool.")
+    tool: Tool = Field(default_factory=Tool, description="Search tool, when `tools` is empty (else unused).")
+    tools: list[ToolUse] | None = Field(
+        None, min_length=1, description="The agent's tools: `search` and MCP servers, e.g. `[{search: {}}, {mcp: "
+        "calculator}]`. Empty: search alone, as the `tool` section sets it."
+    )
     data: Data = Field(default_factory=Data, description="Training-set filters and mix.")
     student: Student = Field(default_factory=Student, description="Student model and LoRA training.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="Evaluation of the agents.")
     rounds: Rounds = Field(default_factory=Rounds, description="Self-improvement rounds after the first fine-tune.")
     tracking: Tracking = Field(default_factory=Tracking, description="Experiment tracking beyond the studio.")
+
+    @model_validator(mode="after")
+    def _search_once(self) -> Recipe:
+        searches = [use for use in self.tools or () if use.search is not None]
+        if len(searches) > 1:
+            raise ValueError("`tools` lists search twice")
+        return self
+
+    @property
+    def search_tool(self) -> Tool | None:
+        """The search settings the agents use: the `tools` entry, else the `tool` section; None when `tools` has
+        no search."""
+        if self.tools is None:
+            return self.tool
+        return next((use.search for use in self.tools if use.search is not None), None)
+
+    @property
+    def search_noise(self) -> Noise:
+        """The search noise of generation and exploration (none when the agents have no search)."""
+        tool = self.search_tool
+        return tool.noise if tool is not None else Noise()
+
+    @property
+    def tool_uses(self) -> list[ToolUse]:
+        """The agent's tool list; `tool` alone, uncut as it always was, when `tools` is empty."""
+        return self.tools if self.tools is not None else [ToolUse(search=self.tool, max_observation_chars=None)]
 
     @model_validator(mode="after")
     def _rounds_never_evaluated_on(self) -> Recipe:

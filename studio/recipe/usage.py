@@ -56,6 +56,8 @@ def unused_sections(recipe: Recipe | Mapping[str, Any]) -> dict[str, str]:
         unused["teacher.engine"] = "the teacher is an OpenAI-compatible endpoint (backend: openai)"
     if not _setting(data, "rounds.count"):
         unused["rounds"] = "rounds.count is 0: no self-improvement rounds"
+    if _setting(data, "tools"):
+        unused["tool"] = "`tools` lists the agent's tools (search settings go in its search entry)"
     if _setting(data, "tracking.backend") == "none":
         unused["tracking.project"] = "read only by the trackio backend"
     return unused

@@ -34,8 +34,8 @@ class DashboardError(StudioError, ValueError):
 
 # One colour per agent in every figure, so "fine-tuned" is the same orange wherever it appears.
 AGENT_COLOURS = {"finetuned": "#f97316", "prompted": "#3b82f6", "teacher": "#10b981"}
-OUTCOME_COLOURS = dict(zip(OUTCOMES, ("#7f1d1d", "#b91c1c", "#16a34a", "#9ca3af", "#a855f7", "#f59e0b", "#eab308",
-                                      "#60a5fa", "#1e3a8a"), strict=True))
+OUTCOME_COLOURS = dict(zip(OUTCOMES, ("#7f1d1d", "#b91c1c", "#16a34a", "#9ca3af", "#a855f7", "#c026d3", "#f59e0b",
+                                      "#eab308", "#60a5fa", "#1e3a8a"), strict=True))
 
 
 def _colour(agent: str) -> str | None:

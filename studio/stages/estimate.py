@@ -265,14 +265,13 @@ def _measure_episodes(recipe: Recipe, store: Store, agent: str, questions: list[
     on the engine the run will use; nothing is stored."""
     from studio.llm.engines import resolved_name
     from studio.stages.runner import agent_backend, episode_runner
-    from studio.tools.search import Search
+    from studio.tools.toolbox import open_toolbox
 
     ev = recipe.evaluation
     episodes: list[Episode] = []
-    with agent_backend(recipe, agent, None) as model:
-        search = Search(recipe.tool, store)
+    with agent_backend(recipe, agent, None) as model, open_toolbox(recipe, store) as tools:
         for method in ev.methods:
-            episode_runner(recipe, agent, method, model, search).run(questions, episodes.append)
+            episode_runner(recipe, agent, method, model, tools).run(questions, episodes.append)
     failed = [e.error for e in episodes if e.error]
     episodes = [e for e in episodes if not e.error]  # an error's seconds time the failure, not the model
     if not episodes:
@@ -301,7 +300,7 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     from studio.llm.engines import open_teacher
     from studio.stages.generate import generation_questions
     from studio.stages.runner import episode_runner
-    from studio.tools.search import Search
+    from studio.tools.toolbox import open_toolbox
     from studio.trajectories.episode import episode_key
 
     if recipe.trajectories.source == "import":
@@ -309,17 +308,17 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
         out.add("generate", "teacher calls", 0, "", basis)
         out.add("generate", "cost", 0, "USD", basis + ": no teacher to pay")
         return None, []
-    teacher, noise = recipe.teacher, recipe.tool.noise.p
+    teacher, noise = recipe.teacher, recipe.search_noise.p
     questions = generation_questions(recipe)
     keys = [episode_key("teacher", m, q.task, q.split, q.id, noise) for m in recipe.methods for q in questions]
     remaining = _remaining(store, recipe, "generate", keys)
     episodes: list[Episode] = []
     with contextlib.ExitStack() as stack:
         model = _Counting(backend or stack.enter_context(open_teacher(teacher)))
-        search = Search(recipe.tool, store)
+        tools = stack.enter_context(open_toolbox(recipe, store))
         started = time.perf_counter()
         for method in recipe.methods:
-            episode_runner(recipe, "teacher", method, model, search, purpose="generate",
+            episode_runner(recipe, "teacher", method, model, tools, purpose="generate",
                            noise=noise).run(questions[:sample], episodes.append)
         seconds = time.perf_counter() - started
     n = max(1, len(episodes))

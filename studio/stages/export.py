@@ -172,10 +172,22 @@ def _with_interval(row: dict, metric: str) -> str:
     return f"{row[metric]:.1f}{spread}"
 
 
+def _tools_lines(recipe: Recipe) -> str:
+    """The agent's tools as it was trained and evaluated with them."""
+    lines = []
+    for use in recipe.tool_uses:
+        if use.search is not None:
+            lines.append(f"- `{use.search.backend}` search, top {use.search.top_k} passage(s) per query.")
+        else:
+            picked = f" (only {', '.join(use.include)})" if use.include else ""
+            lines.append(f"- the tools of the MCP server `{use.mcp}`{picked}, called with JSON arguments or "
+                         "`name[text]` for a tool of one string.")
+    return "\n".join(lines) + "\nGive the agent the same tools it was trained and evaluated with."
+
+
 def model_card(recipe: Recipe, store: Store, result: ExportResult) -> str:
     """What the exported agent is, how it scored, and how to run it."""
     student = recipe.student
-    tool = recipe.tool
     stops = ", ".join(f"`{json.dumps(s)[1:-1]}`" for s in stop_strings())
     answer_stops = ", ".join(f"`{json.dumps(s)[1:-1]}`" for s in ANSWER_STOP)
     how = {
@@ -207,13 +219,13 @@ Zero-shot, in exactly its training format. The first call's prompt is
 {zero_shot_prompt("QUESTION")}
 ```
 
-The model writes a thought and an action, `Action: search[QUERY]` or `Action: finish[ANSWER]`. Stop each call
-at {stops}. After a search, append the model's text, then `\\nObservation: RESULT\\nThought:` with the tool's
+The model writes a thought and an action, `Action: TOOL[ARGUMENTS]` or `Action: finish[ANSWER]`. Stop each call
+at {stops}. After a tool call, append the model's text, then `\\nObservation: RESULT\\nThought:` with the tool's
 result, and call again; `finish[...]` ends the episode. To force an answer, prompt `Action: finish[` and stop at
 {answer_stops}. Decode greedily.
 
-## Tool
-`{tool.backend}` search, top {tool.top_k} passage(s) per query, as during training and evaluation.
+## Tools
+{_tools_lines(recipe)}
 
 ## Scores (FireAct Studio evaluation of this recipe)
 {_scores_table(recipe, store)}"""

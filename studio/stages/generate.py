@@ -13,7 +13,7 @@ from studio.recipe.schema import Recipe
 from studio.stages.runner import episode_runner
 from studio.stages.runs import EpisodeRun, ProgressFn, StageResult, check_keys, open_run
 from studio.tasks import Question, draw, question_key
-from studio.tools.search import Search
+from studio.tools.toolbox import Toolbox, open_toolbox
 from studio.trajectories.episode import episode_key
 
 
@@ -33,8 +33,14 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     """Run teacher x task mix x methods into the recipe's generate run."""
     questions = generation_questions(recipe)
     check_keys(recipe, store, "generate", teacher=backend is None)
-    run_id, _ = open_run(store, recipe, "generate")
-    noise = recipe.tool.noise.p
+    with open_toolbox(recipe, store) as tools:
+        return _generate(recipe, store, questions, tools, progress, backend, cancel)
+
+
+def _generate(recipe: Recipe, store: Store, questions: list[Question], tools: Toolbox, progress: ProgressFn | None,
+              backend: Backend | None, cancel: threading.Event | None) -> StageResult:
+    run_id, _ = open_run(store, recipe, "generate", tools=tools.listing())
+    noise = recipe.search_noise.p
     done = store.done_keys(run_id)
     plan = {
         method: [q for q in questions
@@ -45,13 +51,12 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     run = EpisodeRun(store, run_id, "generate", total, len(done), progress, recipe.teacher.max_cost_usd, cancel)
     if not any(plan.values()):
         return run.execute(lambda: None)
-    search = Search(recipe.tool, store)
 
     def work() -> None:
         with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
             model = backend or stack.enter_context(open_teacher(recipe.teacher))
             for method, qs in plan.items():
-                episode_runner(recipe, "teacher", method, model, search, purpose="generate",
+                episode_runner(recipe, "teacher", method, model, tools, purpose="generate",
                                noise=noise).run(qs, run.commit, run)
 
     return run.execute(work)  # a teacher that fails to start leaves the run interrupted, with its reason

@@ -12,7 +12,7 @@ from studio.agents.loop import AgentSpec, EpisodeRunner
 from studio.llm.base import Backend
 from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
 from studio.recipe.schema import Recipe
-from studio.tools.search import Search
+from studio.tools.toolbox import Toolbox
 from studio.trajectories.episode import Episode
 
 Purpose = Literal["generate", "evaluate"]
@@ -47,14 +47,14 @@ def in_flight(recipe: Recipe, agent: str) -> int:
     return teacher_in_flight(recipe.teacher) if agent == "teacher" else recipe.evaluation.engine.parallel
 
 
-def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, search: Search, *,
+def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, tools: Toolbox, *,
                    purpose: Purpose = "evaluate", noise: float = 0.0, one_at_a_time: bool = False,
                    on_step: Callable[[Episode], None] | None = None) -> EpisodeRunner:
-    """An agent's episodes with one method on `model` and the recipe's tool: its prompt, how many go at once
+    """An agent's episodes with one method on `model` and the recipe's tools: its prompt, how many go at once
     (`one_at_a_time` for a single question), and what its machine time costs (nothing for generation or a
     remote teacher, whose price is per token). `on_step` sees each open episode after every model call."""
     remote = agent == "teacher" and recipe.teacher.backend == "openai"
     price = 0.0 if remote or purpose == "generate" else recipe.evaluation.local_price_per_hour
-    return EpisodeRunner(model, search, agent_spec(recipe, agent, method, purpose),
-                         in_flight=1 if one_at_a_time else in_flight(recipe, agent), tool=recipe.tool.backend,
-                         noise=noise, price_per_hour=price, on_step=on_step)
+    return EpisodeRunner(model, tools, agent_spec(recipe, agent, method, purpose),
+                         in_flight=1 if one_at_a_time else in_flight(recipe, agent), noise=noise,
+                         price_per_hour=price, on_step=on_step)

@@ -8,6 +8,7 @@ and starts a new run when they did.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -149,8 +150,8 @@ def check_keys(recipe: Recipe, store: Store, stage: str, teacher: bool, round: i
             resolve_api_key(recipe.teacher)
         except BackendError as exc:
             problems.append(str(exc))
-    tool = recipe.tool
-    if tool.backend == "serpapi" and not os.environ.get(tool.api_key_env):
+    tool = recipe.search_tool
+    if tool is not None and tool.backend == "serpapi" and not os.environ.get(tool.api_key_env):
         problems.append(f"The search tool's API key variable {tool.api_key_env} is not set: export "
                         f"{tool.api_key_env}=..., or name another variable in `tool.api_key_env`.")
     if problems:
@@ -175,14 +176,22 @@ def latest_adapter(recipe: Recipe, store: Store) -> str:
     return trained_adapter(recipe, store)
 
 
-def open_run(store: Store, recipe: Recipe, stage: str, round: int = 0) -> tuple[int, bool]:
+def open_run(store: Store, recipe: Recipe, stage: str, round: int = 0,
+             tools: list[dict] | None = None) -> tuple[int, bool]:
     """The run to write `stage` (of self-improvement round `round`) into: the matching earlier run (resumed),
-    else a new one."""
+    else a new one. A run whose agents were given another tool list (a server's tools changed since) is not
+    resumed: the new run, latest with the same settings, is the one later stages find."""
     key = fingerprint(recipe, stage, round)
     found = store.find_run(recipe.name, stage, key)
-    if found is not None:
+    if found is not None and stored_tools(found) == tools:
         return found["id"], True
     name = f"{recipe.name} round {round} {stage}" if round else f"{recipe.name} {stage}"
     run_id = store.create_run(name, stage, recipe.model_dump(mode="json"), recipe.name, fingerprint=key,
-                              round=round)
+                              round=round, tools=tools)
     return run_id, False
+
+
+def stored_tools(run: dict) -> list[dict] | None:
+    """The tool list a run's agents were given; None for a run of a recipe with the `tool` section alone."""
+    stored = run.get("tools")
+    return json.loads(stored) if isinstance(stored, str) else stored

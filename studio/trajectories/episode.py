@@ -6,18 +6,19 @@ import re
 from dataclasses import asdict, dataclass, field
 
 MARKER = re.compile(r"^(Thought|Action|Observation)(?: \d+)?: ?", re.MULTILINE)
-ACTION = re.compile(r"^\s*(\w+)\[(.*)\]\s*$", re.DOTALL)
+ACTION = re.compile(r"^\s*([\w.-]+)\[(.*)\]\s*$", re.DOTALL)
 REFLECTION_START = "Now that I haven't solved the task"
 
 
 # What became of an episode, for failure analysis. The first that applies, in this order.
 OUTCOMES = (
-    "tool error",                 # the search tool failed
+    "tool error",                 # a tool failed: the search backend (ending the episode) or a call's result
     "model error",                # the model's endpoint or engine failed (after its retries)
     "right",                      # correct by the task's scoring
     "not scored",                 # no gold answer to score against
-    "invalid action",             # wrote an action that is not search[...] or finish[...] at least once
-    "repeated the same search",   # searched for the same thing twice
+    "invalid action",             # wrote an action that names no tool (nor finish) at least once
+    "invalid call",               # called a tool with arguments that do not fit its schema
+    "repeated the same search",   # called a tool with the same argument twice
     "step limit reached",         # made to answer when its steps ran out
     "answered without searching",
     "wrong answer after searching",
@@ -28,19 +29,24 @@ def outcome(steps: list[Step], finished: bool, correct: bool | None, invalid_act
             error: str | None) -> str:
     """The episode's place in OUTCOMES, from what is stored of it."""
     if error:
-        return "tool error" if error.startswith("search failed") else "model error"
+        return "tool error" if error.startswith(("search failed", "tool failed")) else "model error"
     if correct:
         return "right"
     if correct is None:
         return "not scored"
     if invalid_actions:
         return "invalid action"
-    queries = [" ".join(s.argument.lower().split()) for s in steps if s.action == "search"]
-    if len(queries) != len(set(queries)):
+    if any(s.status == "invalid call" for s in steps):
+        return "invalid call"
+    if any(s.status == "tool error" for s in steps):
+        return "tool error"
+    calls = [(s.action, " ".join(s.argument.lower().split()))
+             for s in steps if s.action not in ("", "finish", "invalid")]
+    if len(calls) != len(set(calls)):
         return "repeated the same search"
     if not finished:
         return "step limit reached"
-    return "wrong answer after searching" if queries else "answered without searching"
+    return "wrong answer after searching" if calls else "answered without searching"
 
 
 def episode_key(agent: str, method: str, task: str, split: str | None, question_id: str, noise: float) -> str:
@@ -56,6 +62,7 @@ class Step:
     action: str = ""
     argument: str = ""
     observation: str = ""
+    status: str = ""  # a tool call's: "" went through, "invalid call", "tool error"
 
 
 @dataclass
@@ -107,10 +114,16 @@ def question_block(question: str) -> str:
     return f"Question: {question}\n"
 
 
-def parse_action(text: str) -> tuple[str, str]:
-    """`search[foo]` -> ('search', 'foo'); anything else -> ('', text)."""
+def parse_call(text: str) -> tuple[str, str]:
+    """`getWeather[Paris]` -> ('getWeather', 'Paris'), the name as written; anything else -> ('', text)."""
     match = ACTION.match(text)
-    return (match.group(1).lower(), match.group(2).strip()) if match else ("", text.strip())
+    return (match.group(1), match.group(2).strip()) if match else ("", text.strip())
+
+
+def parse_action(text: str) -> tuple[str, str]:
+    """`Search[foo]` -> ('search', 'foo'); anything else -> ('', text)."""
+    name, argument = parse_call(text)
+    return name.lower(), argument
 
 
 def parse_steps(text: str) -> list[Step]:
