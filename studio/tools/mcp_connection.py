@@ -172,7 +172,10 @@ class Connection:
                 return CallResult(f"MCP server {self.server.name}: {exc.message}", True)
             reason = self._stderr_tail() or "connection closed"
             await self._restart(generation, reason)
-            after = "it was restarted" if self.stopped is None else "it is not restarted again"
+            if not self.stdio:
+                after = "a server reached by URL is not restarted"
+            else:
+                after = "it was restarted" if self.stopped is None else "it is not restarted again"
             return CallResult(f"MCP server {self.server.name} stopped during the call ({reason}); {after}", True)
         except (RuntimeError, ValueError) as exc:  # a result the SDK rejects, e.g. against the output schema
             return CallResult(f"MCP server {self.server.name}: {exc}", True)
