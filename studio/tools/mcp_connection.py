@@ -126,7 +126,6 @@ class Connection:
                 headers=http_headers(self.server), timeout=httpx2.Timeout(self.connect_timeout_s, read=300)
             )
             await stack.enter_async_context(http)
-            self._alive = True
             return await stack.enter_async_context(streamable_http_client(self.server.url or "", http_client=http))
         params = StdioServerParameters(
             command=self.server.command or "",

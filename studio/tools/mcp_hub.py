@@ -53,7 +53,7 @@ class McpHub:
             return
         try:
             self._run(self._close_all(), 2 * CLOSE_TIMEOUT_S + 5)
-        except (concurrent.futures.TimeoutError, StudioError):
+        except concurrent.futures.TimeoutError:
             pass  # each close is bounded; the loop stops anyway
         finally:
             loop.call_soon_threadsafe(loop.stop)
