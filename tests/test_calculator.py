@@ -123,3 +123,23 @@ def test_long_and_deep_input_is_refused_quickly():
     assert calculate("-" * 450 + "1") == "1"
     assert calculate("+".join(["9" * 9] * 40)) == str(999999999 * 40)
     assert time.perf_counter() - start < 1
+
+
+def test_mcp_server_answers_and_reports_refusals_as_tool_errors():
+    from mcp_stdio import talk, text
+
+    session = talk("studio.tools.servers.calculator", calls=[
+        ("calculate", {"expression": "3 * 4.50 + 1.25"}),
+        ("calculate", {"expression": "1 / 0"}),
+        ("calculate", {"expression": "__import__('os')"}),
+        ("calculate", {"expression": "2 ^ 10"}),
+    ])
+    assert session.server.name == "fireact-calculator" and session.server.version
+    (tool,) = session.tools
+    assert tool.name == "calculate" and tool.description.startswith("Evaluates an arithmetic expression")
+    assert tool.input_schema["required"] == ["expression"]
+    ok, zero, hostile, power = session.results
+    assert (ok.is_error, text(ok)) == (False, "14.75")
+    assert zero.is_error and "division by zero" in text(zero)
+    assert hostile.is_error and "the function '__import__'" in text(hostile)
+    assert (power.is_error, text(power)) == (False, "1024")  # the server is still up after errors
