@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from studio.tasks.arithmetic import Problem, solve_in_steps
+from studio.tasks.arithmetic_problems import Problem, solve_in_steps
 from studio.tools.calculator import calculate
 
 OPENINGS = ("I need {need}.", "To answer this I have to work out {need}.", "Let me calculate {need}.",
