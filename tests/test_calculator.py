@@ -120,6 +120,8 @@ def test_long_and_deep_input_is_refused_quickly():
         calculate("1+" * 10_000 + "1")
     with pytest.raises(CalculatorError, match="nested"):
         calculate("(" * 240 + "1" + ")" * 240)
+    with pytest.raises(CalculatorError, match="nested"):
+        calculate("a" * 249 + "(" * 250)
     assert calculate("-" * 450 + "1") == "1"
     assert calculate("+".join(["9" * 9] * 40)) == str(999999999 * 40)
     assert time.perf_counter() - start < 1

@@ -95,19 +95,22 @@ REFUSED = {
 _TIMES = re.compile(r"([\d.)])\s*[xX]\s*(?=[\d.(])")
 _GROUPED = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w,])")
 _PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?|\.\d+)\s*%(?!\s*[\w.(])")
-_CALL_OPEN = re.compile(r"[A-Za-z_]\w*\s*$")
 
 
 def _in_call(expr: str) -> list[bool]:
-    """For each character: whether its innermost open parenthesis is a function call's."""
+    """For each character: whether its innermost open parenthesis is a function call's (one that follows
+    a name: the last character before it, spaces aside, is a letter or `_`)."""
     stack: list[bool] = []
     inside = []
-    for i, ch in enumerate(expr):
+    last = ""  # the last character that is not a space
+    for ch in expr:
         if ch == "(":
-            stack.append(bool(_CALL_OPEN.search(expr[:i])))
+            stack.append(last.isalpha() or last == "_")
         elif ch == ")" and stack:
             stack.pop()
         inside.append(bool(stack) and stack[-1])
+        if not ch.isspace():
+            last = ch
     return inside
 
 
