@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first. A module may import its own layer's packages and the layers below, never one above.
 LAYERS = [
-    ("studio.errors", "studio.paths", "studio.files"),
+    # the calculator is plain arithmetic, below the arithmetic task whose answers it computes
+    ("studio.errors", "studio.paths", "studio.files", "studio.tools.calculator"),
     ("studio.tasks",),
     ("studio.recipe",),
     ("studio.trajectories",),

@@ -15,7 +15,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from studio.paths import resolve
 from studio.tasks.loaders import SPLITS, TaskDataError, load_custom
 
-TaskName = Literal["hotpotqa", "bamboogle", "strategyqa", "mmlu", "custom"]
+TaskName = Literal["hotpotqa", "bamboogle", "strategyqa", "mmlu", "arithmetic", "custom"]
 Method = Literal["react", "cot", "reflexion", "io"]
 Agent = Literal["prompted", "finetuned", "teacher"]
 BUNDLED_STUDENT = "bundled:gemma-3-270m"
@@ -80,7 +80,7 @@ class QuestionSource(Spec):
     task: TaskName = Field(description="Task to draw questions from; `custom` reads `path`.")
     split: str | None = Field(
         None, description="Split of the task (hotpotqa: dev, eval250; bamboogle: test; "
-        "strategyqa: dev, train; mmlu: dev, val). Empty means the task's first split."
+        "strategyqa: dev, train; mmlu: dev, val; arithmetic: test, train). Empty means the task's first split."
     )
     path: str | None = Field(
         None, description="CSV or JSONL file with `question` and `answer` columns, for task `custom`. "

@@ -19,6 +19,7 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "bamboogle": ("test",),
     "strategyqa": ("dev", "train"),
     "mmlu": ("dev", "val"),
+    "arithmetic": ("test", "train"),
 }
 TASKS: tuple[str, ...] = (*SPLITS, "custom")
 
@@ -86,6 +87,8 @@ def _load_shipped(data_dir: Path, task: str, split: str) -> tuple[Question, ...]
                 )
             )
         return tuple(out)
+    if task == "arithmetic":
+        return tuple(Question(r["id"], task, split, r["question"], r["answer"]) for r in rows)
     raise TaskDataError(f"unknown task {task!r}")  # pragma: no cover - guarded by load_questions
 
 
