@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -27,6 +28,8 @@ from studio.files import check_output_file
 from studio.paths import default_db, runs_dir
 from studio.recipe.schema import Tool
 from studio.stages.runs import PIPELINE, StageError
+from studio.tasks import TASKS
+from studio.tools.mcp_config import ENV_VAR as MCP_CONFIG_ENV
 
 
 def _store(args: argparse.Namespace):
@@ -47,8 +50,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
 
     recipe = load_recipe(args.recipe)
+    if recipe.tools is not None:
+        from studio.stages.tools_check import check_tools
+
+        failures = check_tools(recipe, args.db or default_db()).failures
+        if failures:
+            return fail("\n".join(f"{args.recipe}: {line}" for line in failures))
     print(f"{args.recipe}: valid recipe {recipe.name!r}")
     return 0
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from studio.recipe.io import load_recipe
+    from studio.stages.tools_check import check_tools
+
+    check = check_tools(load_recipe(args.recipe), args.db or default_db())
+    print(f"MCP config: {check.config or 'none (the built-in servers calculator and search only)'}")
+    for label, found in check.entries:
+        if isinstance(found, str):
+            print(f"{label}: FAILED: {found}")
+            continue
+        print(f"{label}:")
+        for spec in found:
+            print(f"  {spec.name}: {' '.join(spec.description.split())}")
+            print(f"    arguments: {json.dumps(spec.input_schema, sort_keys=True)}")
+    return 1 if check.failures else 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -243,15 +269,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+MCP_HELP = (f"JSON file declaring MCP servers ({{\"mcpServers\": {{...}}}}) and python scorers (default: "
+            f"${MCP_CONFIG_ENV}, else mcp.json beside the DuckDB file)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     db_help = "DuckDB file (default: $STUDIO_DB or storage/studio.duckdb)"
     common = Parser(add_help=False)
     common.add_argument("--db", type=Path, default=argparse.SUPPRESS, help=db_help)
+    common.add_argument("--mcp-config", type=Path, default=argparse.SUPPRESS, help=MCP_HELP)
     parser = Parser(
         prog="launch.py", description="FireAct Studio: fine-tune language agents on teacher trajectories. "
         "Without a command, starts the studio in the browser (http://127.0.0.1:7860).",
     )
     parser.add_argument("--db", type=Path, default=None, help=db_help)
+    parser.add_argument("--mcp-config", type=Path, default=None, help=MCP_HELP)
     parser.add_argument("--host", default="127.0.0.1", help="studio: address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=whole_number(1, 65535, "a port"), default=7860,
                         help="studio: port to listen on (default: 7860)")
@@ -266,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("validate", cmd_validate, "Check a recipe; one line per problem with field and YAML line.")
     p.add_argument("recipe", type=Path)
+    p = add("tools", cmd_tools, "Connect to every tool server a recipe uses and list each tool's name, description "
+            "and argument schema, or one line per server that fails.")
+    p.add_argument("recipe", type=Path)
     p = add("search", cmd_search, "Print the search tool's top passages for a query.")
     p.add_argument("query")
     p.add_argument("--top-k", type=schema_field(Tool, "top_k"), default=3)
@@ -273,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("import", cmd_import, "Import recorded trajectories (Alpaca JSON or chat JSONL) as one run.")
     p.add_argument("file", type=Path)
     p.add_argument("--format", choices=["alpaca", "chat"], required=True)
-    p.add_argument("--task", choices=["hotpotqa", "bamboogle", "strategyqa", "mmlu", "custom"],
+    p.add_argument("--task", choices=TASKS,
                    help="task of every question (default: looked up, else guessed per question)")
     p.add_argument("--name", help="run name (default: from the file name)")
     p = add("run", cmd_run, "Run a recipe's stages (generate/import, ...), resuming where a rerun left off.")
@@ -328,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # `kill PID` stops a run as Ctrl-C does: the stage marks its run interrupted and stops its worker.
     signal.signal(signal.SIGTERM, _interrupt)
+    if args.mcp_config is not None:  # the studio's worker processes inherit it
+        os.environ[MCP_CONFIG_ENV] = str(args.mcp_config.resolve())
     if args.command is None:  # no subcommand: the studio in the browser
         from studio.app.server import serve
 

@@ -118,6 +118,10 @@ def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | N
     questions = [q for s in recipe.evaluation.sets for q in draw(s.task, s.split, s.path, s.n, None)]
     if recipe.rounds.count:
         round_questions(recipe, recipe.rounds.count)  # a pool too small for the last round: an error now, not in hours
+    if recipe.tools is not None:  # a server that cannot start: an error now, before the teacher is paid
+        from studio.stages.tools_check import check_tools
+
+        check_tools(recipe, store.path).raise_failures()
     out = Estimate(recipe.name)
     expected, dry_run = _generate(recipe, store, sample, backend, out)
     examples, basis, rows = _training_rows(recipe, store, expected, dry_run)

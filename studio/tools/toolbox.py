@@ -19,7 +19,7 @@ from studio.tools.search import Search
 
 if TYPE_CHECKING:
     from storage import Store
-    from studio.tools.mcp_hub import McpHub
+    from studio.tools.mcp_hub import McpHub, McpTool
 
 SEARCH_SCHEMA = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
 SEARCH_DESCRIPTION = "searches the web and returns the most relevant passage."
@@ -130,25 +130,29 @@ class Toolbox:
         return Observation(cut(result.text, spec.max_chars), TOOL_ERROR if result.is_error else "")
 
 
+def search_spec(use: ToolUse) -> ToolSpec:
+    return ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA, max_chars=use.max_observation_chars)
+
+
 def search_toolbox(search: Callable[[str], str], label: str = "local") -> Toolbox:
     """Search alone, as a recipe's `tool` section gives it, from any function of a query (tests, benchmarks)."""
     return Toolbox([ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA)], search, None, label, listed=False)
 
 
-def _server_specs(use: ToolUse, hub: McpHub) -> list[ToolSpec]:
-    tools = hub.tools(use.mcp)
+def server_specs(use: ToolUse, tools: list[McpTool], version: str | None = None) -> list[ToolSpec]:
+    """The tools of an `mcp` entry the agent is given: the server's, filtered by `include` and `exclude`, each of
+    which must name a tool the server offers."""
     offered = {t.name for t in tools}
     for name in [*(use.include or []), *use.exclude]:
         if name not in offered:
             raise ToolboxError(f"tools: MCP server `{use.mcp}` has no tool `{name}` (it offers "
                                f"{', '.join(sorted(offered)) or 'none'})")
-    version = hub.server_info(use.mcp).get("version")
     return [ToolSpec(t.name, t.description, t.input_schema, use.mcp, t.name, version, use.timeout_s,
                      use.max_observation_chars)
             for t in tools if (use.include is None or t.name in use.include) and t.name not in use.exclude]
 
 
-def _prefix_clashes(specs: list[ToolSpec]) -> list[ToolSpec]:
+def prefix_clashes(specs: list[ToolSpec]) -> list[ToolSpec]:
     """Tools two entries offer under one name are called `server.name` (search keeps its name)."""
     seen: dict[str, int] = {}
     for spec in specs:
@@ -171,10 +175,10 @@ def open_toolbox(recipe: Recipe, store: Store | None = None, noise: Noise | None
         specs: list[ToolSpec] = []
         for use in recipe.tool_uses:
             if use.search is not None:
-                specs.append(ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA, max_chars=use.max_observation_chars))
+                specs.append(search_spec(use))
             else:
-                specs.extend(_server_specs(use, hub))
-        specs = _prefix_clashes(specs)
+                specs.extend(server_specs(use, hub.tools(use.mcp), hub.server_info(use.mcp).get("version")))
+        specs = prefix_clashes(specs)
         tool = recipe.search_tool
         search = Search(tool, store, noise) if tool is not None else None
         yield Toolbox(specs, search, hub, ",".join(use.label for use in recipe.tool_uses), recipe.tools is not None)
