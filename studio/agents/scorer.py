@@ -77,14 +77,17 @@ def recipe_scorer(recipe: Recipe, store: Store | None = None, python_scorers: Ma
     """The function `(question, prediction) -> Score` for a run of `recipe`: each question is scored by the
     scorer of the source it came from, a question of no source by its task's exact scoring.
 
-    Two sources that draw the same questions must name the same scorer (else which one scores is a guess):
-    a ScorerError names both fields. Every scorer is set up here, so a bad one fails before the run.
+    Sources of the same task and split (or custom file) share one scorer: the one they name; two that name
+    different ones raise a ScorerError naming both fields (which one scored would be a guess). Every scorer is
+    set up here, so a bad one fails before the run.
     """
     by_source: dict[SourceKey, tuple[str, Scorer | None]] = {}
     for where, source in _sources(recipe):
         key = source_key(source)
-        first = by_source.setdefault(key, (where, source.scorer))
-        if first[1] != source.scorer:
+        first = by_source.get(key)
+        if first is None or first[1] is None:
+            by_source[key] = (where, source.scorer)
+        elif source.scorer is not None and source.scorer != first[1]:
             raise ScorerError(f"{first[0]} and {where} draw the same questions with different scorers: "
                               "give them the same `scorer`")
     built: dict[SourceKey, ScoreFn] = {}

@@ -50,9 +50,9 @@ class Number:
 
 
 # An optional sign and currency, digits (with thousands commas), an optional fraction or exponent, an
-# optional percent. Not after a letter or digit: "A1" and "COVID-19" hold no number of their own.
+# optional percent. Not inside a word: "A1" and "COVID-19" hold no number of their own.
 _NUMBER = re.compile(
-    r"(?<![\w.])(?P<sign>[-+\u2212]?)\s*[$€£¥]?\s*"
+    r"(?<![\w.])(?<!\w-)(?P<sign>[-+\u2212]?)\s*[$€£¥]?\s*"
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?(?P<exp>[eE][-+]?\d+)?(?P<pct>\s*%)?"
 )
