@@ -305,3 +305,12 @@ def test_a_judge_needs_its_key_for_a_remote_server(judge_spec, monkeypatch):
     recipe = parse_recipe(f"name: x\ntasks:\n  - task: hotpotqa\n    scorer: {scorer}\n")
     with pytest.raises(ScorerError, match=rf"^tasks\[0\].scorer: The scorer's API key variable {NO_KEY_ENV} is not"):
         recipe_scorer(recipe)
+
+
+def test_the_stages_draw_templated_questions(units_csv):
+    from studio.stages.generate import evaluation_questions, generation_questions
+
+    source = f"- task: custom\n    path: {units_csv}\n    n: 1\n    template: '{{question}} ({{unit}})'\n"
+    recipe = parse_recipe(f"name: x\ntasks:\n  {source}evaluation:\n  sets:\n  {source}")
+    assert [q.question for q in evaluation_questions(recipe)] == ["How far is it? (km)"]
+    assert [q.question for q in generation_questions(recipe)] == ["How heavy? (kg)"]  # evaluation's left out
