@@ -1,13 +1,16 @@
-"""Shared fixtures and helpers: a fresh DuckDB file per test, the public data beside the project, the CLI,
-the processes a test started."""
+"""Shared fixtures and helpers: a fresh DuckDB file per test, scripted OpenAI-compatible servers, the public
+data beside the project, the CLI, the processes a test started."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from openai_server import Call, Reply, ScriptedServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -27,6 +30,23 @@ def processes_with(text: str) -> list[int]:
             if text in cmdline:
                 pids.append(int(proc.name))
     return pids
+
+
+@pytest.fixture
+def serve():
+    """Start scripted OpenAI-compatible servers (tests/openai_server.py); they stop when the test ends."""
+    servers: list[ScriptedServer] = []
+
+    def start(script: Callable[[Call], Reply] = lambda call: Reply()) -> ScriptedServer:
+        server = ScriptedServer(script)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -1,156 +1,19 @@
-"""OpenAIBackend against a scripted HTTP server that speaks the OpenAI wire format.
-
-Each test scripts the server's replies (status, headers, body, delay) per request, and the server
-records what it received and how many requests it had in flight at once.
-"""
+"""OpenAIBackend against a scripted HTTP server that speaks the OpenAI wire format (tests/openai_server.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from openai_server import Call, Reply
 
 from studio.llm.base import Request
 from studio.llm.openai_compat import PLACEHOLDER_KEY, BackendError, OpenAIBackend
 from studio.recipe.schema import Teacher
 
 NO_KEY_ENV = "STUDIO_TEST_UNSET_KEY"
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: dict | bytes | None = None  # None: a normal reply echoing the prompt
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-    text: str | None = None  # text of a normal reply (default "echo:<prompt>")
-    usage: dict | bool | None = True  # True: default usage; None/False: no usage field
-
-
-@dataclass
-class Call:
-    path: str
-    payload: dict
-    headers: dict[str, str]
-    prompt: str
-    attempt: int  # how many times this prompt was seen before
-
-
-def prompt_of(payload: dict) -> str:
-    if "messages" in payload:
-        return payload["messages"][-1]["content"]
-    return payload.get("prompt", "")
-
-
-def openai_body(path: str, payload: dict, text: str, usage: dict | None) -> dict:
-    """A reply as OpenAI sends it, for `/v1/completions` or `/v1/chat/completions`."""
-    created = int(time.time())
-    if path.endswith("/chat/completions"):
-        body = {
-            "id": "chatcmpl-test", "object": "chat.completion", "created": created, "model": payload.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": "stop"}],
-        }
-    else:
-        body = {
-            "id": "cmpl-test", "object": "text_completion", "created": created, "model": payload.get("model"),
-            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "stop"}],
-        }
-    if usage is not None:
-        body["usage"] = usage
-    return body
-
-
-class ScriptedServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, script: Callable[[Call], Reply]) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.script = script
-        self.calls: list[Call] = []
-        self.inflight = 0
-        self.max_inflight = 0
-        self.lock = threading.Lock()
-        self.seen: dict[str, int] = {}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def attempts(self, prompt: str) -> int:
-        return self.seen.get(prompt, 0)
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: ScriptedServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:  # keep test output quiet
-        pass
-
-    def do_POST(self) -> None:
-        payload = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-        prompt = prompt_of(payload)
-        srv = self.server
-        with srv.lock:
-            attempt = srv.seen.get(prompt, 0)
-            srv.seen[prompt] = attempt + 1
-            call = Call(self.path, payload, {k.lower(): v for k, v in self.headers.items()}, prompt, attempt)
-            srv.calls.append(call)
-            srv.inflight += 1
-            srv.max_inflight = max(srv.max_inflight, srv.inflight)
-        try:
-            reply = srv.script(call)
-            if reply.delay:
-                time.sleep(reply.delay)
-            self._send(call, reply)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): fine
-        finally:
-            with srv.lock:
-                srv.inflight -= 1
-
-    def _send(self, call: Call, reply: Reply) -> None:
-        if reply.body is None:
-            text = reply.text if reply.text is not None else f"echo:{call.prompt}"
-            usage = reply.usage
-            if usage is True:
-                usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
-            body = json.dumps(openai_body(self.path, call.payload, text, usage or None)).encode()
-        elif isinstance(reply.body, dict):
-            body = json.dumps(reply.body).encode()
-        else:
-            body = reply.body
-        self.send_response(reply.status)
-        headers = {"Content-Type": "application/json", **reply.headers}
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def serve():
-    servers: list[ScriptedServer] = []
-
-    def start(script: Callable[[Call], Reply] = lambda call: Reply()) -> ScriptedServer:
-        server = ScriptedServer(script)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ def pick_choices(studio: Studio, name: str | None) -> list[tuple[str, str]]:
         recipe = views.load_saved(studio, name)
     except (RecipeError, KeyError):
         return []
-    questions = [q for s in recipe.evaluation.sets for q in draw(s.task, s.split, s.path, s.n, None)]
+    questions = [q for s in recipe.evaluation.sets
+                 for q in draw(s.task, s.split, s.path, s.n, None, template=s.template)]
     return [(f"{q.task}: {q.question}", q.question) for q in questions[:PICK_LIMIT]]
 
 

@@ -69,8 +69,9 @@ def is_local_url(url: str) -> bool:
     return (urlparse(url).hostname or "").lower() in LOCAL_HOSTS
 
 
-def resolve_api_key(teacher: Teacher) -> str:
-    """The key from the variable the recipe names; a placeholder for a local server that needs none."""
+def resolve_api_key(teacher: Teacher, role: str = "teacher") -> str:
+    """The key from the variable the recipe names; a placeholder for a local server that needs none. `role` is
+    the recipe section the settings come from (the teacher, or a judge scorer), for the message."""
     key = os.environ.get(teacher.api_key_env)
     if key:
         return key
@@ -78,8 +79,8 @@ def resolve_api_key(teacher: Teacher) -> str:
     if all(is_local_url(url) for url in urls):
         return PLACEHOLDER_KEY
     raise BackendError(
-        f"The teacher's API key variable {teacher.api_key_env} is not set: export {teacher.api_key_env}=... "
-        f"(needed for {', '.join(urls)}), or name another variable in `teacher.api_key_env`."
+        f"The {role}'s API key variable {teacher.api_key_env} is not set: export {teacher.api_key_env}=... "
+        f"(needed for {', '.join(urls)}), or name another variable in `{role}.api_key_env`."
     )
 
 
@@ -145,13 +146,14 @@ class Server:
 class OpenAIBackend:
     """A `Backend` for an OpenAI-compatible endpoint, configured by the recipe's `Teacher` section.
 
-    `backoff_s` is the first retry delay (doubled each retry, with jitter); tests make it small.
+    `backoff_s` is the first retry delay (doubled each retry, with jitter); tests make it small. `role` names the
+    recipe section the settings come from, for a missing key's message (a judge scorer borrows the teacher's client).
     `self.retries` counts retries across all calls, for progress reports; `self.dropped` lists the servers
     dropped from the fleet, in order. Call `close()` (or use the backend as a context manager) to stop its
     event-loop thread; it is also stopped when the backend is garbage-collected or the interpreter exits.
     """
 
-    def __init__(self, teacher: Teacher, *, backoff_s: float = 1.0) -> None:
+    def __init__(self, teacher: Teacher, *, backoff_s: float = 1.0, role: str = "teacher") -> None:
         self.teacher = teacher
         self.model = teacher.model
         self.backoff_s = backoff_s
@@ -159,7 +161,7 @@ class OpenAIBackend:
         self.requests = 0
         self.failures = 0
         self.dropped: list[str] = []
-        self._api_key = resolve_api_key(teacher)
+        self._api_key = resolve_api_key(teacher, role)
         self._send_stop = True  # dropped if the server rejects the `stop` parameter
         self._token_param = "max_tokens"  # switched to max_completion_tokens if the server asks for it
         self._lock = threading.Lock()

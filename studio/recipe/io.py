@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,11 @@ def describe_error(err: dict[str, Any]) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
-    """Validate YAML text into a Recipe, or raise RecipeError naming each field and line."""
+def parse_recipe(text: str, source: str = "<recipe>", scorers: Mapping[str, object] | None = None) -> Recipe:
+    """Validate YAML text into a Recipe, or raise RecipeError naming each field and line.
+
+    `scorers`: the Python scorers the studio's config file declares; given, a recipe naming another is refused
+    here (else when the run sets up its scorers)."""
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -84,7 +88,7 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     if not isinstance(data, dict):
         raise RecipeError([f"{source}: a recipe is a YAML mapping of fields (line 1)"])
     try:
-        return Recipe.model_validate(data)
+        return Recipe.model_validate(data, context=None if scorers is None else {"scorers": scorers})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -94,8 +98,8 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
         raise RecipeError(problems) from None
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe file."""
+def load_recipe(path: str | Path, scorers: Mapping[str, object] | None = None) -> Recipe:
+    """Read and validate a recipe file (`scorers` as for `parse_recipe`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -103,7 +107,7 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError([f"{path}: cannot read recipe: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise RecipeError([f"{path}: not UTF-8 text (byte {exc.start}): is this a recipe?"]) from None
-    return parse_recipe(text, str(path))
+    return parse_recipe(text, str(path), scorers)
 
 
 def dump_recipe(recipe: Recipe) -> str:

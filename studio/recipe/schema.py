@@ -7,13 +7,23 @@ them, so a field is documented once.
 from __future__ import annotations
 
 import re
+import string
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from studio.paths import resolve
-from studio.tasks.loaders import SPLITS, TaskDataError, load_custom
+from studio.tasks.loaders import SPLITS, TaskDataError, TemplateError, load_custom
+from studio.tasks.scorers import regex_pattern, unknown_scorer
 
 TaskName = Literal["hotpotqa", "bamboogle", "strategyqa", "mmlu", "arithmetic", "custom"]
 Method = Literal["react", "cot", "reflexion", "io"]
@@ -74,6 +84,120 @@ FLEET = (" A list of servers serving the same model is a fleet: each request goe
          "episode records the servers that answered it.")
 
 
+DEFAULT_RUBRIC = (
+    "You grade an answer to a question against the reference answer.\n\n"
+    "Question: {question}\nReference answer: {gold}\nAnswer to grade: {prediction}\n\n"
+    "How right is the answer, from 0 (wrong) to 1 (fully right, in meaning if not in words)? "
+    "Reply with the number only."
+)
+RUBRIC_FIELDS = ("question", "prediction", "gold")
+
+
+class Scorer(Spec):
+    """How an answer to this source's questions is scored. `scorer: numeric` is short for
+    `scorer: {kind: numeric}`."""
+
+    kind: Literal["exact", "numeric", "contains", "regex", "choice", "judge", "python"] = Field(
+        "exact", description="`exact`: the task's own scoring (exact match and token F1; yes/no for strategyqa, "
+        "the letter for mmlu); `numeric`: the first number of the answer equals the gold's within `abs_tol` or "
+        "`rel_tol` (\"1,234.5\", \"12%\", \"3/4\", \"$1,200\", \"about 42 apples\"); `contains`: the gold's "
+        "words appear in the answer; `regex`: `pattern` matches the answer; `choice`: the answer names the gold's "
+        "choice letter; `judge`: a model grades the answer by `rubric`; `python`: the function the studio's config "
+        "file declares as `name`.",
+    )
+    abs_tol: float = Field(1e-6, ge=0, description="`numeric`: absolute tolerance.")
+    rel_tol: float = Field(1e-4, ge=0, description="`numeric`: relative tolerance.")
+    pattern: str | None = Field(
+        None, description="`regex`: a Python regular expression; `{gold}` in it stands for the gold answer, "
+        "escaped. Add (?i) to ignore case."
+    )
+    match: Literal["search", "full"] = Field(
+        "search", description="`regex`: `search` matches anywhere in the answer, `full` the whole (stripped) answer."
+    )
+    choices: str | None = Field(
+        None, description="`choice`: column of a custom file that lists the options (a JSON list, or text with "
+        "options between `|`), so an answer or gold may name an option by its text as well as its letter."
+    )
+    model: str = Field("gpt-4o-mini", description="`judge`: the grading model, as the endpoint knows it.")
+    base_url: Servers = Field(
+        "https://api.openai.com/v1", description="`judge`: base URL of its OpenAI-compatible API." + FLEET
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="`judge`: name of the environment variable holding the API key (never the key)."
+    )
+    rubric: str = Field(
+        DEFAULT_RUBRIC, description="`judge`: the grading prompt; {question}, {prediction} and {gold} stand for "
+        "the question, the answer and the gold answer. The model replies with a score from 0 to 1."
+    )
+    price_input_per_m: float = Field(0.15, ge=0, description="`judge`: price in USD per million input tokens.")
+    price_output_per_m: float = Field(0.60, ge=0, description="`judge`: price in USD per million output tokens.")
+    timeout_s: float = Field(60.0, gt=0, description="`judge`: seconds before one request is abandoned and retried.")
+    name: str | None = Field(
+        None, description="`python`: a scorer declared in the `scorers` section of the studio's config file; the "
+        "function gets the answer and the question's row (question, answer and every other column) and returns "
+        "0 to 1."
+    )
+    pass_score: float | None = Field(
+        None, gt=0, le=1, description="Score from which an answer counts as right. Empty: 0.5 for `judge`, 1 for "
+        "the rest."
+    )
+
+    _check_key_env = field_validator("api_key_env")(_check_env_name)
+    _check_urls = field_validator("base_url")(_check_servers)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_alone(cls, value: object) -> object:
+        """`scorer: numeric` is short for `scorer: {kind: numeric}`."""
+        return {"kind": value} if isinstance(value, str) else value
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(regex_pattern(pattern, "gold"))
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return pattern
+
+    @field_validator("rubric")
+    @classmethod
+    def _placeholders(cls, rubric: str) -> str:
+        try:
+            names = [n for _, n, _, _ in string.Formatter().parse(rubric) if n is not None]
+        except ValueError as exc:
+            raise ValueError(f"{exc} (write {{{{ and }}}} for literal braces)") from None
+        unknown = [n for n in names if n not in RUBRIC_FIELDS]
+        if unknown:
+            raise ValueError(f"{{{unknown[0]}}} is not one of {{question}}, {{prediction}}, {{gold}}")
+        if "prediction" not in names:
+            raise ValueError("the rubric must show the answer to grade: put {prediction} in it")
+        return rubric
+
+    @field_validator("name")
+    @classmethod
+    def _declared(cls, name: str | None, info: ValidationInfo) -> str | None:
+        """Checked when the recipe is validated with the config's scorers as context ({"scorers": {...}})."""
+        declared = (info.context or {}).get("scorers")
+        if name is not None and declared is not None and name not in declared:
+            raise ValueError(unknown_scorer(name, declared))
+        return name
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> Scorer:
+        if self.kind == "regex" and self.pattern is None:
+            raise ValueError("scorer `regex` needs a `pattern`")
+        if self.kind == "python" and self.name is None:
+            raise ValueError("scorer `python` needs the `name` of a scorer declared in the studio's config file")
+        return self
+
+    @property
+    def passing(self) -> float:
+        """The score from which an answer counts as right."""
+        return self.pass_score if self.pass_score is not None else 0.5 if self.kind == "judge" else 1.0
+
+
 class QuestionSource(Spec):
     """A task and split, or a custom question file."""
 
@@ -87,6 +211,15 @@ class QuestionSource(Spec):
         "Relative paths start at the studio's folder."
     )
 
+    template: str | None = Field(
+        None, description="Task `custom`: the question text the agent sees, as a Python format string over the "
+        "file's columns, e.g. `{question} (answer in {unit})`. Empty: the `question` column as it is."
+    )
+    scorer: Scorer | None = Field(
+        None, description="How answers to these questions are scored (`exact`, `numeric`, `contains`, `regex`, "
+        "`choice`, `judge`, `python`), e.g. `numeric` or `{kind: regex, pattern: ...}`. Empty: `exact`."
+    )
+
     _check_path = field_validator("path")(_check_file)
 
     @model_validator(mode="after")
@@ -95,14 +228,23 @@ class QuestionSource(Spec):
             if self.path is None:
                 raise ValueError("task `custom` needs a `path` to a CSV or JSONL file")
             try:  # read now (the path was found): a file without answers cannot be trained or scored on
-                load_custom(self.path)
+                load_custom(self.path, self.template)
+            except TemplateError as exc:
+                raise self._template_error(str(exc)) from None
             except TaskDataError as exc:
                 raise ValueError(str(exc)) from None
+        elif self.template is not None:
+            raise self._template_error("is for task `custom`: a shipped task's questions are written already")
         elif self.split is None:
             self.split = SPLITS[self.task][0]
         elif self.split not in SPLITS[self.task]:
             raise ValueError(f"split must be one of {', '.join(SPLITS[self.task])} for task {self.task}")
         return self
+
+    def _template_error(self, message: str) -> ValidationError:
+        """An error at `template` itself, though found with the file: the field is what to fix."""
+        return ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+            type=PydanticCustomError("template", message), loc=("template",), input=self.template)])
 
 
 class TaskSpec(QuestionSource):

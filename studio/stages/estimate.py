@@ -115,7 +115,8 @@ def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | N
     from studio.tasks import draw
 
     # what can be wrong with the recipe's input shows first, before anything runs
-    questions = [q for s in recipe.evaluation.sets for q in draw(s.task, s.split, s.path, s.n, None)]
+    questions = [q for s in recipe.evaluation.sets
+                 for q in draw(s.task, s.split, s.path, s.n, None, template=s.template)]
     if recipe.rounds.count:
         round_questions(recipe, recipe.rounds.count)  # a pool too small for the last round: an error now, not in hours
     if recipe.tools is not None:  # a server that cannot start: an error now, before the teacher is paid

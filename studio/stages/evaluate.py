@@ -23,7 +23,8 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     self-improvement round (`round` > 0) evaluates only its own fine-tuned agent: the others do not change."""
     ev = recipe.evaluation
     agents = ev.agents if not round else ["finetuned"]
-    questions: list[Question] = [q for s in ev.sets for q in draw(s.task, s.split, s.path, s.n, None)]
+    questions: list[Question] = [q for s in ev.sets
+                                 for q in draw(s.task, s.split, s.path, s.n, None, template=s.template)]
     adapter = trained_adapter(recipe, store, round) if "finetuned" in agents else None
     check_keys(recipe, store, "evaluate", teacher="teacher" in agents and "teacher" not in (backends or {}),
                round=round)

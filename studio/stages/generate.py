@@ -19,13 +19,13 @@ from studio.trajectories.episode import episode_key
 
 def evaluation_questions(recipe: Recipe) -> list[Question]:
     """Every question the recipe evaluates on (generation never trains on them)."""
-    return [q for s in recipe.evaluation.sets for q in draw(s.task, s.split, s.path, s.n, None)]
+    return [q for s in recipe.evaluation.sets for q in draw(s.task, s.split, s.path, s.n, None, template=s.template)]
 
 
 def generation_questions(recipe: Recipe) -> list[Question]:
     """The recipe's task mix, drawn with each entry's seed, evaluation questions left out."""
     exclude = frozenset(question_key(q.question) for q in evaluation_questions(recipe))
-    return [q for t in recipe.tasks for q in draw(t.task, t.split, t.path, t.n, t.seed, exclude)]
+    return [q for t in recipe.tasks for q in draw(t.task, t.split, t.path, t.n, t.seed, exclude, t.template)]
 
 
 def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,

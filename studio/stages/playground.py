@@ -48,7 +48,8 @@ def question_for(text: str, recipe: Recipe | None = None) -> Question:
     key = question_key(text)
     for s in sets:
         try:
-            found = next((q for q in load_questions(s.task, s.split, s.path) if question_key(q.question) == key), None)
+            found = next((q for q in load_questions(s.task, s.split, s.path, s.template)
+                          if question_key(q.question) == key), None)
         except TaskDataError:  # a custom file that is gone: the other sets and the shipped ones still count
             continue
         if found is not None:

@@ -34,9 +34,9 @@ def round_questions(recipe: Recipe, round: int) -> list[Question]:
     picked = []
     for i, source in enumerate(recipe.rounds.questions):
         before = {q.id for q in draw(source.task, source.split, source.path, source.n * (round - 1), source.seed,
-                                     exclude)}
-        fresh = [q for q in draw(source.task, source.split, source.path, source.n * round, source.seed, exclude)
-                 if q.id not in before]
+                                     exclude, source.template)}
+        fresh = [q for q in draw(source.task, source.split, source.path, source.n * round, source.seed, exclude,
+                                 source.template) if q.id not in before]
         if not fresh:
             raise StageError(f"rounds.questions[{i}]: round {round} has no questions left ({len(before)} were "
                              "used by earlier rounds, evaluation questions left out): add a source or lower "

@@ -1,8 +1,8 @@
 """Tasks: the shipped datasets (HotpotQA, Bamboogle, StrategyQA, MMLU), custom CSV/JSONL files, and scoring.
 
-load_questions(task, split=None, path=None) -> list[Question]
-draw(task, split, path, n, seed) -> list[Question]
-score(task, prediction, gold) -> Score
+load_questions(task, split=None, path=None, template=None) -> list[Question]
+draw(task, split, path, n, seed, exclude=frozenset(), template=None) -> list[Question]
+score(task, prediction, gold) -> Score  (a recipe's other scorers: studio.tasks.scorers, studio.agents.scorer)
 find_gold(question_text) -> Question | None
 """
 
@@ -11,6 +11,7 @@ from studio.tasks.loaders import (
     TASKS,
     Question,
     TaskDataError,
+    TemplateError,
     draw,
     find_gold,
     format_mmlu,
@@ -26,6 +27,7 @@ __all__ = [
     "Question",
     "Score",
     "TaskDataError",
+    "TemplateError",
     "draw",
     "extract_choice",
     "find_gold",

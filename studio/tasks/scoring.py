@@ -26,9 +26,14 @@ _LETTERS = "ABCD"
 
 @dataclass(frozen=True)
 class Score:
+    """One answer's score. `em` is the score from 0 to 1 (exact match for the exact kinds), `cost` what scoring
+    it spent in USD (a judge model's tokens), `error` why it could not be scored (then it scores 0)."""
+
     em: float
     f1: float
     correct: bool
+    cost: float = 0.0
+    error: str | None = None
 
 
 ZERO = Score(0.0, 0.0, False)

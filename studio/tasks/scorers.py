@@ -1,0 +1,218 @@
+"""The scoring kinds a recipe's `scorer:` can name beyond the task's own exact match: a number within a
+tolerance, the gold inside the prediction, a regular expression, a multiple-choice letter, and a Python
+function declared in the studio's config file.
+
+They are plain functions over a prediction and its Question, below the recipe and the models, so the
+recipe can validate with them and they are tested without a model; the judge model and the choice of a
+scorer per question live in `studio.agents.scorer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.errors import StudioError
+from studio.tasks.loaders import Question
+from studio.tasks.scoring import ZERO, Score, extract_choice, normalize_answer
+
+
+class ScorerError(StudioError, ValueError):
+    """A scorer cannot be set up (an undeclared or unloadable Python scorer); the message names it."""
+
+
+def graded(value: float, pass_score: float, cost: float = 0.0) -> Score:
+    """A Score for a value from 0 to 1: `em` and `f1` are the value, right from `pass_score` up."""
+    return Score(value, value, value >= pass_score, cost)
+
+
+def failed(error: str, cost: float = 0.0) -> Score:
+    """An answer that could not be scored: it scores 0, and says why."""
+    return Score(0.0, 0.0, False, cost, error)
+
+
+# ---------------------------------------------------------------- numbers
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number read from text; `percent` when it was written with a percent sign (`value` is then /100)."""
+
+    value: float
+    percent: bool = False
+
+
+# An optional sign and currency, digits (with thousands commas), an optional fraction or exponent, an
+# optional percent. Not inside a word: "A1" and "COVID-19" hold no number of their own.
+_NUMBER = re.compile(
+    r"(?<![\w.])(?<!\w-)(?P<sign>[-+\u2212]?)\s*[$€£¥]?\s*"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    r"(?:\s*/\s*(?P<den>\d+(?:\.\d+)?))?(?P<exp>[eE][-+]?\d+)?(?P<pct>\s*%)?"
+)
+
+
+def parse_number(text: str) -> Number | None:
+    """The first number in `text`: "1,234.5", "-3", "12%" (0.12), "3/4", "$1,200", "about 42 apples" (42)."""
+    for m in _NUMBER.finditer(text):
+        value = float(m["num"].replace(",", "") + (m["exp"] or ""))
+        if m["den"] is not None:
+            if float(m["den"]) == 0:
+                continue
+            value /= float(m["den"])
+        if m["sign"] in ("-", "\u2212"):
+            value = -value
+        if math.isfinite(value):
+            return Number(value / 100, True) if m["pct"] else Number(value)
+    return None
+
+
+def numeric(prediction: str, gold: str, abs_tol: float, rel_tol: float) -> Score:
+    """1 when the prediction's first number equals the gold's within either tolerance, else 0.
+
+    When only one side has a percent sign, both readings count: for gold "12%", "0.12" and "12" are right;
+    for gold "12", "12%" is right. A prediction without a number scores 0; a gold without one is an error.
+    """
+    gold_number = parse_number(gold)
+    if gold_number is None:
+        return failed(f"gold answer {gold!r} is not a number")
+    pred = parse_number(prediction)
+    if pred is None:
+        return ZERO
+    readings = [pred.value]
+    if pred.percent and not gold_number.percent:
+        readings.append(pred.value * 100)
+    elif gold_number.percent and not pred.percent:
+        readings.append(pred.value / 100)
+    ok = any(math.isclose(v, gold_number.value, rel_tol=rel_tol, abs_tol=abs_tol) for v in readings)
+    return graded(float(ok), 1.0)
+
+
+# ---------------------------------------------------------------- text
+
+
+def contains(prediction: str, gold: str) -> Score:
+    """1 when the normalized gold appears in the normalized prediction as whole words ("Paris" in "It is
+    Paris, France"; not "Par" in "Paris"), else 0."""
+    needle = normalize_answer(gold)
+    return graded(float(bool(needle) and f" {needle} " in f" {normalize_answer(prediction)} "), 1.0)
+
+
+def regex_pattern(pattern: str, gold: str) -> str:
+    """The pattern with every `{gold}` replaced by the escaped gold answer (other braces are regex syntax)."""
+    return pattern.replace("{gold}", re.escape(gold))
+
+
+def regex(prediction: str, gold: str, pattern: str, full: bool) -> Score:
+    """1 when the pattern matches the stripped prediction (anywhere, or all of it when `full`), else 0."""
+    compiled = re.compile(regex_pattern(pattern, gold))
+    text = prediction.strip()
+    found = compiled.fullmatch(text) if full else compiled.search(text)
+    return graded(float(found is not None), 1.0)
+
+
+# ---------------------------------------------------------------- multiple choice
+
+
+def options(cell: object) -> list[str]:
+    """A choices cell as a list: a JSON list (as read from JSONL, or written in a CSV cell), or text with
+    one option per `|`."""
+    if isinstance(cell, str) and cell.lstrip().startswith("["):
+        with contextlib.suppress(ValueError):  # not JSON after all: options between `|`
+            cell = json.loads(cell)
+    if isinstance(cell, list):
+        return [str(c).strip() for c in cell]
+    return [part.strip() for part in str(cell).split("|")]
+
+
+def _letter(text: str, listed: list[str]) -> str | None:
+    letter = extract_choice(text)
+    if letter is None and listed:
+        named = normalize_answer(text)
+        letter = next((chr(65 + i) for i, o in enumerate(listed[:4]) if normalize_answer(o) == named), None)
+    return letter
+
+
+def choice(prediction: str, question: Question, column: str | None) -> Score:
+    """1 when the prediction names the gold's choice letter (A-D, read as for MMLU), else 0. With `column`,
+    the row's options in that column also let the prediction or the gold name an option by its text."""
+    listed: list[str] = []
+    if column is not None:
+        if column not in question.extra:
+            return failed(f"question {question.id} has no column {column!r} of choices")
+        listed = options(question.extra[column])
+    gold = _letter(question.answer, listed)
+    if gold is None:
+        return failed(f"gold answer {question.answer!r} names no choice")
+    return graded(float(_letter(prediction, listed) == gold), 1.0)
+
+
+# ---------------------------------------------------------------- Python functions
+
+
+PythonScorer = Callable[[str, dict], float]
+
+
+def unknown_scorer(name: str, declared: Mapping[str, object]) -> str:
+    """The message for a recipe naming a Python scorer the config file does not declare."""
+    listed = ", ".join(sorted(declared)) or "none"
+    return f"no scorer {name!r} is declared in the `scorers` section of the studio's config file (declared: {listed})"
+
+
+def load_python_scorer(name: str, declared: Mapping[str, dict], base_dir: Path | None = None) -> PythonScorer:
+    """The function the config file declares as scorer `name`: {"module": "my_scorers.py" or "pkg.module",
+    "function": "score"} (`function` defaults to `score`). A module written as a file path (ending in .py, or
+    with a slash) is read from that file, relative to `base_dir` (the config file's folder); a dotted name is
+    imported as usual. Any problem raises ScorerError naming the scorer."""
+    if name not in declared:
+        raise ScorerError(unknown_scorer(name, declared))
+    entry = declared[name]
+    module_name = entry.get("module") if isinstance(entry, Mapping) else None
+    function_name = entry.get("function", "score") if isinstance(entry, Mapping) else None
+    if not isinstance(module_name, str) or not isinstance(function_name, str):
+        raise ScorerError(f"scorer {name}: declare it as {{\"module\": ..., \"function\": ...}} in the config file")
+    try:
+        if module_name.endswith(".py") or "/" in module_name:
+            file = Path(module_name).expanduser()
+            file = file if file.is_absolute() or base_dir is None else base_dir / file
+            if not file.is_file():
+                raise ScorerError(f"scorer {name}: module file {file} not found")
+            spec = importlib.util.spec_from_file_location(f"studio_scorer_{name}", file)
+            assert spec is not None and spec.loader is not None  # a .py file always has a source loader
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ScorerError:
+        raise
+    except Exception as exc:  # the user's module failed to import: say so in one line
+        raise ScorerError(f"scorer {name}: cannot load {module_name} ({type(exc).__name__}: {exc})") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise ScorerError(f"scorer {name}: {module_name} has no function {function_name!r}")
+    return function
+
+
+def python(prediction: str, question: Question, name: str, function: PythonScorer, pass_score: float) -> Score:
+    """The function's score for the prediction and the question's row (question, answer and every extra column).
+
+    A function that raises, or returns anything but a number from 0 to 1, scores the answer 0 with an
+    error ("scorer units raised ValueError: ..."): one odd answer does not stop a run, and the error shows
+    on the episode.
+    """
+    row = {"question": question.question, "answer": question.answer, **question.extra}
+    try:
+        value = function(prediction, row)
+    except Exception as exc:  # the user's code: any failure is this answer's, reported on one line
+        return failed(" ".join(f"scorer {name} raised {type(exc).__name__}: {exc}".split()))
+    if isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, int | float) or not 0 <= value <= 1:
+        return failed(f"scorer {name} returned {value!r}, not a score from 0 to 1")
+    return graded(float(value), pass_score)
