@@ -15,7 +15,8 @@ from typing import Protocol
 from studio.agents.prompts import prompt_prefix, reflection
 from studio.errors import Cancelled
 from studio.llm.base import Backend, Completion, Request
-from studio.tasks import Question, Score, score
+from studio.tasks import Question, Score
+from studio.tasks.scorers import task_score
 from studio.tools.toolbox import Toolbox
 from studio.trajectories.episode import Episode, Step, parse_call
 
@@ -24,9 +25,9 @@ ANSWER_STOP = ["]", "\n"]
 Scorer = Callable[[Question, str], Score]
 
 
-def task_score(question: Question, prediction: str) -> Score:
-    """The task's own scoring (EM and F1; yes/no and choice letters where the task answers so)."""
-    return score(question.task, prediction, question.answer)
+def own_score(question: Question, prediction: str) -> Score:
+    """The question's task's own scoring (EM and F1; yes/no, choice letters, numbers where the task answers so)."""
+    return task_score(question.task, prediction, question.answer)
 
 
 def invalid_message(tools: Toolbox) -> str:
@@ -82,7 +83,7 @@ class EpisodeRunner:
     """Runs questions through one agent on one backend; `in_flight` episodes advance together."""
 
     def __init__(self, backend: Backend, tools: Toolbox, spec: AgentSpec, *,
-                 in_flight: int = 16, noise: float = 0.0, price_per_hour: float = 0.0, scorer: Scorer = task_score,
+                 in_flight: int = 16, noise: float = 0.0, price_per_hour: float = 0.0, scorer: Scorer = own_score,
                  on_step: Callable[[Episode], None] | None = None):
         """Each model call's wall time is shared out among the episodes it served (`compute_s`), so the
         episodes' times add up to the machine time used; `price_per_hour` turns that into cost. `on_step`
@@ -202,6 +203,9 @@ class EpisodeRunner:
         if ep.prediction is not None:
             result = self.scorer(state.question, ep.prediction)
             ep.em, ep.f1, ep.correct = result.em, result.f1, result.correct
+            ep.cost += result.cost  # a judge's grading is part of what the episode cost
+            if result.error:
+                ep.error = f"scorer failed: {result.error}"
             ep.steps[-1].observation = f"Episode finished, reward = {result.correct}"
             state.scratch += f"Observation: {ep.steps[-1].observation}\n"
         ep.text = state.scratch

@@ -19,7 +19,7 @@ from studio.recipe.schema import QuestionSource, Recipe, Scorer
 from studio.tasks import scorers as kinds
 from studio.tasks.loaders import Question
 from studio.tasks.scorers import ScorerError
-from studio.tasks.scoring import Score, score
+from studio.tasks.scoring import Score
 
 ScoreFn = Callable[[str, Question], Score]
 SourceKey = tuple[str, str | None, str | None]  # task, split, custom file as the recipe names it
@@ -34,7 +34,7 @@ def make_scorer(spec: Scorer | None, task: str, *, store: Store | None = None,
     """
     kind = spec.kind if spec is not None else "exact"
     if spec is None or kind == "exact":
-        return lambda prediction, q: score(task, prediction, q.answer)
+        return lambda prediction, q: kinds.task_score(task, prediction, q.answer)
     if kind == "numeric":
         return lambda prediction, q: kinds.numeric(prediction, q.answer, spec.abs_tol, spec.rel_tol)
     if kind == "contains":
@@ -100,7 +100,7 @@ def recipe_scorer(recipe: Recipe, store: Store | None = None, python_scorers: Ma
     def scorer(question: Question, prediction: str) -> Score:
         found = built.get(question_key(question))
         if found is None:
-            return score(question.task, prediction, question.answer)
+            return kinds.task_score(question.task, prediction, question.answer)
         return found(prediction, question)
 
     return scorer

@@ -269,14 +269,13 @@ def _measure_episodes(recipe: Recipe, store: Store, agent: str, questions: list[
     """Evaluation episodes of `agent` (the prompted student or the teacher) on `questions` with each method,
     on the engine the run will use; nothing is stored."""
     from studio.llm.engines import resolved_name
-    from studio.stages.runner import agent_backend, episode_runner
-    from studio.tools.toolbox import open_toolbox
+    from studio.stages.runner import agent_backend, episode_runner, open_environment
 
     ev = recipe.evaluation
     episodes: list[Episode] = []
-    with agent_backend(recipe, agent, None) as model, open_toolbox(recipe, store) as tools:
+    with agent_backend(recipe, agent, None) as model, open_environment(recipe, store) as env:
         for method in ev.methods:
-            episode_runner(recipe, agent, method, model, tools).run(questions, episodes.append)
+            episode_runner(recipe, agent, method, model, env).run(questions, episodes.append)
     failed = [e.error for e in episodes if e.error]
     episodes = [e for e in episodes if not e.error]  # an error's seconds time the failure, not the model
     if not episodes:
@@ -304,8 +303,7 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
 
     from studio.llm.engines import open_teacher
     from studio.stages.generate import generation_questions
-    from studio.stages.runner import episode_runner
-    from studio.tools.toolbox import open_toolbox
+    from studio.stages.runner import episode_runner, open_environment
     from studio.trajectories.episode import episode_key
 
     if recipe.trajectories.source == "import":
@@ -320,10 +318,10 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     episodes: list[Episode] = []
     with contextlib.ExitStack() as stack:
         model = _Counting(backend or stack.enter_context(open_teacher(teacher)))
-        tools = stack.enter_context(open_toolbox(recipe, store))
+        env = stack.enter_context(open_environment(recipe, store))
         started = time.perf_counter()
         for method in recipe.methods:
-            episode_runner(recipe, "teacher", method, model, tools, purpose="generate",
+            episode_runner(recipe, "teacher", method, model, env, purpose="generate",
                            noise=noise).run(questions[:sample], episodes.append)
         seconds = time.perf_counter() - started
     n = max(1, len(episodes))

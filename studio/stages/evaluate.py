@@ -9,10 +9,9 @@ import threading
 from storage import Store
 from studio.llm.base import Backend
 from studio.recipe.schema import Noise, Recipe
-from studio.stages.runner import agent_backend, episode_runner
+from studio.stages.runner import Environment, agent_backend, episode_runner, open_environment
 from studio.stages.runs import EpisodeRun, ProgressFn, StageResult, check_keys, open_run, trained_adapter
 from studio.tasks import Question, draw
-from studio.tools.toolbox import Toolbox, open_toolbox
 from studio.trajectories.episode import episode_key
 
 
@@ -28,13 +27,13 @@ def evaluate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     adapter = trained_adapter(recipe, store, round) if "finetuned" in agents else None
     check_keys(recipe, store, "evaluate", teacher="teacher" in agents and "teacher" not in (backends or {}),
                round=round)
-    with open_toolbox(recipe, store) as tools:
-        run_id, _ = open_run(store, recipe, "evaluate", round, tools.listing())
-        return _evaluate(recipe, store, run_id, agents, questions, adapter, tools, progress, backends, cancel, round)
+    with open_environment(recipe, store) as env:
+        run_id, _ = open_run(store, recipe, "evaluate", round, env.listing())
+        return _evaluate(recipe, store, run_id, agents, questions, adapter, env, progress, backends, cancel, round)
 
 
 def _evaluate(recipe: Recipe, store: Store, run_id: int, agents: list[str], questions: list[Question],
-              adapter: str | None, tools: Toolbox, progress: ProgressFn | None, backends: dict[str, Backend] | None,
+              adapter: str | None, env: Environment, progress: ProgressFn | None, backends: dict[str, Backend] | None,
               cancel: threading.Event | None, round: int) -> StageResult:
     ev = recipe.evaluation
     done = store.done_keys(run_id)
@@ -53,7 +52,7 @@ def _evaluate(recipe: Recipe, store: Store, run_id: int, agents: list[str], ques
             for agent, method, noise, todo in plan:
                 if agent not in made:
                     made[agent] = engines.enter_context(agent_backend(recipe, agent, adapter))
-                noisy = tools.with_noise(Noise(p=noise, kind=ev.noise_kind, seed=recipe.search_noise.seed))
+                noisy = env.with_noise(Noise(p=noise, kind=ev.noise_kind, seed=recipe.search_noise.seed))
                 episode_runner(recipe, agent, method, made[agent], noisy, noise=noise).run(todo, run.commit, cancel)
 
     return run.execute(work)

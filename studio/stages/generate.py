@@ -10,10 +10,9 @@ from storage import Store
 from studio.llm.base import Backend
 from studio.llm.engines import open_teacher
 from studio.recipe.schema import Recipe
-from studio.stages.runner import episode_runner
+from studio.stages.runner import Environment, episode_runner, open_environment
 from studio.stages.runs import EpisodeRun, ProgressFn, StageResult, check_keys, open_run
 from studio.tasks import Question, draw, question_key
-from studio.tools.toolbox import Toolbox, open_toolbox
 from studio.trajectories.episode import episode_key
 
 
@@ -33,13 +32,13 @@ def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     """Run teacher x task mix x methods into the recipe's generate run."""
     questions = generation_questions(recipe)
     check_keys(recipe, store, "generate", teacher=backend is None)
-    with open_toolbox(recipe, store) as tools:
-        return _generate(recipe, store, questions, tools, progress, backend, cancel)
+    with open_environment(recipe, store) as env:
+        return _generate(recipe, store, questions, env, progress, backend, cancel)
 
 
-def _generate(recipe: Recipe, store: Store, questions: list[Question], tools: Toolbox, progress: ProgressFn | None,
+def _generate(recipe: Recipe, store: Store, questions: list[Question], env: Environment, progress: ProgressFn | None,
               backend: Backend | None, cancel: threading.Event | None) -> StageResult:
-    run_id, _ = open_run(store, recipe, "generate", tools=tools.listing())
+    run_id, _ = open_run(store, recipe, "generate", tools=env.listing())
     noise = recipe.search_noise.p
     done = store.done_keys(run_id)
     plan = {
@@ -56,7 +55,7 @@ def _generate(recipe: Recipe, store: Store, questions: list[Question], tools: To
         with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
             model = backend or stack.enter_context(open_teacher(recipe.teacher))
             for method, qs in plan.items():
-                episode_runner(recipe, "teacher", method, model, tools, purpose="generate",
+                episode_runner(recipe, "teacher", method, model, env, purpose="generate",
                                noise=noise).run(qs, run.commit, run)
 
     return run.execute(work)  # a teacher that fails to start leaves the run interrupted, with its reason

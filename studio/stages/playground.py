@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 from storage import Store
 from studio.recipe.schema import Agent, Engine, EngineName, Recipe
-from studio.stages.runner import agent_backend, episode_runner
+from studio.stages.runner import agent_backend, episode_runner, open_environment
 from studio.stages.runs import latest_adapter
 from studio.tasks import Question, TaskDataError, find_gold, load_questions, question_key
-from studio.tools.toolbox import open_toolbox
 from studio.trajectories.episode import Episode, Step
 
 POLL_S = 0.3
@@ -114,8 +113,8 @@ def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, meth
         with agent_backend(recipe, lane.agent, adapter) as backend:
             lane.status, lane.model = "running", backend.model
             changed.set()
-            with open_toolbox(recipe, store) as tools:
-                runner = episode_runner(recipe, lane.agent, method, backend, tools, one_at_a_time=True, on_step=seen)
+            with open_environment(recipe, store) as env:
+                runner = episode_runner(recipe, lane.agent, method, backend, env, one_at_a_time=True, on_step=seen)
                 runner.run([question], finished)
         lane.status = "failed" if lane.error else "done"
     except Exception as exc:  # one agent's failure (no adapter, no key, no engine) shows in its lane only

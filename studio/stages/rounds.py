@@ -18,10 +18,9 @@ from storage import Store
 from studio.errors import Cancelled
 from studio.recipe.schema import Recipe
 from studio.stages.generate import evaluation_questions
-from studio.stages.runner import agent_backend, episode_runner
+from studio.stages.runner import Environment, agent_backend, episode_runner, open_environment
 from studio.stages.runs import EpisodeRun, ProgressFn, StageError, StageResult, check_keys, open_run, trained_adapter
 from studio.tasks import Question, draw, question_key
-from studio.tools.toolbox import Toolbox, open_toolbox
 from studio.trajectories.episode import episode_key
 
 SAMPLE_MARK = "#"  # a question's id, the mark and the attempt number: each attempt's own episode key
@@ -57,13 +56,13 @@ def explore(recipe: Recipe, store: Store, round: int, progress: ProgressFn | Non
     questions = attempts(round_questions(recipe, round), rounds.samples)
     adapter = trained_adapter(recipe, store, round - 1)
     check_keys(recipe, store, "explore", teacher=False, round=round)
-    with open_toolbox(recipe, store) as tools:
-        run_id, _ = open_run(store, recipe, "explore", round, tools.listing())
-        return _explore(recipe, store, round, run_id, questions, adapter, tools, progress, cancel)
+    with open_environment(recipe, store) as env:
+        run_id, _ = open_run(store, recipe, "explore", round, env.listing())
+        return _explore(recipe, store, round, run_id, questions, adapter, env, progress, cancel)
 
 
 def _explore(recipe: Recipe, store: Store, round: int, run_id: int, questions: list[Question], adapter: str,
-             tools: Toolbox, progress: ProgressFn | None, cancel: threading.Event | None) -> StageResult:
+             env: Environment, progress: ProgressFn | None, cancel: threading.Event | None) -> StageResult:
     rounds = recipe.rounds
     noise = recipe.search_noise.p
     done = store.done_keys(run_id)
@@ -78,7 +77,7 @@ def _explore(recipe: Recipe, store: Store, round: int, run_id: int, questions: l
     def work() -> None:
         with agent_backend(recipe, "finetuned", adapter, temperature=rounds.temperature) as model:
             for method, todo in plan.items():
-                episode_runner(recipe, "finetuned", method, model, tools, noise=noise).run(todo, run.commit, run)
+                episode_runner(recipe, "finetuned", method, model, env, noise=noise).run(todo, run.commit, run)
 
     return run.execute(work)
 

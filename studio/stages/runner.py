@@ -5,14 +5,18 @@ tools and whether the teacher generates training data or is evaluated. The next 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from studio.agents.loop import AgentSpec, EpisodeRunner
+from storage import Store
+from studio.agents.loop import AgentSpec, EpisodeRunner, Scorer
+from studio.agents.scorer import recipe_scorer
 from studio.llm.base import Backend
 from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
-from studio.recipe.schema import Recipe
-from studio.tools.toolbox import Toolbox
+from studio.recipe.schema import Noise, Recipe
+from studio.tools.mcp_config import active_config
+from studio.tools.toolbox import Toolbox, open_toolbox
 from studio.trajectories.episode import Episode
 
 Purpose = Literal["generate", "evaluate"]
@@ -47,14 +51,38 @@ def in_flight(recipe: Recipe, agent: str) -> int:
     return teacher_in_flight(recipe.teacher) if agent == "teacher" else recipe.evaluation.engine.parallel
 
 
-def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, tools: Toolbox, *,
+@dataclass(frozen=True)
+class Environment:
+    """What an agent acts in: the recipe's tools, and the scorers its answers are judged by."""
+
+    tools: Toolbox
+    scorer: Scorer
+
+    def listing(self) -> list[dict] | None:
+        return self.tools.listing()
+
+    def with_noise(self, noise: Noise) -> Environment:
+        return replace(self, tools=self.tools.with_noise(noise))
+
+
+@contextlib.contextmanager
+def open_environment(recipe: Recipe, store: Store | None = None) -> Iterator[Environment]:
+    """The recipe's tools (MCP servers connected for the length of a stage) and scorers, from the servers and
+    Python scorers the studio's config declares. A scorer that cannot be set up fails here, before any episode."""
+    config = active_config(store.path if store is not None else None)
+    scorer = recipe_scorer(recipe, store, config.scorers, config.path.parent if config.path else None)
+    with open_toolbox(recipe, store, config) as tools:
+        yield Environment(tools, scorer)
+
+
+def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, env: Environment, *,
                    purpose: Purpose = "evaluate", noise: float = 0.0, one_at_a_time: bool = False,
                    on_step: Callable[[Episode], None] | None = None) -> EpisodeRunner:
-    """An agent's episodes with one method on `model` and the recipe's tools: its prompt, how many go at once
+    """An agent's episodes with one method on `model` in the recipe's environment: its prompt, how many go at once
     (`one_at_a_time` for a single question), and what its machine time costs (nothing for generation or a
     remote teacher, whose price is per token). `on_step` sees each open episode after every model call."""
     remote = agent == "teacher" and recipe.teacher.backend == "openai"
     price = 0.0 if remote or purpose == "generate" else recipe.evaluation.local_price_per_hour
-    return EpisodeRunner(model, tools, agent_spec(recipe, agent, method, purpose),
+    return EpisodeRunner(model, env.tools, agent_spec(recipe, agent, method, purpose),
                          in_flight=1 if one_at_a_time else in_flight(recipe, agent), noise=noise,
-                         price_per_hour=price, on_step=on_step)
+                         price_per_hour=price, scorer=env.scorer, on_step=on_step)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from studio.errors import StudioError
 from studio.tasks.loaders import Question
-from studio.tasks.scoring import ZERO, Score, extract_choice, normalize_answer
+from studio.tasks.scoring import ZERO, Score, extract_choice, normalize_answer, score
 
 
 class ScorerError(StudioError, ValueError):
@@ -92,6 +92,16 @@ def numeric(prediction: str, gold: str, abs_tol: float, rel_tol: float) -> Score
         readings.append(pred.value / 100)
     ok = any(math.isclose(v, gold_number.value, rel_tol=rel_tol, abs_tol=abs_tol) for v in readings)
     return graded(float(ok), 1.0)
+
+
+NUMERIC_TASKS = frozenset({"arithmetic"})  # tasks whose answers are numbers, scored `numeric` unless a recipe says
+
+
+def task_score(task: str, prediction: str | None, gold: str) -> Score:
+    """A task's own scoring: numeric (default tolerances) for tasks of numbers, else `score`'s EM and F1."""
+    if task in NUMERIC_TASKS:
+        return numeric(prediction, gold, 1e-6, 1e-4) if prediction is not None else ZERO
+    return score(task, prediction, gold)
 
 
 # ---------------------------------------------------------------- text

@@ -19,6 +19,7 @@ from studio.tools.search import Search
 
 if TYPE_CHECKING:
     from storage import Store
+    from studio.tools.mcp_config import McpConfig
     from studio.tools.mcp_hub import McpHub, McpTool
 
 SEARCH_SCHEMA = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
@@ -162,8 +163,9 @@ def prefix_clashes(specs: list[ToolSpec]) -> list[ToolSpec]:
 
 
 @contextlib.contextmanager
-def open_toolbox(recipe: Recipe, store: Store | None = None, noise: Noise | None = None) -> Iterator[Toolbox]:
-    """The recipe's tools, connected for the length of a stage: one session per MCP server, closed after."""
+def open_toolbox(recipe: Recipe, store: Store | None = None, config: McpConfig | None = None) -> Iterator[Toolbox]:
+    """The recipe's tools, connected for the length of a stage: one session per MCP server, closed after. The
+    servers are those `config` declares (default: the studio's active config)."""
     servers = [use.mcp for use in recipe.tool_uses if use.mcp is not None]
     with contextlib.ExitStack() as stack:
         hub = None
@@ -171,7 +173,8 @@ def open_toolbox(recipe: Recipe, store: Store | None = None, noise: Noise | None
             from studio.tools.mcp_config import active_config
             from studio.tools.mcp_hub import McpHub
 
-            hub = stack.enter_context(McpHub(active_config(store.path if store is not None else None), servers))
+            config = config or active_config(store.path if store is not None else None)
+            hub = stack.enter_context(McpHub(config, servers))
         specs: list[ToolSpec] = []
         for use in recipe.tool_uses:
             if use.search is not None:
@@ -180,5 +183,5 @@ def open_toolbox(recipe: Recipe, store: Store | None = None, noise: Noise | None
                 specs.extend(server_specs(use, hub.tools(use.mcp), hub.server_info(use.mcp).get("version")))
         specs = prefix_clashes(specs)
         tool = recipe.search_tool
-        search = Search(tool, store, noise) if tool is not None else None
+        search = Search(tool, store) if tool is not None else None
         yield Toolbox(specs, search, hub, ",".join(use.label for use in recipe.tool_uses), recipe.tools is not None)

@@ -29,6 +29,8 @@ def outcome(steps: list[Step], finished: bool, correct: bool | None, invalid_act
             error: str | None) -> str:
     """The episode's place in OUTCOMES, from what is stored of it."""
     if error:
+        if error.startswith("scorer failed"):
+            return "not scored"
         return "tool error" if error.startswith(("search failed", "tool failed")) else "model error"
     if correct:
         return "right"

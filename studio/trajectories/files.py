@@ -153,7 +153,8 @@ def guess_task(question: str, answer: str | None, text: str) -> str:
 def record_to_episode(record: Record, task: str | None, model: str | None) -> Episode:
     """Parse, label and score one record: gold from the shipped data where the question is known,
     else the recorded reward stands for correctness and EM/F1 stay unknown."""
-    from studio.tasks import find_gold, score
+    from studio.tasks import find_gold
+    from studio.tasks.scorers import task_score
 
     steps = parse_steps(record.text)
     prediction = final_answer(steps)
@@ -161,7 +162,7 @@ def record_to_episode(record: Record, task: str | None, model: str | None) -> Ep
     task = task or (known.task if known else guess_task(record.question, prediction, record.text))
     if known is not None and known.task == task:
         qid, gold, split = known.id, known.answer, known.split
-        result = score(task, prediction, gold)
+        result = task_score(task, prediction, gold)
         em, f1, correct = result.em, result.f1, result.correct
     else:
         qid = f"{task}-" + hashlib.sha1(record.question.encode()).hexdigest()[:12]
