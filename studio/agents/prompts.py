@@ -37,9 +37,14 @@ FIXED = {
 }
 
 
+def is_search(spec: ToolSpec) -> bool:
+    """A search tool as the paper's agents knew it (`search[query]`), built in or served over MCP."""
+    return spec.name == "search" and spec.text_argument == "query"
+
+
 def _tool_line(spec: ToolSpec) -> str:
     """How the instructions present one tool: the paper's words for search, else its call form and description."""
-    if spec.server is None:
+    if is_search(spec):
         return SEARCH_LINE
     param = spec.text_argument
     form = f"{spec.name}[{param}]" if param else f"{spec.name}[{json.dumps(spec.input_schema.get('properties', {}))}]"
@@ -115,7 +120,7 @@ def prompt_prefix(task: str, method: str, question: str, k: int, seed: int = 0, 
     prompted zero-shot with the method's instructions and the tool list."""
     if k == 0:
         return question_block(question)
-    searches_only = all(spec.server is None for spec in tools or [SEARCH])
+    searches_only = all(is_search(spec) for spec in tools or [SEARCH])
     drawn = few_shot_examples(task, method, k, seed, borrow=searches_only)
     examples = [_io_example(q, trajectory) if method == "io" else question_block(q) + trajectory.rstrip() + "\n"
                 for q, trajectory in drawn]

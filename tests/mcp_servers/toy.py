@@ -12,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel
 
-server = MCPServer(name="toy", version="1.2.3", log_level="WARNING")
+server = MCPServer(name="toy", version=os.environ.get("TOY_VERSION", "1.2.3"), log_level="WARNING")
 
 
 class Item(BaseModel):
