@@ -124,3 +124,26 @@ def test_an_evaluation_with_tools_stores_its_tool_list_scores_with_a_python_scor
     monkeypatch.setenv("TOY_V", "10.0.0")  # the server was upgraded: its tool list is not the one the run used
     upgraded = evaluate(recipe, store, backends={"prompted": backend})
     assert upgraded.run_id != first.run_id and upgraded.ran == 2
+
+
+@pytest.mark.slow
+def test_search_served_over_mcp_gives_the_quickstart_evaluation_the_same_episodes(store, llama_server, monkeypatch):
+    """The built-in search shipped as an MCP server is the same tool: the prompted student (greedy, on the bundled
+    model) answers the quickstart's questions with the same steps, observations and answers through either."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    evaluation = {"sets": [{"task": "hotpotqa", "split": "eval250", "n": 3}], "agents": ["prompted"],
+                  "few_shot_k": 3, "max_steps": 4,
+                  "engine": {"name": "server", "base_url": llama_server, "base_model_name": "gemma-3-270m",
+                             "parallel": 1}}
+    built_in = evaluate(Recipe(name="builtin", evaluation=evaluation), store)
+    served = evaluate(Recipe(name="served", tools=[{"mcp": "search"}], evaluation=evaluation), store)
+
+    def episodes(run_id: int) -> list[tuple]:
+        rows = sorted(store.trajectories(run_id), key=lambda r: r["question_id"])
+        return [(r["question_id"], r["prediction"], [(s["action"], s["argument"], s["observation"]) for s in r["steps"]])
+                for r in rows]
+
+    assert built_in.failed == served.failed == 0
+    assert any(s[0] == "search" for _, _, steps in episodes(built_in.run_id) for s in steps)
+    assert episodes(served.run_id) == episodes(built_in.run_id)
+    assert {r["tool"] for r in store.trajectories(served.run_id)} == {"mcp:search"}
