@@ -101,7 +101,7 @@ def test_tools_two_servers_share_a_name_are_prefixed_and_filters_must_name_real_
     assert episode.steps[0].observation == "hi"
     with pytest.raises(ToolboxError, match="MCP server `toy` has no tool `ech`"):
         ask([], Recipe(name="t", tools=[{"mcp": "toy", "include": ["ech"]}]))
-    with pytest.raises(McpServerError, match="`nowhere` is not declared.*declared: calculator, search, toy, toy2"):
+    with pytest.raises(McpServerError, match=r"`nowhere` is not declared.*declared: calculator, search, toy, toy2"):
         ask([], Recipe(name="t", tools=[{"mcp": "nowhere"}]))
 
 
@@ -140,10 +140,30 @@ def test_search_served_over_mcp_gives_the_quickstart_evaluation_the_same_episode
 
     def episodes(run_id: int) -> list[tuple]:
         rows = sorted(store.trajectories(run_id), key=lambda r: r["question_id"])
-        return [(r["question_id"], r["prediction"], [(s["action"], s["argument"], s["observation"]) for s in r["steps"]])
-                for r in rows]
+        return [(r["question_id"], r["prediction"], [(s["action"], s["argument"], s["observation"])
+                                                     for s in r["steps"]]) for r in rows]
 
     assert built_in.failed == served.failed == 0
     assert any(s[0] == "search" for _, _, steps in episodes(built_in.run_id) for s in steps)
     assert episodes(served.run_id) == episodes(built_in.run_id)
     assert {r["tool"] for r in store.trajectories(served.run_id)} == {"mcp:search"}
+
+
+def test_a_custom_task_is_prompted_with_the_recipes_examples_else_zero_shot_with_the_tool_list(tmp_path):
+    from studio.agents.prompts import prompt_prefix
+    from studio.tools.toolbox import ToolSpec
+
+    calc = ToolSpec("calculate", "Evaluates an arithmetic expression.",
+                    {"type": "object", "properties": {"expression": {"type": "string"}}}, server="calculator")
+    recorded = tmp_path / "examples.json"
+    recorded.write_text(json.dumps([{"instruction": "What is 6 times 7?", "input": "", "output":
+                                     "Thought: Multiply.\nAction: calculate[6 * 7]\nObservation: 42\n"
+                                     "Thought: It is 42.\nAction: finish[42]\n"}]))
+    with_file = prompt_prefix("custom", "react", "What is 2 + 2?", 3, tools=[calc], examples=str(recorded))
+    assert "(1) calculate[expression]: Evaluates an arithmetic expression." in with_file
+    assert "Question: What is 6 times 7?\nThought: Multiply.\nAction: calculate[6 * 7]" in with_file
+    zero_shot = prompt_prefix("custom", "react", "What is 2 + 2?", 3, tools=[calc])
+    assert zero_shot.endswith("(2) finish[answer], which returns the answer and finishes the task.\n"
+                              "Question: What is 2 + 2?\n")  # no borrowed search examples: they would mislead
+    with pytest.raises(ValueError, match="`examples` is for task `custom`"):
+        Recipe(name="t", evaluation={"sets": [{"task": "hotpotqa", "examples": str(recorded)}]})

@@ -8,7 +8,7 @@ handed to `on_episode` the moment it ends, so the caller can commit it at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -84,12 +84,13 @@ class EpisodeRunner:
 
     def __init__(self, backend: Backend, tools: Toolbox, spec: AgentSpec, *,
                  in_flight: int = 16, noise: float = 0.0, price_per_hour: float = 0.0, scorer: Scorer = own_score,
-                 on_step: Callable[[Episode], None] | None = None):
+                 examples: Mapping[str, str] | None = None, on_step: Callable[[Episode], None] | None = None):
         """Each model call's wall time is shared out among the episodes it served (`compute_s`), so the
-        episodes' times add up to the machine time used; `price_per_hour` turns that into cost. `on_step`
-        sees each open episode after every model call (the playground streams steps from it)."""
+        episodes' times add up to the machine time used; `price_per_hour` turns that into cost. `examples` maps a
+        custom file to the recorded trajectories that prompt its questions. `on_step` sees each open episode after
+        every model call (the playground streams steps from it)."""
         self.backend, self.tools, self.spec, self.on_step, self.scorer = backend, tools, spec, on_step, scorer
-        self.in_flight, self.noise = in_flight, noise
+        self.in_flight, self.noise, self.examples = in_flight, noise, examples or {}
         self.price_per_s = price_per_hour / 3600
         self.invalid = invalid_message(tools)
         self.by_lower = {name.lower(): name for name in tools.names}
@@ -99,7 +100,8 @@ class EpisodeRunner:
         episode = Episode(task=q.task, split=q.split, question_id=q.id, question=q.question, gold=q.answer,
                           method=spec.method, agent=spec.agent, model=self.backend.model, tool=self.tools.label,
                           noise=self.noise)
-        prefix = prompt_prefix(q.task, spec.method, q.question, spec.k, spec.seed, spec.instructions, self.tools.specs)
+        prefix = prompt_prefix(q.task, spec.method, q.question, spec.k, spec.seed, spec.instructions, self.tools.specs,
+                               self.examples.get(q.source or ""))
         state = _State(q, prefix, episode)
         if spec.method == "io":
             state.cue = "Action: finish["

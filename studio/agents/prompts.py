@@ -20,6 +20,7 @@ from studio.trajectories.episode import detect_method, parse_steps, question_blo
 
 SEARCH = ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA)
 FINETUNE_DIR = DATA_DIR / "fireact" / "finetune" / "alpaca_format"
+ARITHMETIC_TRAJECTORIES = DATA_DIR / "arithmetic" / "trajectories.json"
 REFLECTION = "Now that I haven't solved the task within {k} steps, let me do a reflection and think about how to " \
              "improve my strategy."
 FINAL_OBSERVATION = re.compile(r"\nObservation: Episode finished, reward = \w+\s*$")
@@ -69,6 +70,7 @@ def method_instructions(method: str, tools: list[ToolSpec] | None = None) -> str
 ANSWER_FORMAT = {
     "strategyqa": "The answer is yes or no.\n",
     "mmlu": "The answer is the letter of the right choice (A, B, C or D).\n",
+    "arithmetic": "The answer is a number.\n",
 }
 
 
@@ -90,13 +92,31 @@ def _recorded_examples() -> dict[tuple[str, str], list[tuple[str, str]]]:
                 continue  # HotpotQA examples come from the HotpotQA file
             text = FINAL_OBSERVATION.sub("", record.text)
             pools.setdefault((kind, detect_method(steps)), []).append((record.question, text))
+    for record in read_records(ARITHMETIC_TRAJECTORIES, "alpaca"):  # written for the train split only
+        pools.setdefault(("arithmetic", "react"), []).append((record.question, FINAL_OBSERVATION.sub("", record.text)))
     return pools
 
 
-def few_shot_examples(task: str, method: str, k: int, seed: int = 0, borrow: bool = True) -> list[tuple[str, str]]:
-    """k recorded (question, trajectory) pairs for a task and method; HotpotQA stands in (with `borrow`) for
-    tasks with none recorded (Bamboogle, custom), ReAct for IO (its final answer is the example)."""
-    pools = _recorded_examples()
+@cache
+def _file_examples(path: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """("custom", method) -> [(question, trajectory)] from a recipe's file of recorded trajectories."""
+    from studio.paths import resolve
+    from studio.trajectories.files import read_records
+
+    pools: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for record in read_records(resolve(path), "chat" if path.endswith(".jsonl") else "alpaca"):
+        pools.setdefault(("custom", detect_method(parse_steps(record.text))), []).append(
+            (record.question, FINAL_OBSERVATION.sub("", record.text)))
+    return pools
+
+
+def few_shot_examples(task: str, method: str, k: int, seed: int = 0, borrow: bool = True,
+                      file: str | None = None) -> list[tuple[str, str]]:
+    """k recorded (question, trajectory) pairs for a task and method (from `file` when a recipe names one for its
+    custom task); HotpotQA stands in (with `borrow`) for tasks with none recorded (Bamboogle, custom), ReAct for IO
+    (its final answer is the example)."""
+    pools = _file_examples(file) if file is not None else _recorded_examples()
+    borrow = borrow and file is None
     source = "react" if method == "io" else method
     pool = pools.get((task, source))
     if not pool and not borrow:  # the task's own ReAct examples, or none
@@ -114,14 +134,14 @@ def _io_example(question: str, trajectory: str) -> str:
 
 
 def prompt_prefix(task: str, method: str, question: str, k: int, seed: int = 0, instructions: bool = True,
-                  tools: list[ToolSpec] | None = None) -> str:
+                  tools: list[ToolSpec] | None = None, examples: str | None = None) -> str:
     """Everything before the agent's first word. k == 0 is the zero-shot (fine-tuned) format. With tools other
     than search, the search task's examples would mislead: a task with no recorded examples of its own is then
     prompted zero-shot with the method's instructions and the tool list."""
     if k == 0:
         return question_block(question)
     searches_only = all(is_search(spec) for spec in tools or [SEARCH])
-    drawn = few_shot_examples(task, method, k, seed, borrow=searches_only)
+    drawn = few_shot_examples(task, method, k, seed, borrow=searches_only, file=examples)
     examples = [_io_example(q, trajectory) if method == "io" else question_block(q) + trajectory.rstrip() + "\n"
                 for q, trajectory in drawn]
     head = method_instructions(method, tools) + ANSWER_FORMAT.get(task, "")

@@ -217,10 +217,16 @@ class QuestionSource(Spec):
     )
     scorer: Scorer | None = Field(
         None, description="How answers to these questions are scored (`exact`, `numeric`, `contains`, `regex`, "
-        "`choice`, `judge`, `python`), e.g. `numeric` or `{kind: regex, pattern: ...}`. Empty: `exact`."
+        "`choice`, `judge`, `python`), e.g. `numeric` or `{kind: regex, pattern: ...}`. Empty: the task's own "
+        "(`exact`; `numeric` for arithmetic)."
+    )
+    examples: str | None = Field(
+        None, description="Task `custom`: recorded trajectories (Alpaca JSON, or chat JSONL) whose worked examples "
+        "prompt the prompted agents on these questions. Empty: HotpotQA's examples when search is the only tool, "
+        "else zero-shot with the method's instructions and the tool list."
     )
 
-    _check_path = field_validator("path")(_check_file)
+    _check_path = field_validator("path", "examples")(_check_file)
 
     @model_validator(mode="after")
     def _split_fits_task(self) -> QuestionSource:
@@ -235,6 +241,8 @@ class QuestionSource(Spec):
                 raise ValueError(str(exc)) from None
         elif self.template is not None:
             raise self._template_error("is for task `custom`: a shipped task's questions are written already")
+        elif self.examples is not None:
+            raise ValueError("`examples` is for task `custom`: a shipped task has its own")
         elif self.split is None:
             self.split = SPLITS[self.task][0]
         elif self.split not in SPLITS[self.task]:

@@ -75,6 +75,12 @@ def open_environment(recipe: Recipe, store: Store | None = None) -> Iterator[Env
         yield Environment(tools, scorer)
 
 
+def custom_examples(recipe: Recipe) -> dict[str, str]:
+    """{custom file: the recorded trajectories the recipe names to prompt its questions}."""
+    sources = [*recipe.tasks, *recipe.evaluation.sets, *recipe.rounds.questions]
+    return {s.path: s.examples for s in sources if s.path is not None and s.examples is not None}
+
+
 def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, env: Environment, *,
                    purpose: Purpose = "evaluate", noise: float = 0.0, one_at_a_time: bool = False,
                    on_step: Callable[[Episode], None] | None = None) -> EpisodeRunner:
@@ -85,4 +91,4 @@ def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, env:
     price = 0.0 if remote or purpose == "generate" else recipe.evaluation.local_price_per_hour
     return EpisodeRunner(model, env.tools, agent_spec(recipe, agent, method, purpose),
                          in_flight=1 if one_at_a_time else in_flight(recipe, agent), noise=noise,
-                         price_per_hour=price, scorer=env.scorer, on_step=on_step)
+                         price_per_hour=price, scorer=env.scorer, examples=custom_examples(recipe), on_step=on_step)
