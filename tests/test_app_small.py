@@ -103,3 +103,27 @@ def test_a_free_question_shows_not_scored_instead_of_a_reward():
                                                                     "reward = 1")], prediction="x", correct=True),
                          None)  # an imported episode without gold: the recorded reward stands
     assert "reward = 1" in recorded and NOT_SCORED not in recorded
+
+
+def test_a_tool_call_reads_as_a_tool_card_with_json_arguments_and_a_badge():
+    from studio.app.cards import stored_lane
+
+    steps = [Step("add <them>", "calculate", '{"expression": "2 + <b>3</b>"}', "5"),
+             Step("again", "calculate", "1/0", "<i>division by zero</i>", "tool error"),
+             Step("wrong", "calculate", '{"expr": 1}', "Invalid call: no <expression>", "invalid call"),
+             Step("", "finish", "5", "Episode finished, reward = 1")]
+    shown = lane_html(Lane("teacher", status="done", steps=steps, prediction="5", correct=True,
+                           text_params={"calculate": "expression"}), None)
+    assert shown.count("class='step-card tool-card") == 3 and shown.count("step-card") == 4
+    assert "<pre class='tool-args'>{\n  &quot;expression&quot;: &quot;2 + &lt;b&gt;3&lt;/b&gt;&quot;\n}</pre>" in shown
+    assert "&quot;expression&quot;: &quot;1/0&quot;" in shown  # a one-string call with its parameter named
+    assert "<span class='tool-badge tool-badge-error'>tool error</span>" in shown
+    assert "<span class='tool-badge tool-badge-invalid'>invalid call</span>" in shown
+    assert shown.count("tool-failed") == 2 and "<b>3" not in shown and "<i>" not in shown and "<them>" not in shown
+    assert "&lt;i&gt;division by zero&lt;/i&gt;" in shown and "Thought 1</b> add &lt;them&gt;" in shown
+    # a stored episode: the parameter comes from its run's tool listing; without one a text call shows as written
+    row = {"agent": "teacher", "steps": [{"thought": "", "action": "calculate", "argument": "1+1",
+                                          "observation": "2", "status": ""}]}
+    listing = [{"name": "calculate", "input_schema": {"properties": {"expression": {"type": "string"}}}}]
+    assert "&quot;expression&quot;: &quot;1+1&quot;" in lane_html(stored_lane(row, listing), None)
+    assert "<code>calculate[1+1]</code>" in lane_html(stored_lane(row), None)

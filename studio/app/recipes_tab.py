@@ -216,8 +216,10 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
             problems = gr.Markdown(_problems_markdown(views.check(start_text)), elem_id="recipe-problems")
             with gr.Row():
                 validate_btn = gr.Button("Validate", elem_id="recipe-validate")
+                tools_btn = gr.Button("Check tools", elem_id="recipe-check-tools")
                 save_btn = gr.Button("Save", variant="primary", elem_id="recipe-save")
             status = gr.Markdown(elem_id="recipe-status")
+            tools_found = gr.Markdown(elem_id="recipe-tools")
     specs = form_fields()
     field_list = [fields[s.path] for s in specs]
     help_list = [helps[s.path] for s in specs if s.kind == "table"]
@@ -276,6 +278,8 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
                     **quiet)
     validate_btn.click(lambda text: _view(text, fill=False), inputs=yaml_code, outputs=shown,
                        api_name="validate_recipe")
+    tools_btn.click(lambda text: views.tools_check_html(studio, text or ""), inputs=yaml_code, outputs=tools_found,
+                    api_name="check_tools")
     loaded = [yaml_code, status, *shown]
     gr.on([open_btn.click, recipe_list.input], open_recipe, inputs=recipe_list, outputs=loaded,
           api_name="open_recipe")
@@ -283,4 +287,5 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
     new_btn.click(new_recipe, outputs=loaded, api_name="new_recipe")
     saved = save_btn.click(save, inputs=yaml_code, outputs=[status, *shown, recipe_list], api_name="save_recipe")
     return {"recipe_list": recipe_list, "yaml": yaml_code, "problems": problems, "status": status,
-            "fields": fields, "sections": boxes, "banner": banner, "save": save_btn, "saved": saved}
+            "fields": fields, "sections": boxes, "tools": tools_found, "banner": banner, "save": save_btn,
+            "saved": saved}

@@ -50,7 +50,7 @@ def episode_view(studio: Studio, run_id: int, key: str) -> tuple[str, str, str]:
         return "That episode is gone.", "", ""
     meta = (f"run {ep['run_id']} · {views.esc(ep['task'])} · {views.esc(ep['method'])} · "
             f"**{views.esc(ep['outcome'] or '')}** · {ep['tokens_in']}/{ep['tokens_out']} tokens · ${ep['cost']:.4f}")
-    return meta, lane_html(stored_lane(ep), stored_question(ep)), ep["text"]
+    return meta, lane_html(stored_lane(ep, views.run_tools(studio, run_id)), stored_question(ep)), ep["text"]
 
 
 def create_trajectories_tab(studio: Studio) -> dict[str, Any]:

@@ -8,7 +8,9 @@ it is: the tabs show it in text components (never as HTML), and Markdown built h
 from __future__ import annotations
 
 import html
+import json
 import os
+import re
 import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
@@ -18,13 +20,14 @@ from typing import Any
 from storage import Store
 from studio.app.jobs import ACTIVE, JobQueue
 from studio.app.schema_form import new_recipe_yaml, parsed
+from studio.errors import StudioError
 from studio.paths import RECIPES_DIR
 from studio.recipe.edit import set_fields
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe
 from studio.results.insight import AgentScore, Comparison, Side, agent_scores, compare, run_result, sides
 from studio.stages.estimate import Estimate
-from studio.stages.runs import PIPELINE
+from studio.stages.runs import PIPELINE, stored_tools
 
 TRAJECTORY_LIMIT = 500  # rows the trajectory table shows at once
 STAGE_CHOICES = ("all", *PIPELINE)
@@ -140,6 +143,53 @@ def check(text: str) -> list[str]:
     except RecipeError as exc:
         return exc.problems
     return []
+
+
+def _code_spans(escaped: str) -> str:
+    """Escaped text with its `name` spans as code."""
+    return re.sub(r"`([^`<>]*)`", r"<code>\1</code>", escaped)
+
+
+def tools_check_html(studio: Studio, text: str) -> str:
+    """What the recipe in the editor can give its agents, as one HTML block for a Markdown component: the MCP
+    config in use, the servers a recipe may name in `mcp:`, and per entry of its tool list either its tools
+    (name, description, arguments schema) or the line saying why not; the recipe's problems when it is not
+    valid. Every name and description escaped."""
+    from studio.stages.tools_check import check_tools
+    from studio.tools.mcp_config import active_config
+
+    e = html.escape
+    try:
+        recipe = parse_recipe(text, "recipe")
+    except RecipeError as exc:
+        items = "".join(f"<li>{e(p)}</li>" for p in exc.problems)
+        return (f'<div class="tools-check recipe-problems"><b>The tools cannot be checked: the recipe is not '
+                f"valid</b><ul>{items}</ul></div>")
+    try:
+        servers = sorted(active_config(studio.store.path).servers)
+        found = check_tools(recipe, studio.store.path)
+    except StudioError as exc:  # the MCP config file is wrong
+        return f'<div class="tools-check recipe-problems"><b>MCP config</b>: {e(str(exc))}</div>'
+    config = e(str(found.config)) if found.config else "none (the built-in servers calculator and search only)"
+    parts = [f"<div><b>MCP config</b>: {config}</div>",
+             f"<div><b>Servers a recipe can name</b> (<code>mcp: NAME</code>): "
+             f"{', '.join(f'<code>{e(s)}</code>' for s in servers)}</div>"]
+    if not found.entries:
+        parts.append("<div>The recipe gives its agents no tools.</div>")
+    for label, tools in found.entries:
+        head = _code_spans(e(label))
+        if isinstance(tools, str):
+            parts.append(f'<div class="tools-entry tools-failed"><b>{head}</b>: ⚠ {_code_spans(e(tools))}</div>')
+            continue
+        listed = "".join(
+            f"<li><code>{e(spec.name)}</code> — {e(' '.join(spec.description.split()))}<br><small>arguments: "
+            f"<code>{e(json.dumps(spec.input_schema, sort_keys=True))}</code></small></li>" for spec in tools)
+        parts.append(f'<div class="tools-entry"><b>{head}</b>: ✓ {plural(len(tools), "tool")}<ul>{listed}</ul></div>')
+    failed = len(found.failures)
+    verdict = (f'<div class="recipe-problems"><b>{failed} tool list {"entry" if failed == 1 else "entries"} cannot '
+               "be offered</b>: a run of this recipe would not start</div>" if failed else
+               '<div class="recipe-ok">✓ every tool can be offered</div>')
+    return f'<div class="tools-check">{"".join(parts)}{verdict}</div>'
 
 
 # -- runs and jobs --------------------------------------------------------------------------------------
@@ -465,13 +515,20 @@ def pair_lanes(studio: Studio, a: str, b: str, a_key: str, b_key: str) -> list[s
     lanes = []
     for side, key in ((_side(a), a_key), (_side(b), b_key)):
         ep = episode(studio, side.run_id, key)
-        lanes.append(lane_html(stored_lane(ep), stored_question(ep)) if ep else "That episode is gone.")
+        lanes.append(lane_html(stored_lane(ep, run_tools(studio, side.run_id)), stored_question(ep)) if ep
+                     else "That episode is gone.")
     return lanes
 
 
 def episode(studio: Studio, run_id: int, key: str) -> dict[str, Any] | None:
     rows = studio.store.trajectories(int(run_id), key=key)
     return rows[0] if rows else None
+
+
+def run_tools(studio: Studio, run_id: int) -> list[dict[str, Any]] | None:
+    """The tool list a run's agents were given (None for a run of a recipe with the `tool` section alone)."""
+    run = studio.store.get_run(int(run_id))
+    return stored_tools(run) if run is not None else None
 
 
 # -- dashboards -----------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ class Lane:
     error: str | None = None
     model: str | None = None
     seconds: float = 0.0
+    text_params: dict[str, str] = field(default_factory=dict)  # tool name: the parameter a `name[text]` call fills
 
 
 def question_for(text: str, recipe: Recipe | None = None) -> Question:
@@ -114,6 +115,7 @@ def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, meth
             lane.status, lane.model = "running", backend.model
             changed.set()
             with open_environment(recipe, store) as env:
+                lane.text_params = {s.name: s.text_argument for s in env.tools.specs if s.text_argument}
                 runner = episode_runner(recipe, lane.agent, method, backend, env, one_at_a_time=True, on_step=seen)
                 runner.run([question], finished)
         lane.status = "failed" if lane.error else "done"
