@@ -1,0 +1,43 @@
+"""Agents with MCP tools in the studio (#26) through gradio_client: the Recipes tab's tools check, and a stored
+tool call read as a tool card."""
+
+from __future__ import annotations
+
+import test_app_api
+
+served = test_app_api.served  # its fixture: the studio over the seeded store, a fake job runner
+
+CALCULATOR = "name: calc-tools\ntools: [{mcp: calculator}]\n"
+
+
+def test_check_tools_lists_a_declared_servers_tools_and_names_an_undeclared_one(served):
+    client = served["client"]
+    shown = client.predict(CALCULATOR, api_name="/check_tools")
+    assert "<b>MCP config</b>: none (the built-in servers calculator and search only)" in shown
+    assert "<code>calculator</code>, <code>search</code>" in shown  # the names a recipe may use in `mcp:`
+    assert "tools[0] mcp <code>calculator</code></b>: ✓ 1 tool" in shown and "<code>calculate</code> — " in shown
+    assert "&quot;expression&quot;" in shown and "every tool can be offered" in shown
+
+    missing = client.predict("name: calc-tools\ntools: [{mcp: calculator}, {mcp: abacus}]\n", api_name="/check_tools")
+    assert "tools[1] mcp <code>abacus</code></b>: ⚠ MCP server <code>abacus</code> is not declared" in missing
+    assert "<code>calculate</code>" in missing and "1 tool list entry cannot be offered" in missing
+
+    broken = client.predict("name: calc-tools\ntools: [{mcp: calculator, timeout_s: -1}]\n", api_name="/check_tools")
+    assert "the recipe is not valid" in broken and "tools[0].timeout_s" in broken
+
+
+def test_a_stored_tool_call_opens_as_a_tool_card(served):
+    from studio.trajectories.episode import Episode, Step
+
+    store = served["store"]
+    listing = [{"name": "calculate", "description": "arithmetic", "server": "calculator", "version": None,
+                "input_schema": {"properties": {"expression": {"type": "string"}}, "required": ["expression"]}}]
+    run = store.create_run("calc evaluate", "evaluate", {"name": "calc"}, "calc", tools=listing)
+    steps = [Step("add", "calculate", "2+3", "5"), Step("", "finish", "5")]
+    episode = Episode(task="arithmetic", question_id="a1", question="2+3?", method="react", agent="prompted",
+                      gold="5", steps=steps, prediction="5", correct=True, finished=True)
+    store.add_episodes(run, [episode])
+    store.set_run_status(run, "done")
+    _, timeline, _ = served["client"].predict(run, episode.key, api_name="/open_episode")
+    assert "class='step-card tool-card'" in timeline and "<code class='tool-name'>calculate</code>" in timeline
+    assert "{\n  &quot;expression&quot;: &quot;2+3&quot;\n}" in timeline and "<b>Observation</b> 5" in timeline
