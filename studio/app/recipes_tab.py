@@ -215,9 +215,9 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
                                 interactive=True, wrap_lines=True, elem_id="recipe-yaml")
             problems = gr.Markdown(_problems_markdown(views.check(start_text)), elem_id="recipe-problems")
             with gr.Row():
-                validate_btn = gr.Button("Validate", elem_id="recipe-validate")
-                tools_btn = gr.Button("Check tools", elem_id="recipe-check-tools")
-                save_btn = gr.Button("Save", variant="primary", elem_id="recipe-save")
+                validate_btn = gr.Button("Validate", min_width=90, elem_id="recipe-validate")
+                tools_btn = gr.Button("Check tools", min_width=110, elem_id="recipe-check-tools")
+                save_btn = gr.Button("Save", variant="primary", min_width=90, elem_id="recipe-save")
             status = gr.Markdown(elem_id="recipe-status")
             tools_found = gr.Markdown(elem_id="recipe-tools")
     specs = form_fields()
