@@ -10,7 +10,8 @@ served = test_app_api.served  # its fixture: the studio over the seeded store, a
 CALCULATOR = "name: calc-tools\ntools: [{mcp: calculator}]\n"
 
 
-def test_check_tools_lists_a_declared_servers_tools_and_names_an_undeclared_one(served):
+def test_check_tools_lists_a_declared_servers_tools_and_names_an_undeclared_one(served, monkeypatch):
+    monkeypatch.delenv("STUDIO_MCP_CONFIG", raising=False)  # the built-in servers only
     client = served["client"]
     shown = client.predict(CALCULATOR, api_name="/check_tools")
     assert "<b>MCP config</b>: none (the built-in servers calculator and search only)" in shown

@@ -27,8 +27,10 @@ def seed_calculator_run(store) -> int:
     return run
 
 
-def test_check_tools_lists_the_calculator_and_a_tool_call_reads_as_a_card(page, served):  # noqa: F811
+def test_check_tools_lists_the_calculator_and_a_tool_call_reads_as_a_card(page, served, monkeypatch):  # noqa: F811
     from playwright.sync_api import expect
+
+    monkeypatch.delenv("STUDIO_MCP_CONFIG", raising=False)  # the built-in servers only
 
     set_yaml(page, "name: calc-tools\ntools: [{mcp: calculator}]\n")
     expect(page.locator("#recipe-problems")).to_contain_text("valid recipe")

@@ -1,5 +1,6 @@
-"""The playground: one question, several agents side by side, with the recipe's search tool; each agent's
-steps are reported as they happen. Nothing is stored but the search cache: it is for looking, not measuring.
+"""The playground: one question, several agents side by side, with the recipe's tools (search, MCP servers'
+tools); each agent's steps are reported as they happen. Nothing is stored but the search cache: it is for
+looking, not measuring.
 
 Agents run in threads, each on its own backend (the student on the chosen engine, with the adapter for the
 fine-tuned agent; the teacher on its endpoint), opened for the question and closed after it, so a started
