@@ -24,7 +24,7 @@ def test_every_schema_field_has_an_input_with_its_description():
     assert fields["student.lora.r"].help == Student.model_fields["lora"].annotation.model_fields["r"].description
     assert fields["name"].label == "name" and fields["name"].help == Recipe.model_fields["name"].description
     assert fields["tasks"].kind == "table" and [c.label for c in fields["tasks"].columns] == [
-        "task", "split", "path", "template", "scorer", "n", "seed"]
+        "task", "split", "path", "template", "scorer", "examples", "n", "seed"]
     assert fields["methods"].kind == "multi" and set(fields["methods"].choices) == {"react", "cot", "reflexion", "io"}
     assert fields["data.method_mix"].kind == "yaml" and fields["trajectories.task"].optional
     assert all(s.help for s in form_fields())

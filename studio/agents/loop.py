@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -17,7 +18,7 @@ from studio.errors import Cancelled
 from studio.llm.base import Backend, Completion, Request
 from studio.tasks import Question, Score
 from studio.tasks.scorers import task_score
-from studio.tools.toolbox import Toolbox
+from studio.tools.toolbox import Observation, Toolbox
 from studio.trajectories.episode import Episode, Step, parse_call
 
 STOP = ["\nObservation:", "\nQuestion:"]
@@ -55,6 +56,13 @@ class AgentSpec:
     reflect_after: int = 5
     max_tokens: int = 160
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Call:
+    thought: str
+    action: str
+    argument: str
 
 
 @dataclass
@@ -111,7 +119,11 @@ class EpisodeRunner:
             cancel: StopSignal | None = None) -> None:
         """Answer every question; `on_episode` receives each finished (or failed) episode. A set `cancel`
         stops the run between model calls (raising Cancelled); episodes in flight are dropped."""
-        waiting = list(reversed(questions))
+        with ThreadPoolExecutor(self.in_flight, thread_name_prefix="tool-call") as pool:
+            self._loop(list(reversed(questions)), on_episode, cancel, pool)
+
+    def _loop(self, waiting: list[Question], on_episode: Callable[[Episode], None], cancel: StopSignal | None,
+              pool: ThreadPoolExecutor) -> None:
         active: list[_State] = []
         while waiting or active:
             if cancel is not None and cancel.is_set():
@@ -127,19 +139,38 @@ class EpisodeRunner:
                 started = time.perf_counter()
                 completions = self.backend.generate([s.request for s in group], stop, self.spec.max_tokens)
                 share = (time.perf_counter() - started) / len(group)
+                calls: list[tuple[_State, _Call]] = []
                 for state, completion in zip(group, completions, strict=True):
                     state.episode.compute_s += share
                     state.episode.cost += share * self.price_per_s
-                    self._advance(state, completion)
-                    if self.on_step is not None:
-                        self.on_step(state.episode)
+                    call = self._advance(state, completion)
+                    if call is not None:
+                        calls.append((state, call))
+                for (state, call), result in zip(calls, self._call_tools([c for _, c in calls], pool), strict=True):
+                    self._observe(state, call, result)
+                for state in group if self.on_step is not None else ():
+                    self.on_step(state.episode)
             for state in [s for s in active if s.episode.prediction is not None or s.episode.error]:
                 active.remove(state)
                 self.backend.release(state.episode.key)
                 on_episode(self._close(state))
 
+    def _call_tools(self, calls: list[_Call], pool: ThreadPoolExecutor) -> list[Observation | Exception]:
+        """Every call the step's episodes made: MCP calls all at once over their servers' sessions, the built-in
+        search (its cache is the store's one connection) one after another."""
+
+        def one(call: _Call) -> Observation | Exception:
+            try:
+                return self.tools.call(call.action, call.argument)
+            except Exception as exc:  # a search backend's failure fails its episode, not the run
+                return exc
+
+        futures = {i: pool.submit(one, c) for i, c in enumerate(calls) if self.tools.concurrent(c.action)}
+        return [futures[i].result() if i in futures else one(c) for i, c in enumerate(calls)]
+
     # -- one step -------------------------------------------------------------------------------
-    def _advance(self, state: _State, completion: Completion) -> None:
+    def _advance(self, state: _State, completion: Completion) -> _Call | None:
+        """Take in the model's step; returns the tool call it made, to run with the other episodes' calls."""
         ep = state.episode
         ep.tokens_in += completion.tokens_in
         ep.tokens_out += completion.tokens_out
@@ -148,10 +179,10 @@ class EpisodeRunner:
             ep.served_by = f"{ep.served_by} {completion.server}" if ep.served_by else completion.server
         if completion.error:
             ep.error = completion.error
-            return
+            return None
         if state.cue.endswith("["):  # an answer was asked for directly (IO, forced finish, retry)
             self._finish(state, completion.text.strip(), natural=ep.method == "io")
-            return
+            return None
         thought, action_text = _thought_and_action(state.cue.removeprefix("Thought:") + completion.text)
         name, argument = parse_call(action_text) if action_text is not None else ("", "")
         action = "finish" if name.lower() == "finish" else self.by_lower.get(name.lower(), "")
@@ -160,20 +191,25 @@ class EpisodeRunner:
             if not state.retried:  # ask once more for just the action, after the same thought
                 state.retried = True
                 state.cue = f"Thought: {thought}\nAction:"
-                return
+                return None
             self._record(state, Step(thought, "invalid", action_text or "", self.invalid))
         elif action == "finish":
             ep.steps.append(Step(thought, "finish", argument))
             state.scratch += f"Thought: {thought}\nAction: finish[{argument}]\n"
             self._finish(state, argument, natural=True)
-            return
+            return None
         else:
-            try:
-                observation = self.tools.call(action, argument)
-            except Exception as exc:  # a search backend's failure fails this episode, not the run
-                ep.error = f"search failed: {exc}" if action == "search" else f"tool failed: {action}: {exc}"
-                return
-            self._record(state, Step(thought, action, argument, observation.text, observation.status))
+            return _Call(thought, action, argument)
+        self._next_cue(state)
+        return None
+
+    def _observe(self, state: _State, call: _Call, result: Observation | Exception) -> None:
+        """The tool's answer becomes the step's observation; a search backend's failure, the episode's error."""
+        if isinstance(result, Exception):
+            state.episode.error = (f"search failed: {result}" if call.action == "search"
+                                   else f"tool failed: {call.action}: {result}")
+            return
+        self._record(state, Step(call.thought, call.action, call.argument, result.text, result.status))
         self._next_cue(state)
 
     def _record(self, state: _State, step: Step) -> None:

@@ -57,6 +57,15 @@ def _check_env_name(name: str) -> str:
     return name
 
 
+def _short_form(key: str):
+    """A section given as one word is short for the section with `key` set to it."""
+
+    def expand(cls, value: object) -> object:
+        return {key: value} if isinstance(value, str) else value
+
+    return model_validator(mode="before")(classmethod(expand))
+
+
 Servers = str | list[str]  # one base URL, or a fleet of servers serving the same model
 
 
@@ -145,11 +154,7 @@ class Scorer(Spec):
     _check_key_env = field_validator("api_key_env")(_check_env_name)
     _check_urls = field_validator("base_url")(_check_servers)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _kind_alone(cls, value: object) -> object:
-        """`scorer: numeric` is short for `scorer: {kind: numeric}`."""
-        return {"kind": value} if isinstance(value, str) else value
+    _kind_alone = _short_form("kind")  # `scorer: numeric` is `scorer: {kind: numeric}`
 
     @field_validator("pattern")
     @classmethod
@@ -298,11 +303,7 @@ class Engine(Spec):
     _check_key_env = field_validator("api_key_env")(_check_env_name)
     _check_urls = field_validator("base_url")(_check_servers)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _name_alone(cls, value: object) -> object:
-        """`engine: llama.cpp` is short for `engine: {name: llama.cpp}`."""
-        return {"name": value} if isinstance(value, str) else value
+    _name_alone = _short_form("name")  # `engine: llama.cpp` is `engine: {name: llama.cpp}`
 
     @model_validator(mode="after")
     def _server_needs_url(self) -> Engine:

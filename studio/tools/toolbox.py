@@ -118,6 +118,11 @@ class Toolbox:
         search = Search(self.search.tool, self.search.store, noise) if isinstance(self.search, Search) else self.search
         return Toolbox(self.specs, search, self.hub, self.label, self.listed)
 
+    def concurrent(self, name: str) -> bool:
+        """Whether calls of `name` may run at once from many threads: MCP tools do; the built-in search, whose cache
+        is the store's one connection, does not."""
+        return self.by_name[name].server is not None
+
     def call(self, name: str, text: str) -> Observation:
         """Run tool `name` on the agent's argument text. The built-in search raises when its backend fails (the
         episode fails, as it always did); an MCP tool never raises."""
