@@ -48,8 +48,9 @@ def _require_runs(store, run_ids: list[int]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
+    from studio.tools.mcp_config import active_config
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe, scorers=active_config(args.db or default_db()).scorers)
     if recipe.tools is not None:
         from studio.stages.tools_check import check_tools
 
