@@ -56,8 +56,8 @@ def stored_fingerprint(data: dict, stage: str, round: int = 0) -> str:
     if data["student"]["devices"] == 1:  # one process, as before the setting existed: older runs keep their key
         data["student"].pop("devices")
     sources = [*data["tasks"], *data["evaluation"]["sets"], *data.get("rounds", {}).get("questions", [])]
-    for source in sources:  # no template and the exact scorer, as before the settings existed: the same key
-        for name in ("template", "scorer"):
+    for source in sources:  # no template, exact scoring, no examples file: the key they had before those settings
+        for name in ("template", "scorer", "examples"):
             if name in source and source[name] is None:
                 source.pop(name)
     picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
