@@ -15,10 +15,9 @@ import re
 from functools import cache
 
 from studio.paths import DATA_DIR
-from studio.tools.toolbox import SEARCH_DESCRIPTION, SEARCH_SCHEMA, ToolSpec
+from studio.tools.toolbox import SEARCH, ToolSpec
 from studio.trajectories.episode import detect_method, parse_steps, question_block
 
-SEARCH = ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA)
 FINETUNE_DIR = DATA_DIR / "fireact" / "finetune" / "alpaca_format"
 ARITHMETIC_TRAJECTORIES = DATA_DIR / "arithmetic" / "trajectories.json"
 REFLECTION = "Now that I haven't solved the task within {k} steps, let me do a reflection and think about how to " \

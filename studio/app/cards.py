@@ -14,22 +14,12 @@ from typing import Any
 
 from studio.stages.playground import Lane
 from studio.tasks import Question
-from studio.tools.toolbox import ToolSpec
+from studio.tools.toolbox import ToolSpec, text_params
 from studio.trajectories.episode import Step
 
 NOT_SCORED = "not scored (no gold answer)"
 NOT_TOOLS = ("finish", "invalid", "")  # step actions that are not tool calls
 BADGES = {"invalid call": "tool-badge-invalid", "tool error": "tool-badge-error"}
-
-
-def text_params(tools: list[dict[str, Any]] | None) -> dict[str, str]:
-    """{tool name: the one string parameter a `name[text]` call fills} from a run's stored tool listing."""
-    found = {}
-    for tool in tools or []:
-        param = ToolSpec(tool.get("name", ""), "", tool.get("input_schema") or {}).text_argument
-        if param is not None:
-            found[tool.get("name", "")] = param
-    return found
 
 
 def stored_lane(ep: dict[str, Any], tools: list[dict[str, Any]] | None = None) -> Lane:
@@ -38,7 +28,9 @@ def stored_lane(ep: dict[str, Any], tools: list[dict[str, Any]] | None = None) -
     return Lane(agent=ep["agent"], status="failed" if ep.get("error") else "done", steps=steps,
                 prediction=ep.get("prediction"), correct=ep.get("correct"), em=ep.get("em"), error=ep.get("error"),
                 model=" · served by ".join(filter(None, [ep.get("model"), ep.get("served_by")])),
-                seconds=ep.get("latency_s") or 0.0, text_params=text_params(tools))
+                seconds=ep.get("latency_s") or 0.0,
+                text_params=text_params([ToolSpec(t.get("name", ""), "", t.get("input_schema") or {})
+                                         for t in tools or []]))
 
 
 def call_arguments(step: Step, params: dict[str, str]) -> str | None:

@@ -19,6 +19,7 @@ from studio.recipe.schema import Agent, Engine, EngineName, Recipe
 from studio.stages.runner import agent_backend, episode_runner, open_environment
 from studio.stages.runs import latest_adapter
 from studio.tasks import Question, TaskDataError, find_gold, load_questions, question_key
+from studio.tools.toolbox import text_params
 from studio.trajectories.episode import Episode, Step
 
 POLL_S = 0.3
@@ -116,7 +117,7 @@ def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, meth
             lane.status, lane.model = "running", backend.model
             changed.set()
             with open_environment(recipe, store) as env:
-                lane.text_params = {s.name: s.text_argument for s in env.tools.specs if s.text_argument}
+                lane.text_params = text_params(env.tools.specs)
                 runner = episode_runner(recipe, lane.agent, method, backend, env, one_at_a_time=True, on_step=seen)
                 runner.run([question], finished)
         lane.status = "failed" if lane.error else "done"

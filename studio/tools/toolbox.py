@@ -60,6 +60,14 @@ class ToolSpec:
                 "server": self.server, "version": self.version}
 
 
+SEARCH = ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA)  # the built-in search, uncut
+
+
+def text_params(specs: list[ToolSpec]) -> dict[str, str]:
+    """{tool name: the one string parameter a `name[text]` call fills}, for the tools that have one."""
+    return {spec.name: spec.text_argument for spec in specs if spec.text_argument is not None}
+
+
 @dataclass(frozen=True)
 class Observation:
     text: str
@@ -137,12 +145,12 @@ class Toolbox:
 
 
 def search_spec(use: ToolUse) -> ToolSpec:
-    return ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA, max_chars=use.max_observation_chars)
+    return replace(SEARCH, max_chars=use.max_observation_chars)
 
 
 def search_toolbox(search: Callable[[str], str], label: str = "local") -> Toolbox:
     """Search alone, as a recipe's `tool` section gives it, from any function of a query (tests, benchmarks)."""
-    return Toolbox([ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA)], search, None, label, listed=False)
+    return Toolbox([SEARCH], search, None, label, listed=False)
 
 
 def server_specs(use: ToolUse, tools: list[McpTool], version: str | None = None) -> list[ToolSpec]:
