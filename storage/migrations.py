@@ -147,4 +147,10 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     """
     ALTER TABLE runs ADD COLUMN tools JSON;
     """,
+    # 10: episodes in the `tools` format: their chat messages and the tools (OpenAI function schemas) offered.
+    """
+    ALTER TABLE trajectories ADD COLUMN format VARCHAR NOT NULL DEFAULT 'react';
+    ALTER TABLE trajectories ADD COLUMN messages JSON;
+    ALTER TABLE trajectories ADD COLUMN offered_tools JSON;
+    """,
 ]

@@ -29,6 +29,7 @@ TRAJECTORY_COLUMNS = (
     "run_id", "key", "task", "split", "question_id", "question", "gold", "method", "model", "agent", "tool",
     "noise", "text", "steps", "prediction", "em", "f1", "correct", "finished", "n_steps", "invalid_actions",
     "tokens_in", "tokens_out", "cost", "latency_s", "compute_s", "error", "outcome", "served_by",
+    "format", "messages", "offered_tools",
 )
 
 @cache
@@ -41,7 +42,7 @@ def _arrow_schema():
     return pa.schema([(c, types.get(c, pa.string())) for c in TRAJECTORY_COLUMNS])
 
 
-JSON_COLUMNS = {"steps", "recipe", "run_ids", "spec", "result", "summary"}
+JSON_COLUMNS = {"steps", "messages", "offered_tools", "recipe", "run_ids", "spec", "result", "summary"}
 
 
 class StoreError(StudioError):
@@ -216,7 +217,8 @@ class Store:
         rows = []
         for episode in episodes:
             row = episode.as_row() | {"run_id": run_id}
-            row["steps"] = json.dumps(row["steps"])
+            for name in ("steps", "messages", "offered_tools"):
+                row[name] = json.dumps(row[name]) if row[name] is not None else None
             row["error"] = scrub(row["error"])
             rows.append(row)
         columns = ", ".join(TRAJECTORY_COLUMNS)

@@ -55,6 +55,9 @@ def stored_fingerprint(data: dict, stage: str, round: int = 0) -> str:
         data["teacher"].pop("engine")
     if data["student"]["devices"] == 1:  # one process, as before the setting existed: older runs keep their key
         data["student"].pop("devices")
+    for name, default in (("prompt_format", "plain"), ("chat_template", None)):  # likewise
+        if data["student"].get(name, default) == default:
+            data["student"].pop(name, None)
     sources = [*data["tasks"], *data["evaluation"]["sets"], *data.get("rounds", {}).get("questions", [])]
     for source in sources:  # no template, exact scoring, no examples file: the key they had before those settings
         for name in ("template", "scorer", "examples"):
@@ -63,6 +66,8 @@ def stored_fingerprint(data: dict, stage: str, round: int = 0) -> str:
     picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
     if data.get("tools") is not None and "tool" in picked:  # a recipe with the `tool` section alone keeps its key
         picked["tools"] = data["tools"]
+    if data.get("format", "react") != "react" and stage != "import":  # a `react` recipe keeps its key too
+        picked["format"] = data["format"]
     if round:  # a round's student explores as the evaluation's agent does, and trains on what it found
         picked["evaluation"] = data["evaluation"]
         picked["rounds"] = {k: v for k, v in data["rounds"].items() if k not in ROUNDS_OPERATIONAL}

@@ -352,8 +352,12 @@ class Trajectories(Spec):
     source: Literal["generate", "import"] = Field(
         "generate", description="`generate` runs the teacher over the task mix; `import` reads `path`."
     )
-    path: str | None = Field(None, description="Recorded trajectories to import (Alpaca JSON or chat JSONL).")
-    format: Literal["alpaca", "chat"] = Field("alpaca", description="Format of the file at `path`.")
+    path: str | None = Field(None, description="Recorded trajectories to import (Alpaca JSON, chat JSONL, OpenAI "
+                             "fine-tuning JSONL with tools, or ShareGPT/Hermes function calling).")
+    format: Literal["alpaca", "chat", "openai", "sharegpt"] = Field(
+        "alpaca", description="Format of the file at `path`: `alpaca` and `chat` hold ReAct text; `openai` is the "
+        "fine-tuning chat format with `tools` and `tool_calls` (OpenAI, Together, Fireworks); `sharegpt` is "
+        "`conversations` + `tools` with Hermes `<tool_call>` turns.")
     task: TaskName | None = Field(
         None, description="Task the imported questions belong to; empty guesses it per question."
     )
@@ -443,7 +447,9 @@ class Data(Spec):
         None, description="Relative weight of each task in the set; empty keeps all."
     )
     max_examples: int | None = Field(None, gt=0, description="Cap on the size of the training set.")
-    format: Literal["alpaca", "chat"] = Field("alpaca", description="Format of the exported training set.")
+    format: Literal["alpaca", "chat", "openai", "sharegpt"] = Field(
+        "alpaca", description="Format of the exported training set: `alpaca`/`chat` as ReAct text, `openai` "
+        "(messages + tools + tool_calls) or `sharegpt` (conversations + tools, Hermes calls).")
     seed: int = Field(0, description="Seed of the mixing draws.")
 
     @field_validator("method_mix", "task_mix")
@@ -501,9 +507,18 @@ class Student(Spec):
         "agent",
         description="`agent`: loss on the agent's thoughts and actions only; `all`: every token, as the paper's code.",
     )
+    prompt_format: Literal["plain", "chat"] = Field(
+        "plain", description="`react` format only: `plain` trains and prompts on the bare `Question: ...` text, as "
+        "the paper; `chat` renders it as a user turn and the trajectory as the model's turn of the student's chat "
+        "template. The `tools` format always uses the chat template.")
+    chat_template: str | None = Field(
+        None, description="A Jinja chat template that renders `tools`, for a student whose own has none; empty: the "
+        "model's own if it renders tools, else the studio's Hermes-style Gemma 3 template (for Gemma models).")
     checkpoint_every: int = Field(50, gt=0, description="Save a resumable checkpoint every N steps.")
     save_merged: bool = Field(False, description="Also save the base model merged with the adapter.")
     seed: int = Field(0, description="Training seed.")
+
+    _check_template = field_validator("chat_template")(_check_file)
 
     @model_validator(mode="after")
     def _group_backend(self) -> Student:
@@ -619,6 +634,10 @@ class Recipe(Spec):
         pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Short name (lower case, digits, - and _); the file name."
     )
     description: str = Field("", description="What this recipe is for.")
+    format: Literal["react", "tools"] = Field(
+        "react", description="How agents act, in every stage: `react` writes `Thought: ... Action: tool[...]` text "
+        "(the paper's format); `tools` is native function calling, as chat messages with `tool_calls` (the teacher "
+        "through the API's `tools=`, the student through its chat template).")
     tasks: list[TaskSpec] = Field(
         default_factory=lambda: [TaskSpec(task="hotpotqa")], min_length=1,
         description="Task mix the teacher answers to make training trajectories.",

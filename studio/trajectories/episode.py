@@ -96,6 +96,9 @@ class Episode:
     compute_s: float = 0.0
     error: str | None = None
     served_by: str | None = None  # the servers that answered its model calls, space-separated, in order of use
+    format: str = "react"  # "tools": the episode is its chat `messages`, `steps` are derived from them
+    messages: list[dict] | None = None  # OpenAI chat messages (system, user, assistant + tool_calls, tool)
+    offered_tools: list[dict] | None = None  # the tools offered, as OpenAI function schemas
 
     @property
     def key(self) -> str:
