@@ -15,7 +15,7 @@ from typing import Protocol
 
 from studio.agents.prompts import prompt_prefix, reflection
 from studio.errors import Cancelled
-from studio.llm.base import Backend, Completion, Request
+from studio.llm.base import Backend, ChatReply, Completion, Request
 from studio.tasks import Question, Score
 from studio.tasks.scorers import task_score
 from studio.tools.toolbox import Observation, Toolbox
@@ -29,6 +29,37 @@ Scorer = Callable[[Question, str], Score]
 def own_score(question: Question, prediction: str) -> Score:
     """The question's task's own scoring (EM and F1; yes/no, choice letters, numbers where the task answers so)."""
     return task_score(question.task, prediction, question.answer)
+
+
+def call_tools(tools: Toolbox, calls: list[tuple[str, str]], pool: ThreadPoolExecutor,
+               native: bool = False) -> list[Observation | Exception]:
+    """Every (tool, argument text) call a step's episodes made: MCP calls all at once over their servers' sessions,
+    the built-in search (its cache is the store's one connection) one after another. A search backend's failure
+    comes back as the exception, to fail its episode and not the run. `native`: the arguments are a tool call's
+    JSON (the `tools` format)."""
+
+    def one(call: tuple[str, str]) -> Observation | Exception:
+        try:
+            return tools.call_native(*call) if native else tools.call(*call)
+        except Exception as exc:
+            return exc
+
+    futures = {i: pool.submit(one, c) for i, c in enumerate(calls) if tools.concurrent(c[0])}
+    return [futures[i].result() if i in futures else one(c) for i, c in enumerate(calls)]
+
+
+def account(episode: Episode, reply: Completion | ChatReply) -> None:
+    """A model call's tokens, price and server, added to the episode that made it."""
+    episode.tokens_in += reply.tokens_in
+    episode.tokens_out += reply.tokens_out
+    episode.cost += reply.cost
+    if reply.server and reply.server not in (episode.served_by or "").split():
+        episode.served_by = f"{episode.served_by} {reply.server}" if episode.served_by else reply.server
+
+
+def failure(action: str, error: Exception) -> str:
+    """The episode's error when a tool call raised (the built-in search's backend failed)."""
+    return f"search failed: {error}" if action == "search" else f"tool failed: {action}: {error}"
 
 
 def invalid_message(tools: Toolbox) -> str:
@@ -156,27 +187,13 @@ class EpisodeRunner:
                 on_episode(self._close(state))
 
     def _call_tools(self, calls: list[_Call], pool: ThreadPoolExecutor) -> list[Observation | Exception]:
-        """Every call the step's episodes made: MCP calls all at once over their servers' sessions, the built-in
-        search (its cache is the store's one connection) one after another."""
-
-        def one(call: _Call) -> Observation | Exception:
-            try:
-                return self.tools.call(call.action, call.argument)
-            except Exception as exc:  # a search backend's failure fails its episode, not the run
-                return exc
-
-        futures = {i: pool.submit(one, c) for i, c in enumerate(calls) if self.tools.concurrent(c.action)}
-        return [futures[i].result() if i in futures else one(c) for i, c in enumerate(calls)]
+        return call_tools(self.tools, [(c.action, c.argument) for c in calls], pool)
 
     # -- one step -------------------------------------------------------------------------------
     def _advance(self, state: _State, completion: Completion) -> _Call | None:
         """Take in the model's step; returns the tool call it made, to run with the other episodes' calls."""
         ep = state.episode
-        ep.tokens_in += completion.tokens_in
-        ep.tokens_out += completion.tokens_out
-        ep.cost += completion.cost
-        if completion.server and completion.server not in (ep.served_by or "").split():
-            ep.served_by = f"{ep.served_by} {completion.server}" if ep.served_by else completion.server
+        account(ep, completion)
         if completion.error:
             ep.error = completion.error
             return None
@@ -206,8 +223,7 @@ class EpisodeRunner:
     def _observe(self, state: _State, call: _Call, result: Observation | Exception) -> None:
         """The tool's answer becomes the step's observation; a search backend's failure, the episode's error."""
         if isinstance(result, Exception):
-            state.episode.error = (f"search failed: {result}" if call.action == "search"
-                                   else f"tool failed: {call.action}: {result}")
+            state.episode.error = failure(call.action, result)
             return
         self._record(state, Step(call.thought, call.action, call.argument, result.text, result.status))
         self._next_cue(state)

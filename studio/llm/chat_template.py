@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +133,13 @@ def tokenizer_template(tokenizer: Any, override: str | None = None) -> ChatTempl
         return gemma3_tools()
     raise ChatTemplateError("the student's chat template has no tools and it is not a Gemma model: name a Jinja "
                             "template that renders `tools` in student.chat_template")
+
+
+@lru_cache(maxsize=8)
+def model_template(model: str, override: str | None = None) -> ChatTemplate:
+    """The `tools`-format template of a model the recipe names (the bundled Gemma, a Hub id or a folder)."""
+    from transformers import AutoTokenizer
+
+    from studio.llm.bundled import resolve_model
+
+    return tokenizer_template(AutoTokenizer.from_pretrained(resolve_model(model)), override)

@@ -12,8 +12,11 @@ from typing import Literal
 from storage import Store
 from studio.agents.loop import AgentSpec, EpisodeRunner, Scorer
 from studio.agents.scorer import recipe_scorer
-from studio.llm.base import Backend
+from studio.agents.tool_loop import ToolCallRunner
+from studio.llm.base import Backend, ChatModel
+from studio.llm.chat_template import model_template
 from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
+from studio.llm.template_chat import TemplateChat
 from studio.recipe.schema import Noise, Recipe
 from studio.tools.mcp_config import active_config
 from studio.tools.toolbox import Toolbox, open_toolbox
@@ -81,14 +84,25 @@ def custom_examples(recipe: Recipe) -> dict[str, str]:
     return {s.path: s.examples for s in sources if s.path is not None and s.examples is not None}
 
 
+def chat_model(recipe: Recipe, agent: str, model: Backend) -> ChatModel:
+    """The agent's model in the `tools` format: a remote teacher's chat API natively (`tools=`), anything else (the
+    student on every engine, a local teacher) through its chat template, completed as text and parsed by us."""
+    if agent == "teacher" and recipe.teacher.backend == "openai" and recipe.teacher.api == "chat":
+        return model  # type: ignore[return-value]  # OpenAIBackend answers chat turns with tools itself
+    name = recipe.teacher.model if agent == "teacher" else recipe.student.model
+    return TemplateChat(model, model_template(name, recipe.student.chat_template if agent != "teacher" else None))
+
+
 def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, env: Environment, *,
                    purpose: Purpose = "evaluate", noise: float = 0.0, one_at_a_time: bool = False,
-                   on_step: Callable[[Episode], None] | None = None) -> EpisodeRunner:
-    """An agent's episodes with one method on `model` in the recipe's environment: its prompt, how many go at once
-    (`one_at_a_time` for a single question), and what its machine time costs (nothing for generation or a
+                   on_step: Callable[[Episode], None] | None = None) -> EpisodeRunner | ToolCallRunner:
+    """An agent's episodes with one method on `model` in the recipe's environment and format: its prompt, how many go
+    at once (`one_at_a_time` for a single question), and what its machine time costs (nothing for generation or a
     remote teacher, whose price is per token). `on_step` sees each open episode after every model call."""
     remote = agent == "teacher" and recipe.teacher.backend == "openai"
     price = 0.0 if remote or purpose == "generate" else recipe.evaluation.local_price_per_hour
-    return EpisodeRunner(model, env.tools, agent_spec(recipe, agent, method, purpose),
-                         in_flight=1 if one_at_a_time else in_flight(recipe, agent), noise=noise,
-                         price_per_hour=price, scorer=env.scorer, examples=custom_examples(recipe), on_step=on_step)
+    runner = ToolCallRunner if recipe.format == "tools" else EpisodeRunner
+    engine = chat_model(recipe, agent, model) if recipe.format == "tools" else model
+    return runner(engine, env.tools, agent_spec(recipe, agent, method, purpose),
+                  in_flight=1 if one_at_a_time else in_flight(recipe, agent), noise=noise,
+                  price_per_hour=price, scorer=env.scorer, examples=custom_examples(recipe), on_step=on_step)

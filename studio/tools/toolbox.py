@@ -54,6 +54,11 @@ class ToolSpec:
                 return param
         return None
 
+    def function(self) -> dict[str, Any]:
+        """The tool as the chat APIs and chat templates take it (an OpenAI function schema)."""
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": self.input_schema}}
+
     def listing(self) -> dict[str, Any]:
         """What a run stores of the tool (and its fingerprint covers)."""
         return {"name": self.name, "description": self.description, "input_schema": self.input_schema,
@@ -142,6 +147,25 @@ class Toolbox:
             return Observation(f"Invalid call: {args}", INVALID_CALL)
         result = self.hub.call(spec.server, spec.tool, args, spec.timeout_s)
         return Observation(cut(result.text, spec.max_chars), TOOL_ERROR if result.is_error else "")
+
+    def call_native(self, name: str, text: str) -> Observation:
+        """Run tool `name` on a native tool call's JSON arguments (the `tools` format): arguments that are not a JSON
+        object fitting the tool's schema are an invalid call the agent sees."""
+        try:
+            args = json.loads(text or "{}")
+        except json.JSONDecodeError as exc:
+            return Observation(f"Invalid call: the arguments of {name} are not valid JSON ({exc.msg}): {text[:200]}",
+                               INVALID_CALL)
+        if not isinstance(args, dict):
+            return Observation(f"Invalid call: the arguments of {name} are a JSON object, not {text[:200]}",
+                               INVALID_CALL)
+        spec = self.by_name[name]
+        if spec.server is not None:
+            return self.call(name, json.dumps(args))
+        checked = arguments(spec, json.dumps(args))
+        if isinstance(checked, str):
+            return Observation(f"Invalid call: {checked}", INVALID_CALL)
+        return self.call(name, checked["query"])
 
 
 def search_spec(use: ToolUse) -> ToolSpec:
