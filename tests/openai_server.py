@@ -1,11 +1,14 @@
 """A scripted HTTP server that speaks the OpenAI wire format, for the tests of everything that calls one.
 
 Each test scripts the server's replies (status, headers, body, delay) per request, and the server records what
-it received and how many requests it had in flight at once. The `serve` fixture (conftest.py) starts them.
+it received and how many requests it had in flight at once. A chat reply may carry `tool_calls` (built with
+`wire_call`), as OpenAI sends them: content null beside the calls unless the script gives text, arguments as the
+JSON text the script wrote (bad JSON included). The `serve` fixture (conftest.py) starts them.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -22,6 +25,7 @@ class Reply:
     delay: float = 0.0
     text: str | None = None  # text of a normal reply (default "echo:<prompt>")
     usage: dict | bool | None = True  # True: default usage; None/False: no usage field
+    tool_calls: list[dict] | None = None  # a chat reply's calls; its content is null unless `text` is given
 
 
 @dataclass
@@ -33,20 +37,36 @@ class Call:
     attempt: int  # how many times this prompt was seen before
 
 
+CALL_IDS = itertools.count()
+
+
 def prompt_of(payload: dict) -> str:
+    """The last message's content (a tool result, on a turn after calls), or the prompt."""
     if "messages" in payload:
-        return payload["messages"][-1]["content"]
+        return str(payload["messages"][-1].get("content") or "")
     return payload.get("prompt", "")
 
 
-def openai_body(path: str, payload: dict, text: str, usage: dict | None) -> dict:
-    """A reply as OpenAI sends it, for `/v1/completions` or `/v1/chat/completions`."""
+def wire_call(name: str, arguments: dict | str, call_id: str | None = None) -> dict:
+    """One entry of a reply's `tool_calls` as OpenAI sends it; `arguments` as text is sent as written (bad JSON
+    included), an object as its JSON."""
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id or f"call_{next(CALL_IDS):04d}", "type": "function",
+            "function": {"name": name, "arguments": text}}
+
+
+def openai_body(path: str, payload: dict, text: str | None, usage: dict | None,
+                tool_calls: list[dict] | None = None) -> dict:
+    """A reply as OpenAI sends it, for `/v1/completions` or `/v1/chat/completions` (with `tool_calls`, if any)."""
     created = int(time.time())
     if path.endswith("/chat/completions"):
+        message: dict = {"role": "assistant", "content": text, "refusal": None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
         body = {
             "id": "chatcmpl-test", "object": "chat.completion", "created": created, "model": payload.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
-                         "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": "tool_calls" if tool_calls else "stop"}],
         }
     else:
         body = {
@@ -109,11 +129,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, call: Call, reply: Reply) -> None:
         if reply.body is None:
-            text = reply.text if reply.text is not None else f"echo:{call.prompt}"
+            text = reply.text
+            if text is None and not reply.tool_calls:
+                text = f"echo:{call.prompt}"
             usage = reply.usage
             if usage is True:
                 usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
-            body = json.dumps(openai_body(self.path, call.payload, text, usage or None)).encode()
+            body = json.dumps(openai_body(self.path, call.payload, text, usage or None, reply.tool_calls)).encode()
         elif isinstance(reply.body, dict):
             body = json.dumps(reply.body).encode()
         else:

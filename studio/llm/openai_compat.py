@@ -1,19 +1,19 @@
 """The teacher path: any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp, a hosted API).
 
-`generate` is synchronous for its callers, but sends every request concurrently (at most
-`teacher.concurrency` in flight) from a private event loop on a background thread, so it works the
-same whether or not the calling thread already runs an event loop.
+`generate` (text completions) and `chat` (assistant turns with native tool calls) are synchronous for their
+callers, but send every request concurrently (at most `teacher.concurrency` in flight) from a private event loop on
+a background thread, so they work the same whether or not the calling thread already runs an event loop.
 
 The retry policy is ours, not the SDK's (the SDK's own `max_retries` is 0), so retries are counted
 and reported: 408/409/429, 5xx, timeouts, connection errors and malformed replies (a body that is not
-JSON, or one without `choices` or their text) are retried with exponential backoff and jitter, honouring
+JSON, or one without `choices` or their text or calls) are retried with exponential backoff and jitter, honouring
 `Retry-After` up to `MAX_RETRY_AFTER_S`. A request that still fails comes back as
-`Completion(text="", error=...)`; a per-request failure never raises.
+`Completion(text="", error=...)` or `ChatReply(content="", error=...)`; a per-request failure never raises.
 
 `teacher.base_url` may list several servers serving the same model (a fleet): each attempt goes to the live
 server with the fewest requests in flight; one that refuses or drops a connection is dropped and the request
 moves on to another at once (not counted as a retry); when every server is dropped, all are tried again with
-the usual backoff. Every completion from a fleet names the server that answered it.
+the usual backoff. Every reply from a fleet names the server that answered it.
 """
 
 from __future__ import annotations
@@ -27,16 +27,19 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import openai
 
 from storage.redact import scrub
 from studio.errors import StudioError
-from studio.llm.base import Completion, Request, cut_at_stop
+from studio.llm.base import ChatReply, ChatRequest, Completion, Request, cut_at_stop
+from studio.llm.openai_replies import MalformedReply, chat_reply, text_reply
 from studio.recipe.schema import Teacher, servers
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
@@ -46,6 +49,9 @@ MAX_BACKOFF_S = 60.0  # cap on our own exponential backoff
 OPENAI_MAX_STOP = 4  # the OpenAI API takes at most 4 stop strings; the rest are applied client-side only
 CHARS_PER_TOKEN = 4  # rough estimate, used only when a reply has no `usage`
 RETRY_STATUS = {408, 409, 429}
+
+R = TypeVar("R", Completion, ChatReply)
+Job = Callable[[openai.AsyncOpenAI], Awaitable[R]]  # one request, sent through the client of the server it went to
 
 
 class BackendError(StudioError, RuntimeError):
@@ -105,29 +111,6 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-def _parse_reply(raw: bytes, chat: bool) -> tuple[str, dict | None]:
-    """Text of the first choice and the `usage` object, or `_Retryable` for a malformed reply."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise _Retryable("malformed reply (not JSON)") from None
-    choices = body.get("choices") if isinstance(body, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise _Retryable("malformed reply (no choices)")
-    choice = choices[0]
-    if chat:
-        message = choice.get("message")
-        if not isinstance(message, dict) or "content" not in message:
-            raise _Retryable("malformed reply (no message content)")
-        text = message["content"] or ""  # null content (e.g. a refusal) is an empty reply, not a broken one
-    else:
-        text = choice.get("text")
-    if not isinstance(text, str):
-        raise _Retryable("malformed reply (no text)")
-    usage = body.get("usage")
-    return text, usage if isinstance(usage, dict) else None
-
-
 def _count(usage: dict | None, field: str) -> int | None:
     value = usage.get(field) if usage else None
     return value if isinstance(value, int) and value >= 0 else None
@@ -144,7 +127,7 @@ class Server:
 
 
 class OpenAIBackend:
-    """A `Backend` for an OpenAI-compatible endpoint, configured by the recipe's `Teacher` section.
+    """A `Backend` and a `ChatModel` for an OpenAI-compatible endpoint, configured by the recipe's `Teacher` section.
 
     `backoff_s` is the first retry delay (doubled each retry, with jitter); tests make it small. `role` names the
     recipe section the settings come from, for a missing key's message (a judge scorer borrows the teacher's client).
@@ -170,16 +153,20 @@ class OpenAIBackend:
         self._semaphore: asyncio.Semaphore | None = None
         self._finalizer: weakref.finalize | None = None
 
-    # -- the Backend protocol ------------------------------------------------------------------
+    # -- the Backend and ChatModel protocols ---------------------------------------------------
 
     def generate(self, requests: list[Request], stop: list[str], max_tokens: int) -> list[Completion]:
         """One completion per request, in request order. `max_tokens` is capped at `teacher.max_tokens`."""
-        if not requests:
-            return []
-        loop = self._ensure_loop()
-        max_tokens = max(1, min(max_tokens, self.teacher.max_tokens))
-        future: Future = asyncio.run_coroutine_threadsafe(self._run_all(requests, list(stop), max_tokens), loop)
-        return future.result()
+        max_tokens, stop = self._cap(max_tokens), list(stop)
+        return self._run([partial(self._complete, request=r, stop=stop, max_tokens=max_tokens) for r in requests],
+                         lambda error: Completion(text="", error=error))
+
+    def chat(self, requests: list[ChatRequest], max_tokens: int) -> list[ChatReply]:
+        """One assistant turn per request, in request order, on the chat endpoint whatever `teacher.api` says
+        (tools exist only there). `max_tokens` is capped at `teacher.max_tokens`."""
+        max_tokens = self._cap(max_tokens)
+        return self._run([partial(self._chat_turn, request=r, max_tokens=max_tokens) for r in requests],
+                         lambda error: ChatReply(content="", error=error))
 
     def release(self, key: str) -> None:
         """Nothing is kept per episode on a remote server."""
@@ -217,34 +204,45 @@ class OpenAIBackend:
 
     # -- the requests ----------------------------------------------------------------------------
 
-    async def _run_all(self, requests: list[Request], stop: list[str], max_tokens: int) -> list[Completion]:
+    def _cap(self, max_tokens: int) -> int:
+        return max(1, min(max_tokens, self.teacher.max_tokens))
+
+    def _run(self, jobs: list[Job[R]], failed: Callable[[str], R]) -> list[R]:
+        """Run each job (one request, sent to a server's client) with the retry policy, concurrently, from the
+        backend's own loop; `failed` makes the result of a job that failed for good from its error."""
+        if not jobs:
+            return []
+        loop = self._ensure_loop()
+        future: Future = asyncio.run_coroutine_threadsafe(self._run_all(jobs, failed), loop)
+        return future.result()
+
+    async def _run_all(self, jobs: list[Job[R]], failed: Callable[[str], R]) -> list[R]:
         if self._semaphore is None:  # created here, on the backend's own loop
             self._semaphore = asyncio.Semaphore(self.teacher.concurrency)
-        return list(await asyncio.gather(*(self._one(r, stop, max_tokens) for r in requests)))
+        return list(await asyncio.gather(*(self._one(job, failed) for job in jobs)))
 
-    async def _one(self, request: Request, stop: list[str], max_tokens: int) -> Completion:
+    async def _one(self, job: Job[R], failed: Callable[[str], R]) -> R:
         assert self._semaphore is not None
         async with self._semaphore:
             start = time.perf_counter()
-            completion = await self._with_retries(request, stop, max_tokens)
-            completion.latency_s = time.perf_counter() - start
+            result = await self._with_retries(job, failed)
+            result.latency_s = time.perf_counter() - start
         self.requests += 1
-        if completion.error:
+        if result.error:
             self.failures += 1
-        return completion
+        return result
 
-    async def _with_retries(self, request: Request, stop: list[str], max_tokens: int) -> Completion:
+    async def _with_retries(self, job: Job[R], failed: Callable[[str], R]) -> R:
         max_retries = self.teacher.max_retries
         attempt = 0
         while True:
             try:
-                return await self._attempt(request, stop, max_tokens)
+                return await self._attempt(job)
             except _Failover:
                 continue
             except _Retryable as failure:
                 if attempt >= max_retries:
-                    return Completion(text="", error=scrub(f"{failure.reason} after {max_retries} retries",
-                                                           self._api_key))
+                    return failed(scrub(f"{failure.reason} after {max_retries} retries", self._api_key))
                 delay = failure.retry_after
                 if delay is None:
                     delay = min(self.backoff_s * 2**attempt, MAX_BACKOFF_S) * random.uniform(0.5, 1.5)
@@ -252,7 +250,7 @@ class OpenAIBackend:
                 self.retries += 1
                 await asyncio.sleep(delay)
             except openai.APIStatusError as e:  # other 4xx: retrying will not help
-                return Completion(text="", error=f"HTTP {e.status_code}: {_short(e, secret=self._api_key)}")
+                return failed(f"HTTP {e.status_code}: {_short(e, secret=self._api_key)}")
 
     def _pick(self) -> Server:
         """The live server with the fewest requests in flight (the first listed of equals); when every one
@@ -273,37 +271,37 @@ class OpenAIBackend:
             self.dropped.append(server.url)
         return any(not s.dropped for s in self._servers)
 
-    async def _attempt(self, request: Request, stop: list[str], max_tokens: int) -> Completion:
+    async def _attempt(self, job: Job[R]) -> R:
         server = self._pick()
         server.in_flight += 1
         try:
-            completion = await self._attempt_on(server.client, request, stop, max_tokens)
+            result = await job(server.client)
         except openai.APIConnectionError as e:
             if self._lost(server):  # refused or cut off (a timeout is raised as _Retryable before this)
                 raise _Failover from None
             raise _Retryable(f"connection error ({_short(e, secret=self._api_key)})") from None
+        except MalformedReply as e:
+            raise _Retryable(str(e)) from None
         finally:
             server.in_flight -= 1
         if len(self._servers) > 1:  # one server is named in the recipe already
-            completion.server = server.url
-        return completion
+            result.server = server.url
+        return result
 
-    async def _attempt_on(self, client: openai.AsyncOpenAI, request: Request, stop: list[str],
-                          max_tokens: int) -> Completion:
+    async def _post(self, client: openai.AsyncOpenAI, chat: bool, content: dict[str, Any], max_tokens: int,
+                    stop: list[str]) -> bytes:
+        """One attempt's raw reply body: `content` (the prompt, or the messages and tools) with the recipe's
+        settings; HTTP failures worth retrying raised as `_Retryable`."""
         teacher = self.teacher
-        chat = teacher.api == "chat"
-        params: dict[str, Any] = {"model": teacher.model, "temperature": teacher.temperature}
+        params: dict[str, Any] = {"model": teacher.model, "temperature": teacher.temperature, **content}
         params[self._token_param] = max_tokens
         if stop and self._send_stop:
             params["stop"] = stop[:OPENAI_MAX_STOP]
+        endpoint = client.chat.completions if chat else client.completions
         try:
             async with asyncio.timeout(teacher.timeout_s):
-                if chat:
-                    messages = [{"role": "user", "content": request.prompt}]
-                    raw = await client.chat.completions.with_raw_response.create(messages=messages, **params)
-                else:
-                    raw = await client.completions.with_raw_response.create(prompt=request.prompt, **params)
-                body = raw.http_response.content
+                raw = await endpoint.with_raw_response.create(**params)
+                return raw.http_response.content
         except (TimeoutError, openai.APITimeoutError):
             raise _Retryable(f"timeout ({teacher.timeout_s:g} s)") from None
         except openai.APIStatusError as e:
@@ -311,23 +309,43 @@ class OpenAIBackend:
             if status in RETRY_STATUS or status >= 500:
                 raise _Retryable(f"HTTP {status}", _retry_after(e.response.headers)) from None
             if status == 400 and self._drop_unsupported(e, params):
-                return await self._attempt_on(client, request, stop, max_tokens)
+                return await self._post(client, chat, content, max_tokens, stop)
             raise
         except openai.APIResponseValidationError as e:
             raise _Retryable(f"malformed reply ({_short(e, secret=self._api_key)})") from None
 
-        full_text, usage = _parse_reply(body, chat)
+    async def _complete(self, client: openai.AsyncOpenAI, request: Request, stop: list[str],
+                        max_tokens: int) -> Completion:
+        chat = self.teacher.api == "chat"
+        content = {"messages": [{"role": "user", "content": request.prompt}]} if chat else {"prompt": request.prompt}
+        full_text, usage = text_reply(await self._post(client, chat, content, max_tokens, stop), chat)
         text, _ = cut_at_stop(full_text, stop)  # servers differ in whether (and how) they honour `stop`
+        # Output is counted on the text the server sent, not the cut text: that is what was generated (and billed).
+        tokens_in, tokens_out, cost = self._usage(usage, len(request.prompt), len(full_text))
+        return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
+
+    async def _chat_turn(self, client: openai.AsyncOpenAI, request: ChatRequest, max_tokens: int) -> ChatReply:
+        content: dict[str, Any] = {"messages": request.messages}
+        if request.tools:  # an empty list is no tools (OpenAI refuses `tools: []`)
+            content |= {"tools": request.tools, "tool_choice": "auto"}
+        reply, usage = chat_reply(await self._post(client, True, content, max_tokens, []))
+        sent = len(json.dumps(content, ensure_ascii=False))
+        answered = len(reply.content) + sum(len(json.dumps(call["function"])) for call in reply.tool_calls)
+        reply.tokens_in, reply.tokens_out, reply.cost = self._usage(usage, sent, answered)
+        return reply
+
+    def _usage(self, usage: dict | None, chars_in: int, chars_out: int) -> tuple[int, int, float]:
+        """Tokens in and out from the reply's `usage` (estimated from the characters sent and received where it
+        has none), and their cost at the recipe's prices."""
         tokens_in = _count(usage, "prompt_tokens")
         tokens_out = _count(usage, "completion_tokens")
-        # No usage in the reply: estimate about 4 characters per token. Output is counted on the text the
-        # server sent, not the cut text, since that is what was generated (and billed).
         if tokens_in is None:
-            tokens_in = max(1, round(len(request.prompt) / CHARS_PER_TOKEN))
+            tokens_in = max(1, round(chars_in / CHARS_PER_TOKEN))
         if tokens_out is None:
-            tokens_out = round(len(full_text) / CHARS_PER_TOKEN)
-        cost = (tokens_in * teacher.price_input_per_m + tokens_out * teacher.price_output_per_m) / 1_000_000
-        return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
+            tokens_out = round(chars_out / CHARS_PER_TOKEN)
+        teacher = self.teacher
+        return tokens_in, tokens_out, (tokens_in * teacher.price_input_per_m
+                                       + tokens_out * teacher.price_output_per_m) / 1_000_000
 
     def _drop_unsupported(self, error: openai.APIStatusError, sent: dict[str, Any]) -> bool:
         """Some models reject `stop` or `max_tokens` (OpenAI's reasoning models): stop sending it and retry
