@@ -79,12 +79,10 @@ class ChatTemplate:
 
 
 def parse_reply(text: str) -> tuple[str, list[ParsedCall]]:
-    """A completion as (content, calls): the text outside `<tool_call>` blocks, and each block's call."""
-    calls = []
-    for body in CALL.findall(text):
-        calls.append(_parse_call(body.strip()))
-    content = CALL.sub("", text).strip()
-    return content, calls
+    """A completion as (content, calls): the text before the first `<tool_call>` (as vLLM's Hermes parser reads it),
+    and each block's call."""
+    calls = [_parse_call(body.strip()) for body in CALL.findall(text)]
+    return text.split("<tool_call>", 1)[0].strip(), calls
 
 
 def _parse_call(body: str) -> ParsedCall:
