@@ -46,6 +46,7 @@ class _Call:
     name: str
     arguments: str
     thought: str
+    refused: Observation | None = None  # the answer to a call of no tool, which is not run
 
 
 class ToolCallRunner:
@@ -101,9 +102,11 @@ class ToolCallRunner:
             state.episode.compute_s += share
             state.episode.cost += share * self.price_per_s
             calls += self._take(state, reply)
-        results = call_tools(self.tools, [(c.name, c.arguments) for c in calls], pool, native=True)
-        for call, result in zip(calls, results, strict=True):
-            self._observe(call, result)
+        run = [c for c in calls if c.refused is None]
+        results = dict(zip(map(id, run), call_tools(self.tools, [(c.name, c.arguments) for c in run], pool,
+                                                    native=True), strict=True))
+        for call in calls:  # answered in the order they were made
+            self._observe(call, call.refused or results[id(call)])
         for state in active:
             if state.episode.prediction is None and not state.episode.error:
                 self._next(state)
@@ -136,12 +139,9 @@ class ToolCallRunner:
                 arguments = json.dumps(arguments)
             thought = next(thoughts, "")
             found = self.by_lower.get(name.lower())
-            if found is None:
-                self._answer(state, call.get("id", ""), Step(thought, name or "invalid", arguments,
-                             f"Invalid call: there is no tool {name!r}; the tools are {', '.join(self.tools.names)}.",
-                             INVALID_CALL))
-            else:
-                calls.append(_Call(state, call.get("id", ""), found, arguments, thought))
+            refused = None if found else Observation(
+                f"Invalid call: there is no tool {name!r}; the tools are {', '.join(self.tools.names)}.", INVALID_CALL)
+            calls.append(_Call(state, call.get("id", ""), found or name, arguments, thought, refused))
         for error in reply.malformed:  # calls the template's parser could not read: there is no call id to answer
             ep.steps.append(Step(next(thoughts, ""), "invalid", "", f"Invalid call: {error}", INVALID_CALL))
             state.own.append({"role": "user", "content": f"Invalid call: {error}"})
