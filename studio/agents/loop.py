@@ -7,6 +7,7 @@ handed to `on_episode` the moment it ends, so the caller can commit it at once.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from studio.tasks import Question, Score
 from studio.tasks.scorers import task_score
 from studio.tools.toolbox import Observation, Toolbox
 from studio.trajectories.episode import Episode, Step, parse_call
+from studio.trajectories.messages import call_arguments
 
 STOP = ["\nObservation:", "\nQuestion:"]
 ANSWER_STOP = ["]", "\n"]
@@ -255,7 +257,12 @@ class EpisodeRunner:
         ep = state.episode
         ep.latency_s = time.perf_counter() - state.started
         if ep.prediction is not None:
-            result = self.scorer(state.question, ep.prediction)
+            prediction = ep.prediction
+            if getattr(self.scorer, "scores_calls", False):  # the calls are the answer
+                prediction = json.dumps([{"name": s.action, "arguments": json.loads(
+                    call_arguments(s.argument, self.tools.by_name[s.action].text_argument))}
+                    for s in ep.steps if s.action in self.tools.by_name])
+            result = self.scorer(state.question, prediction)
             ep.em, ep.f1, ep.correct = result.em, result.f1, result.correct
             ep.cost += result.cost  # a judge's grading is part of what the episode cost
             if result.error:
