@@ -3,7 +3,8 @@
 `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` in gpt turns, results as `<tool_response>` in tool turns.
 
 Hermes files list the tools inside the system turn (`<tools> ... </tools>`, with the calling instructions): that
-turn becomes the offered tools (the `tools` key wins where both are given) and is dropped, since the chat template writes the tools and instructions itself.
+turn becomes the offered tools (the `tools` key wins where both are given) and is dropped, since the chat
+template writes the tools and instructions itself.
 LLaMA-Factory's `function_call` / `observation` turns are read too.
 """
 
@@ -117,11 +118,26 @@ def _call_block(call: dict[str, Any]) -> str:
                                         ensure_ascii=False) + "\n</tool_call>"
 
 
+def _in_call_order(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run of tool results sorted by the order of the calls they answer: Hermes pairs results with calls by
+    position (it has no call ids), and one turn's calls are independent, so only their pairing carries meaning."""
+    order = {c["id"]: n for m in messages for n, c in enumerate(m.get("tool_calls") or [])}
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        out.append(m)
+        n = len(out) - 1
+        while m["role"] == "tool" and n > 0 and out[n - 1]["role"] == "tool" and \
+                order.get(out[n - 1]["tool_call_id"], 0) > order.get(m["tool_call_id"], 0):
+            out[n - 1], out[n] = out[n], out[n - 1]
+            n -= 1
+    return out
+
+
 def to_sharegpt(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> dict[str, Any]:
     """Messages and tools as one ShareGPT/Hermes record: calls and results in Hermes tags (the results of one
-    turn's calls in one tool turn), the tools as a JSON string."""
+    turn's calls in one tool turn, in the order of the calls), the tools as a JSON string."""
     turns: list[dict[str, str]] = []
-    for m in messages:
+    for m in _in_call_order(messages):
         if m["role"] == "tool":
             block = "<tool_response>\n" + json.dumps({"name": m.get("name", ""), "content": m["content"]},
                                                      ensure_ascii=False) + "\n</tool_response>"
