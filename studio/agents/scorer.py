@@ -5,8 +5,11 @@
 by task, split and custom file. A setup problem (an undeclared or unloadable Python scorer, a judge without
 its API key) raises a StudioError naming the field before any episode runs; a problem with one answer
 scores it 0 with `Score.error` set.
-"""
 
+A `tool_calls` scorer scores the calls an agent made, not its answer: it and the recipe's scorer carry
+`scores_calls = True`, and `recipe_scorer(...).wants_calls(question)` says it per question, so the loop passes
+`json.dumps([{"name": ..., "arguments": {...}}, ...])` as the prediction.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -20,6 +23,7 @@ from studio.tasks import scorers as kinds
 from studio.tasks.loaders import Question
 from studio.tasks.scorers import ScorerError
 from studio.tasks.scoring import Score
+from studio.tasks.tool_calls import tool_calls
 
 ScoreFn = Callable[[str, Question], Score]
 SourceKey = tuple[str, str | None, str | None]  # task, split, custom file as the recipe names it
@@ -47,6 +51,14 @@ def make_scorer(spec: Scorer | None, task: str, *, store: Store | None = None,
         return lambda prediction, q: kinds.choice(prediction, q, spec.choices)
     if kind == "judge":
         return Judge(spec, store)
+    if kind == "tool_calls":
+        column, ordered, passing = spec.calls, spec.ordered, spec.passing
+
+        def calls_scorer(prediction: str, q: Question) -> Score:
+            return tool_calls(prediction, q, column, ordered, passing)
+
+        calls_scorer.scores_calls = True  # type: ignore[attr-defined]  # the loop passes the calls made
+        return calls_scorer
     assert spec.name is not None  # kind python: the schema requires a name
     name = spec.name
     function = kinds.load_python_scorer(name, python_scorers or {}, base_dir)
@@ -103,4 +115,10 @@ def recipe_scorer(recipe: Recipe, store: Store | None = None, python_scorers: Ma
             return kinds.task_score(question.task, prediction, question.answer)
         return found(prediction, question)
 
+    def wants_calls(question: Question) -> bool:
+        """Whether this question's scorer scores the calls made (their JSON list) rather than the answer."""
+        return getattr(built.get(question_key(question)), "scores_calls", False)
+
+    scorer.scores_calls = any(getattr(f, "scores_calls", False) for f in built.values())  # type: ignore[attr-defined]
+    scorer.wants_calls = wants_calls  # type: ignore[attr-defined]
     return scorer

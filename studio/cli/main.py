@@ -26,7 +26,7 @@ from studio.cli.args import (
 from studio.errors import StudioError, os_error_message
 from studio.files import check_output_file
 from studio.paths import default_db, runs_dir
-from studio.recipe.schema import Tool
+from studio.recipe.schema import FILE_FORMATS, Tool
 from studio.stages.runs import PIPELINE, StageError
 from studio.tasks import TASKS
 from studio.tools.mcp_config import ENV_VAR as MCP_CONFIG_ENV
@@ -96,8 +96,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     with _store(args) as store:
         summary = import_trajectories(store, args.file, args.format, task=args.task, name=args.name)
-    print(f"run {summary.run_id}: imported {summary.count} trajectories from {args.file} "
-          f"(methods {summary.by_method}, tasks {summary.by_task}, {summary.scored} scored against gold)")
+    print(summary.describe(args.file))
     return 0
 
 
@@ -194,7 +193,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
     from studio.recipe.schema import Data
-    from studio.stages.training_data import training_rows
+    from studio.stages.training_data import run_tool_schemas, training_rows
     from studio.trajectories.files import write_file
 
     spec = load_recipe(args.recipe).data if args.recipe else Data(correct_only=not args.all, dedupe=not args.all)
@@ -202,7 +201,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _store(args) as store:
         _require_runs(store, [args.run])
         rows = training_rows(store, [args.run], spec)
-    count = write_file(rows, fmt, args.output)
+        tools = run_tool_schemas(store, [args.run])
+    count = write_file(rows, fmt, args.output, tools)
     print(f"wrote {count} trajectories to {args.output} ({fmt})")
     return 0
 
@@ -306,20 +306,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("--top-k", type=schema_field(Tool, "top_k"), default=3)
     p.add_argument("--backend", choices=["local", "serpapi", "wikipedia"], default="local")
-    p = add("import", cmd_import, "Import recorded trajectories (Alpaca JSON or chat JSONL) as one run.")
+    p = add("import", cmd_import, "Import recorded trajectories (Alpaca JSON or chat JSONL of ReAct text; OpenAI "
+            "fine-tuning JSONL or ShareGPT/Hermes with tool calls) as one run.")
     p.add_argument("file", type=Path)
-    p.add_argument("--format", choices=["alpaca", "chat"], required=True)
+    p.add_argument("--format", choices=FILE_FORMATS, required=True)
     p.add_argument("--task", choices=TASKS,
-                   help="task of every question (default: looked up, else guessed per question)")
+                   help="task of every question (default: ReAct files look it up, else guess it per question; "
+                   "tool-calling files: custom)")
     p.add_argument("--name", help="run name (default: from the file name)")
     p = add("run", cmd_run, "Run a recipe's stages (generate/import, ...), resuming where a rerun left off.")
     p.add_argument("recipe", type=Path)
     p.add_argument("--stages", type=choice_list(PIPELINE),
                    help=f"comma-separated subset of {','.join(PIPELINE)} (default: all)")
     p.add_argument("--dashboard", type=output_file, help="where to write the dashboard HTML (default: artifacts/runs/)")
-    p = add("export", cmd_export, "Write a run's trajectories as training data (Alpaca JSON or chat JSONL).")
+    p = add("export", cmd_export, "Write a run's trajectories as training data (Alpaca JSON, chat JSONL, OpenAI "
+            "fine-tuning JSONL with tools, or ShareGPT/Hermes JSONL).")
     p.add_argument("--run", type=run_id, required=True)
-    p.add_argument("--format", choices=["alpaca", "chat"], help="default: the recipe's data.format, else alpaca")
+    p.add_argument("--format", choices=FILE_FORMATS, help="default: the recipe's data.format, else alpaca")
     p.add_argument("-o", "--output", type=output_file, required=True)
     p.add_argument("--recipe", type=Path, help="apply this recipe's `data` filters and mix (default: correct, deduped)")
     p.add_argument("--all", action="store_true", help="keep every finished trajectory, wrong ones too")

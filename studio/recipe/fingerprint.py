@@ -63,6 +63,9 @@ def stored_fingerprint(data: dict, stage: str, round: int = 0) -> str:
         for name in ("template", "scorer", "examples"):
             if name in source and source[name] is None:
                 source.pop(name)
+        for name, default in (("calls", None), ("ordered", False)):  # a scorer other than tool_calls keeps its key
+            if isinstance(source.get("scorer"), dict) and source["scorer"].get(name, default) == default:
+                source["scorer"].pop(name, None)
     picked = {path: _at(data, path) for path in STAGE_SECTIONS[stage]}
     if data.get("tools") is not None and "tool" in picked:  # a recipe with the `tool` section alone keeps its key
         picked["tools"] = data["tools"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -24,10 +24,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from studio.paths import resolve
 from studio.tasks.loaders import SPLITS, TaskDataError, TemplateError, load_custom
 from studio.tasks.scorers import regex_pattern, unknown_scorer
+from studio.tasks.tool_calls import CallsError, expected_calls
 
 TaskName = Literal["hotpotqa", "bamboogle", "strategyqa", "mmlu", "arithmetic", "custom"]
 Method = Literal["react", "cot", "reflexion", "io"]
 Agent = Literal["prompted", "finetuned", "teacher"]
+FileFormat = Literal["alpaca", "chat", "openai", "sharegpt"]  # trajectory files: ReAct text, or tool-calling chats
+FILE_FORMATS: tuple[str, ...] = get_args(FileFormat)
 BUNDLED_STUDENT = "bundled:gemma-3-270m"
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -106,13 +109,13 @@ class Scorer(Spec):
     """How an answer to this source's questions is scored. `scorer: numeric` is short for
     `scorer: {kind: numeric}`."""
 
-    kind: Literal["exact", "numeric", "contains", "regex", "choice", "judge", "python"] = Field(
+    kind: Literal["exact", "numeric", "contains", "regex", "choice", "judge", "python", "tool_calls"] = Field(
         "exact", description="`exact`: the task's own scoring (exact match and token F1; yes/no for strategyqa, "
         "the letter for mmlu); `numeric`: the first number of the answer equals the gold's within `abs_tol` or "
         "`rel_tol` (\"1,234.5\", \"12%\", \"3/4\", \"$1,200\", \"about 42 apples\"); `contains`: the gold's "
         "words appear in the answer; `regex`: `pattern` matches the answer; `choice`: the answer names the gold's "
         "choice letter; `judge`: a model grades the answer by `rubric`; `python`: the function the studio's config "
-        "file declares as `name`.",
+        "file declares as `name`; `tool_calls`: the calls the agent made match the expected calls (column `calls`).",
     )
     abs_tol: float = Field(1e-6, ge=0, description="`numeric`: absolute tolerance.")
     rel_tol: float = Field(1e-4, ge=0, description="`numeric`: relative tolerance.")
@@ -126,6 +129,13 @@ class Scorer(Spec):
     choices: str | None = Field(
         None, description="`choice`: column of a custom file that lists the options (a JSON list, or text with "
         "options between `|`), so an answer or gold may name an option by its text as well as its letter."
+    )
+    calls: str | None = Field(
+        None, description="`tool_calls`: column of a custom file holding the expected calls as JSON, "
+        "`[{\"name\": ..., \"arguments\": {...}}]`. Empty: the `answer` column."
+    )
+    ordered: bool = Field(
+        False, description="`tool_calls`: the calls must come in the expected order (else any order)."
     )
     model: str = Field("gpt-4o-mini", description="`judge`: the grading model, as the endpoint knows it.")
     base_url: Servers = Field(
@@ -239,11 +249,19 @@ class QuestionSource(Spec):
             if self.path is None:
                 raise ValueError("task `custom` needs a `path` to a CSV or JSONL file")
             try:  # read now (the path was found): a file without answers cannot be trained or scored on
-                load_custom(self.path, self.template)
+                questions = load_custom(self.path, self.template)
             except TemplateError as exc:
                 raise self._template_error(str(exc)) from None
             except TaskDataError as exc:
                 raise ValueError(str(exc)) from None
+            if self.scorer is not None and self.scorer.kind == "tool_calls":
+                try:  # every row's expected calls, so a bad one is found before any episode runs
+                    for question in questions:
+                        expected_calls(question, self.scorer.calls)
+                except CallsError as exc:
+                    raise ValueError(f"scorer `tool_calls`: {exc}") from None
+        elif self.scorer is not None and self.scorer.kind == "tool_calls":
+            raise ValueError("scorer `tool_calls` is for task `custom`: its file holds the expected calls")
         elif self.template is not None:
             raise self._template_error("is for task `custom`: a shipped task's questions are written already")
         elif self.examples is not None:
@@ -354,7 +372,7 @@ class Trajectories(Spec):
     )
     path: str | None = Field(None, description="Recorded trajectories to import (Alpaca JSON, chat JSONL, OpenAI "
                              "fine-tuning JSONL with tools, or ShareGPT/Hermes function calling).")
-    format: Literal["alpaca", "chat", "openai", "sharegpt"] = Field(
+    format: FileFormat = Field(
         "alpaca", description="Format of the file at `path`: `alpaca` and `chat` hold ReAct text; `openai` is the "
         "fine-tuning chat format with `tools` and `tool_calls` (OpenAI, Together, Fireworks); `sharegpt` is "
         "`conversations` + `tools` with Hermes `<tool_call>` turns.")
@@ -447,7 +465,7 @@ class Data(Spec):
         None, description="Relative weight of each task in the set; empty keeps all."
     )
     max_examples: int | None = Field(None, gt=0, description="Cap on the size of the training set.")
-    format: Literal["alpaca", "chat", "openai", "sharegpt"] = Field(
+    format: FileFormat = Field(
         "alpaca", description="Format of the exported training set: `alpaca`/`chat` as ReAct text, `openai` "
         "(messages + tools + tool_calls) or `sharegpt` (conversations + tools, Hermes calls).")
     seed: int = Field(0, description="Seed of the mixing draws.")

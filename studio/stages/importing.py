@@ -1,13 +1,14 @@
-"""The import stage: recorded trajectories from a file become one stored run, all or nothing."""
+"""The import stage: recorded trajectories from a file become one stored run, all or nothing (a tool-calling file's
+malformed records are skipped and listed in the summary, never half imported)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage import Store
-from studio.trajectories.files import episodes_from_file
+from studio.trajectories.files import read_episodes
 
 
 @dataclass
@@ -17,6 +18,22 @@ class ImportSummary:
     by_method: dict[str, int]
     by_task: dict[str, int]
     scored: int
+    skipped: int = 0
+    skipped_lines: list[str] = field(default_factory=list)  # the first few, "file:line: why"
+
+    def describe(self, source: str | Path) -> str:
+        """One line for the import, and one per skipped record listed."""
+        text = (f"run {self.run_id}: imported {self.count} trajectories from {source} (methods {self.by_method}, "
+                f"tasks {self.by_task}, {self.scored} scored against gold)")
+        if self.skipped:
+            text += f"; skipped {self.skipped} malformed record(s):\n" + "\n".join(
+                f"  {line}" for line in self.skipped_lines)
+            if self.skipped > len(self.skipped_lines):
+                text += f"\n  ... and {self.skipped - len(self.skipped_lines)} more"
+        return text
+
+
+SKIPPED_LISTED = 5
 
 
 def import_trajectories(store: Store, path: str | Path, fmt: str, task: str | None = None,
@@ -25,7 +42,7 @@ def import_trajectories(store: Store, path: str | Path, fmt: str, task: str | No
     """Parse the whole file first (a bad record raises before anything is stored), then store every
     trajectory and the run in one transaction."""
     path = Path(path)
-    episodes = episodes_from_file(path, fmt, task, model=f"recorded:{path.name}")
+    episodes, skipped = read_episodes(path, fmt, task, model=f"recorded:{path.name}")
     with store.transaction():
         run_id = store.create_run(name or f"import {path.name}", "import", recipe, recipe_name,
                                   fingerprint=fingerprint)
@@ -38,4 +55,6 @@ def import_trajectories(store: Store, path: str | Path, fmt: str, task: str | No
         by_method=dict(Counter(e.method for e in episodes)),
         by_task=dict(Counter(e.task for e in episodes)),
         scored=sum(e.em is not None for e in episodes),
+        skipped=len(skipped),
+        skipped_lines=[str(s) for s in skipped[:SKIPPED_LISTED]],
     )

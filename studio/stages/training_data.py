@@ -10,14 +10,26 @@ from storage import Store
 from studio.paths import resolve
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Data, Recipe
-from studio.stages.runs import StageError
+from studio.stages.runs import StageError, stored_tools
+from studio.tools.toolbox import SEARCH
 from studio.trajectories.files import episodes_from_file
+from studio.trajectories.schemas import function_schema
 from studio.trajectories.selection import kept, select
 
 
 def training_rows(store: Store, run_ids: list[int], spec: Data) -> list[dict[str, Any]]:
     """Stored trajectories of the given runs that make the training set, in a stable order."""
     return select([r for run_id in run_ids for r in store.trajectories(run_id)], spec)
+
+
+def run_tool_schemas(store: Store, run_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each run's offered tools as OpenAI function schemas (for writing its ReAct trajectories as tool calls): the
+    tool list its agents were given, else the built-in search (a run of the `tool` section alone, an import)."""
+    found = {}
+    for run_id in run_ids:
+        listed = stored_tools(store.get_run(run_id) or {}) or [SEARCH.listing()]
+        found[run_id] = [function_schema(t["name"], t["description"], t["input_schema"]) for t in listed]
+    return found
 
 
 def source_run(recipe: Recipe, store: Store) -> int | None:

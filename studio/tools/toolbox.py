@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from studio.errors import StudioError
 from studio.recipe.schema import Noise, Recipe, ToolUse
 from studio.tools.search import Search
+from studio.trajectories.schemas import string_param
 
 if TYPE_CHECKING:
     from storage import Store
@@ -47,12 +48,7 @@ class ToolSpec:
     @property
     def text_argument(self) -> str | None:
         """The one string parameter a `name[text]` call fills, if the tool has exactly one parameter."""
-        properties = self.input_schema.get("properties") or {}
-        if len(properties) == 1:
-            (param, schema), = properties.items()
-            if schema.get("type", "string") == "string":
-                return param
-        return None
+        return string_param(self.input_schema)
 
     def function(self) -> dict[str, Any]:
         """The tool as the chat APIs and chat templates take it (an OpenAI function schema)."""

@@ -1,7 +1,8 @@
-"""Trajectory files in the two forms users bring and trainers read: Alpaca JSON and OpenAI chat JSONL.
+"""Trajectory files in the forms users bring and trainers read: ReAct text as Alpaca JSON or chat JSONL, and
+tool-calling conversations as OpenAI fine-tuning JSONL or ShareGPT/Hermes (`tool_files`).
 
-Reading is all-or-nothing: a malformed record stops the import with its file and line, before
-anything is stored.
+Reading ReAct text is all-or-nothing: a malformed record stops the import with its file and line, before
+anything is stored. Tool-calling files skip and report their malformed records instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from studio.errors import StudioError
 from studio.files import check_output_file, write_text
 from studio.trajectories.episode import MARKER, Episode, detect_method, final_answer, parse_steps
+from studio.trajectories.tool_files import TOOL_FORMATS, Skipped, read_tool_episodes, tool_record
 
 REWARD = re.compile(r"Episode finished, reward = (\w+(?:\.\d+)?)")
 CHOICES = re.compile(r"\nA\. .*\nB\. .*", re.DOTALL)
@@ -39,12 +41,12 @@ def _fail(path: Path, line: int, record: int, what: str) -> TrajectoryFileError:
     return TrajectoryFileError(f"{path}:{line}: record {record}: {what}")
 
 
-def _json_array_items(path: Path, text: str) -> list[tuple[int, Any]]:
+def _json_array_items(path: Path, text: str, what: str = "an Alpaca file") -> list[tuple[int, Any]]:
     """(line, item) for each element of a top-level JSON array, so errors can name the line."""
     decoder = json.JSONDecoder()
     pos = len(text) - len(text.lstrip())
     if not text[pos:pos + 1] == "[":
-        raise TrajectoryFileError(f"{path}:1: an Alpaca file is a JSON array of records")
+        raise TrajectoryFileError(f"{path}:1: {what} is a JSON array of records")
     pos += 1
     items: list[tuple[int, Any]] = []
     while True:
@@ -100,13 +102,17 @@ def _chat_record(path: Path, line: int, number: int, item: Any) -> Record:
     return _split_record(path, line, number, "\n".join(turns))
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrajectoryFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def read_records(path: str | Path, fmt: str) -> list[Record]:
     """Every record of an Alpaca JSON or chat JSONL file, or a TrajectoryFileError for the first bad one."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrajectoryFileError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    text = _read_text(path)
     if fmt == "alpaca":
         items = _json_array_items(path, text)
         records = [_alpaca_record(path, line, i, item) for i, (line, item) in enumerate(items, 1)]
@@ -123,7 +129,7 @@ def read_records(path: str | Path, fmt: str) -> list[Record]:
                 raise _fail(path, line, len(records) + 1, "JSON nested too deeply to be a trajectory") from None
             records.append(_chat_record(path, line, len(records) + 1, item))
     else:
-        raise TrajectoryFileError(f"{path}: unknown format {fmt!r} (alpaca or chat)")
+        raise TrajectoryFileError(f"{path}: unknown format {fmt!r} (alpaca, chat, openai or sharegpt)")
     if not records:
         raise TrajectoryFileError(f"{path}: no trajectories in the file")
     return records
@@ -175,18 +181,37 @@ def record_to_episode(record: Record, task: str | None, model: str | None) -> Ep
     )
 
 
-def episodes_from_file(path: str | Path, fmt: str, task: str | None = None,
-                       model: str | None = None) -> list[Episode]:
-    """All records of a file as episodes, with keys made unique where a question repeats for a method."""
+def read_episodes(path: str | Path, fmt: str, task: str | None = None,
+                  model: str | None = None) -> tuple[list[Episode], list[Skipped]]:
+    """All records of a file as episodes, with keys made unique where a question repeats for a method, and the
+    records skipped (tool-calling formats only; the ReAct text formats raise on the first bad record)."""
+    path = Path(path)
+    skipped: list[Skipped] = []
+    if fmt in TOOL_FORMATS:
+        found, skipped = read_tool_episodes(path, _read_text(path), fmt, task, model, _tool_array_items)
+        if not found:
+            why = f": {len(skipped)} malformed, the first {skipped[0]}" if skipped else ""
+            raise TrajectoryFileError(f"{path}: no readable {fmt} trajectories in the file{why}")
+    else:
+        found = [record_to_episode(record, task, model) for record in read_records(path, fmt)]
     episodes = []
     seen: dict[str, int] = {}
-    for record in read_records(path, fmt):
-        episode = record_to_episode(record, task, model)
+    for episode in found:
         seen[episode.key] = seen.get(episode.key, 0) + 1
         if seen[episode.key] > 1:
             episode.question_id = f"{episode.question_id}#{seen[episode.key]}"
         episodes.append(episode)
-    return episodes
+    return episodes, skipped
+
+
+def episodes_from_file(path: str | Path, fmt: str, task: str | None = None,
+                       model: str | None = None) -> list[Episode]:
+    """The episodes of `read_episodes`, the skipped records left out."""
+    return read_episodes(path, fmt, task, model)[0]
+
+
+def _tool_array_items(path: Path, text: str) -> list[tuple[int, Any]]:
+    return _json_array_items(path, text, "a JSON file of tool-calling records")
 
 
 def to_alpaca(row: dict[str, Any]) -> dict[str, str]:
@@ -206,10 +231,16 @@ def to_chat(row: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     return {"messages": messages}
 
 
-def write_file(rows: list[dict[str, Any]], fmt: str, out: str | Path) -> int:
-    """Write trajectories as Alpaca JSON or chat JSONL; returns how many were written."""
+def write_file(rows: list[dict[str, Any]], fmt: str, out: str | Path,
+               run_tools: dict[int, list[dict[str, Any]]] | None = None) -> int:
+    """Write trajectories as Alpaca JSON, chat JSONL, OpenAI fine-tuning JSONL or ShareGPT JSONL; returns how many
+    were written. `run_tools` holds each run's offered tools (OpenAI function schemas) for converting its ReAct
+    trajectories to the tool-calling formats."""
     if fmt == "alpaca":
         text = json.dumps([to_alpaca(r) for r in rows], ensure_ascii=False, indent=1)
+    elif fmt in TOOL_FORMATS:
+        text = "".join(json.dumps(tool_record(r, fmt, (run_tools or {}).get(r["run_id"], [])), ensure_ascii=False)
+                       + "\n" for r in rows)
     else:
         text = "".join(json.dumps(to_chat(r), ensure_ascii=False) + "\n" for r in rows)
     write_text(check_output_file(Path(out)), text)

@@ -55,12 +55,20 @@ def kept(rows: list[dict[str, Any]], rounds: Rounds) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: (r["run_id"], r["key"]))
 
 
+def demonstration(row: dict[str, Any]) -> bool:
+    """A tool-calling conversation imported from a public file (OpenAI or ShareGPT format): it has no gold, so its
+    correctness is unknown, and it may end on calls (single-turn call sets do). The file is the curated data, so
+    it counts as right and finished; dropping it would empty the training set of every such import."""
+    return row.get("format") == "tools" and row.get("gold") is None and row.get("correct") is None
+
+
 def select(rows: list[dict[str, Any]], spec: Data) -> list[dict[str, Any]]:
     """The rows that make the training set by the recipe's `data` settings (finished without error, then its
-    filters, dedupe, method and task mix and cap, drawn with its seed), in a stable order."""
-    rows = [r for r in rows if r["error"] is None and r["prediction"] is not None]
+    filters, dedupe, method and task mix and cap, drawn with its seed), in a stable order. An imported tool-calling
+    demonstration passes `correct_only` and the finished filter (see `demonstration`)."""
+    rows = [r for r in rows if r["error"] is None and (r["prediction"] is not None or demonstration(r))]
     if spec.correct_only:
-        rows = [r for r in rows if r["correct"]]
+        rows = [r for r in rows if r["correct"] or demonstration(r)]
     if spec.max_steps is not None:
         rows = [r for r in rows if r["n_steps"] <= spec.max_steps]
     if spec.dedupe:
