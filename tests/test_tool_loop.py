@@ -26,11 +26,11 @@ Q = Question("q1", "hotpotqa", "dev", "Where was the author of Dune born?", "Tac
 
 
 def calculator_recipe(url: str, **extra) -> Recipe:
-    return Recipe(name="tools-teacher", format="tools", tools=[{"mcp": "calculator"}],
-                  tasks=[{"task": "arithmetic", "split": "train", "n": 2, "seed": 1}],
-                  teacher={"base_url": url, "api_key_env": NO_KEY_ENV, "timeout_s": 5, "max_retries": 1,
-                           "few_shot_k": 0, "max_steps": 4},
-                  evaluation={"sets": [{"task": "arithmetic", "split": "test", "n": 1}]}, **extra)
+    return Recipe(**{"name": "tools-teacher", "format": "tools", "tools": [{"mcp": "calculator"}],
+                     "tasks": [{"task": "arithmetic", "split": "train", "n": 2, "seed": 1}],
+                     "teacher": {"base_url": url, "api_key_env": NO_KEY_ENV, "timeout_s": 5, "max_retries": 1,
+                                 "few_shot_k": 0, "max_steps": 4},
+                     "evaluation": {"sets": [{"task": "arithmetic", "split": "test", "n": 1}]}, **extra})
 
 
 def test_the_teacher_calls_tools_natively_and_the_episode_is_stored_as_its_messages(serve, store, monkeypatch):
@@ -186,3 +186,26 @@ def test_a_prompted_agent_sees_worked_examples_as_earlier_conversations():
     assert len(answers) == 2 and all("\nAnswer: " in m["content"] or m["content"].startswith("Answer: ")
                                      for m in answers)
     assert tools_prompt("strategyqa", "react", 0) == [{"role": "system", "content": AGENT_SYSTEM}]
+
+
+def test_a_task_whose_gold_is_the_calls_is_scored_on_the_calls_made(serve, store, monkeypatch, tmp_path):
+    """The `tool_calls` scorer in the loop: the teacher's calls (not its final words) are matched with the expected
+    calls of the question's `calls` column, with type coercion."""
+    monkeypatch.delenv(NO_KEY_ENV, raising=False)
+    rows = [{"question": "Six times seven?", "answer": "42",
+             "calls": [{"name": "calculate", "arguments": {"expression": "6 * 7"}}]},
+            {"question": "Two plus two?", "answer": "4",
+             "calls": [{"name": "calculate", "arguments": {"expression": "2 + 2"}}]}]
+    path = tmp_path / "calls.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def script(call: Call) -> Reply:
+        if call.payload["messages"][-1]["role"] == "user":
+            return Reply(tool_calls=[wire_call("calculate", {"expression": "6 * 7"})])
+        return Reply(text="Answer: whatever I say")
+
+    recipe = calculator_recipe(serve(script).url, data={"correct_only": False}, tasks=[
+        {"task": "custom", "path": str(path), "n": 2, "scorer": {"kind": "tool_calls"}}])
+    result = generate(recipe, store)
+    scored = {r["question"]: (r["em"], r["correct"]) for r in store.trajectories(result.run_id)}
+    assert scored == {"Six times seven?": (1.0, True), "Two plus two?": (0.0, False)}

@@ -50,6 +50,12 @@ def call_tools(tools: Toolbox, calls: list[tuple[str, str]], pool: ThreadPoolExe
     return [futures[i].result() if i in futures else one(c) for i, c in enumerate(calls)]
 
 
+def wants_calls(scorer: Scorer, question: Question) -> bool:
+    """Whether `question` is scored on the calls the agent made (a `tool_calls` scorer) rather than its answer."""
+    per_question = getattr(scorer, "wants_calls", None)
+    return per_question(question) if per_question is not None else getattr(scorer, "scores_calls", False)
+
+
 def account(episode: Episode, reply: Completion | ChatReply) -> None:
     """A model call's tokens, price and server, added to the episode that made it."""
     episode.tokens_in += reply.tokens_in
@@ -258,7 +264,7 @@ class EpisodeRunner:
         ep.latency_s = time.perf_counter() - state.started
         if ep.prediction is not None:
             prediction = ep.prediction
-            if getattr(self.scorer, "scores_calls", False):  # the calls are the answer
+            if wants_calls(self.scorer, state.question):  # the calls are the answer
                 prediction = json.dumps([{"name": s.action, "arguments": json.loads(
                     call_arguments(s.argument, self.tools.by_name[s.action].text_argument))}
                     for s in ep.steps if s.action in self.tools.by_name])

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from studio.agents.loop import AgentSpec, Scorer, StopSignal, account, call_tools, failure, own_score
+from studio.agents.loop import AgentSpec, Scorer, StopSignal, account, call_tools, failure, own_score, wants_calls
 from studio.agents.tool_prompts import LAST_STEP, REFLECT, offers_tools, tools_prompt
 from studio.errors import Cancelled
 from studio.llm.base import ChatModel, ChatReply, ChatRequest
@@ -176,7 +176,7 @@ class ToolCallRunner:
         ep.messages = [{"role": "system", "content": AGENT_SYSTEM}, *state.own]
         if ep.prediction is not None:
             prediction = ep.prediction
-            if getattr(self.scorer, "scores_calls", False):  # the calls are the answer
+            if wants_calls(self.scorer, state.question):  # the calls are the answer
                 prediction = json.dumps(calls_made(state.own))
             result = self.scorer(state.question, prediction)
             ep.em, ep.f1, ep.correct = result.em, result.f1, result.correct
