@@ -57,3 +57,40 @@ def test_check_tools_lists_the_calculator_and_a_tool_call_reads_as_a_card(page, 
     expect(cards.nth(1).locator(".tool-badge")).to_have_count(0)
     assert page.locator("#traj-timeline b:text-is('7')").count() == 0  # the agent's tags stay text
     page.screenshot(path=str(SHOTS / "trajectories-tool-card.png"), full_page=True)
+
+
+def test_a_tools_format_episode_reads_as_cards_with_its_raw_chat_here_and_on_the_share_page(page, served):  # noqa: F811
+    """A native-tool-calling episode (#27): marked `format: tools`, its calls as cards, its raw chat folded until
+    opened, in the Trajectories tab and on a dashboard's share page alike."""
+    from playwright.sync_api import expect
+    from test_app_tools_format import QUESTION, seed_tools_run
+
+    from studio.results.dashboards import save_dashboard
+
+    run, _, _ = seed_tools_run(served["store"])
+    open_studio(page, served["url"] + "/")
+    tab(page, "Trajectories")
+    choose(page, "traj-run", re.compile(rf"^{run} · calc-tools evaluate"))
+    expect(page.locator("#traj-count")).to_contain_text("2 episode")
+    page.locator("#traj-table").get_by_text("teacher").filter(visible=True).first.click()
+    lane = page.locator("#traj-timeline .lane")
+    expect(lane.locator(".format-marker")).to_have_text("format: tools")
+    cards = lane.locator(".tool-card")
+    expect(cards).to_have_count(3)
+    expect(cards.nth(1).locator(".tool-args")).to_have_text('{\n  "expression": "3 * 4"\n}')
+    expect(cards.nth(2).locator(".tool-badge")).to_have_text("invalid call")
+    messages = lane.locator(".raw-chat .raw-messages")
+    expect(messages).to_be_hidden()
+    lane.locator(".raw-chat summary").click()
+    expect(messages).to_be_visible()
+    expect(messages).to_contain_text('"tool_call_id": "call_0b"')
+    expect(lane.locator(".raw-chat .raw-tools")).to_contain_text('"name": "calculate"')
+    page.screenshot(path=str(SHOTS / "trajectories-tools-format.png"), full_page=True)
+
+    page.goto(f"{served['url']}/dashboards/{save_dashboard(served['store'], [run])}")
+    sample = page.locator("details.right", has_text=QUESTION)
+    sample.locator("summary").first.click()
+    expect(sample.locator(".format-marker")).to_be_visible()
+    expect(sample.locator(".tool-card")).to_have_count(3)
+    sample.locator(".raw-chat summary").click()
+    expect(sample.locator(".raw-messages")).to_contain_text('"role": "tool"')

@@ -15,6 +15,7 @@ from studio.app.recipes_tab import create_recipes_tab
 from studio.app.runs_tab import create_runs_tab
 from studio.app.trajectories_tab import _any, create_trajectories_tab, run_filter_choices
 from studio.app.views import Studio
+from studio.results.episode_cards import CARDS_CSS
 
 CSS = """
 .gradio-container {max-width: 1440px !important; overflow: clip !important}
@@ -39,16 +40,6 @@ CSS = """
 .hint {font-size: 0.85rem; color: var(--body-text-color-subdued)}
 .lane {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.5rem 0.7rem}
 .lane-head {margin-bottom: 0.4rem}
-.step-card {border-left: 3px solid #f97316; padding: 0.2rem 0.6rem; margin: 0.4rem 0; font-size: 0.9rem}
-.step-card .obs {color: var(--body-text-color-subdued)}
-.tool-card {border-left-color: #0ea5e9}
-.tool-card.tool-failed {border-left-color: #dc2626}
-.tool-card .tool-args {margin: 0.2rem 0; padding: 0.3rem 0.5rem; border-radius: 4px; font-size: 0.8rem;
-  background: var(--background-fill-secondary); white-space: pre-wrap; overflow-wrap: anywhere}
-.tool-badge {display: inline-block; margin-left: 0.4rem; padding: 0 0.45rem; border-radius: 999px;
-  font-size: 0.72rem; font-weight: 600; vertical-align: middle}
-.tool-badge-invalid {color: #92400e; background: #fffbeb; border: 1px solid #d97706}
-.tool-badge-error {color: #991b1b; background: #fef2f2; border: 1px solid #dc2626}
 .tools-check ul {margin: 0.2rem 0 0.4rem 1rem}
 .tools-check .tools-entry {margin-top: 0.4rem}
 .tools-check .tools-failed {color: #991b1b}
@@ -60,7 +51,7 @@ CSS = """
 .round-head {font-weight: 600; margin-bottom: 0.3rem}
 #run-log textarea, #traj-text textarea, #traj-thought textarea, #traj-observation textarea {
   font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 0.8rem}
-"""
+""" + CARDS_CSS
 
 
 

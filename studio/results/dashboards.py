@@ -16,9 +16,10 @@ from typing import Any
 from storage import Store
 from studio.errors import StudioError
 from studio.files import check_output_file, write_text
+from studio.results.episode_cards import CARDS_CSS, format_marker, offered_params, raw_chat, step_cards
 from studio.results.insight import outcome_counts, seed_spread
 from studio.results.scores import scores
-from studio.trajectories.episode import OUTCOMES
+from studio.trajectories.episode import OUTCOMES, Step
 
 LOW_EM, EDGE_EM = 15, 85  # a label under a point below 15% EM, or over one above 85%, would leave the plot
 SAMPLES_PER_KIND = 2  # sample episodes of each agent that were right, and as many wrong (and unscored)
@@ -323,11 +324,13 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
 
 
 def _samples(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
-    """A few episodes of each agent, right and wrong ones (and unscored ones) alike where it has them."""
+    """A few episodes of each agent, right and wrong ones (and unscored ones) alike where it has them; a
+    `tools`-format one with its steps, conversation and offered tools, to show as cards."""
     if not run_ids:
         return []
     return store.query(
-        f"SELECT run_id, agent, task, method, question, prediction, gold, correct, text FROM trajectories "
+        f"SELECT run_id, agent, task, method, question, prediction, gold, correct, text, format, messages, "
+        f"offered_tools, CASE WHEN format = 'tools' THEN steps END AS steps FROM trajectories "
         f"WHERE run_id IN ({', '.join('?' * len(run_ids))}) AND error IS NULL "
         f"QUALIFY row_number() OVER (PARTITION BY agent, correct ORDER BY run_id, key) <= {SAMPLES_PER_KIND} "
         f"ORDER BY agent, correct DESC NULLS LAST, run_id, key", run_ids)
@@ -405,13 +408,21 @@ def _rounds_html(rows: list[dict[str, Any]]) -> str:
 
 
 def _sample_html(sample: dict[str, Any]) -> str:
-    """One sample episode, folded: who answered what, right or wrong, and its whole text."""
+    """One sample episode, folded: who answered what, right or wrong, and its whole text; a `tools`-format one
+    (snapshots from before the format have none) as its cards and its raw chat."""
     verdict = {True: "right", False: "wrong"}.get(sample["correct"], "not scored")
     head = " · ".join(html.escape(str(sample[k])) for k in ("agent", "task", "method"))
-    return (f'<details class="{verdict.replace(" ", "-")}"><summary>{head} · <b>{verdict}</b>: '
-            f"{html.escape(str(sample['question']))}</summary>"
+    if sample.get("format") == "tools":
+        offered = sample.get("offered_tools")
+        cards = step_cards([Step(**s) for s in sample.get("steps") or []], offered_params(offered),
+                           unscored=sample["correct"] is None)
+        body = f"<div class='cards'>{cards}</div>{raw_chat(sample.get('messages'), offered)}"
+    else:
+        body = f"<pre>{html.escape(sample['text'])}</pre>"
+    return (f'<details class="{verdict.replace(" ", "-")}"><summary>{head}{format_marker(sample.get("format"))} · '
+            f"<b>{verdict}</b>: {html.escape(str(sample['question']))}</summary>"
             f"<p>prediction: <b>{html.escape(str(sample['prediction']))}</b> · gold: "
-            f"{html.escape(str(sample['gold']))}</p><pre>{html.escape(sample['text'])}</pre></details>")
+            f"{html.escape(str(sample['gold']))}</p>{body}</details>")
 
 
 # The page fits any width from a phone's up: tables scroll in their own box, long words and text wrap.
@@ -425,7 +436,7 @@ td{white-space:nowrap}
 th{background:#f3f4f6}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:.5rem}
 details{margin:.25rem 0}
-.figure{height:420px;margin:1rem 0;width:100%}"""
+.figure{height:420px;margin:1rem 0;width:100%}""" + CARDS_CSS
 
 
 def render_html(spec: dict[str, Any]) -> str:

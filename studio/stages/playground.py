@@ -39,6 +39,9 @@ class Lane:
     model: str | None = None
     seconds: float = 0.0
     text_params: dict[str, str] = field(default_factory=dict)  # tool name: the parameter a `name[text]` call fills
+    format: str = "react"  # the episode's: "tools" for native function calls
+    messages: list[dict] | None = None  # a `tools`-format episode's conversation, once it is over
+    offered_tools: list[dict] | None = None  # the tools it was offered, as OpenAI function schemas
 
 
 def question_for(text: str, recipe: Recipe | None = None) -> Question:
@@ -83,7 +86,7 @@ def ask(recipe: Recipe, store: Store, question: Question, agents: list[Agent], m
     """Run `agents` on one question at once; yields every agent's lane whenever something changed, and once
     more when all are done."""
     recipe = with_engine(recipe, engine)
-    lanes = {agent: Lane(agent) for agent in agents}
+    lanes = {agent: Lane(agent, format=recipe.format) for agent in agents}
     changed = threading.Event()
     threads = [threading.Thread(target=_run_lane, args=(recipe, store, question, lanes[a], method, changed),
                                 name=f"playground-{a}", daemon=True) for a in agents]
@@ -101,13 +104,14 @@ def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, meth
     started = time.perf_counter()
 
     def seen(episode: Episode) -> None:
-        lane.steps = list(episode.steps)
+        lane.steps, lane.format, lane.offered_tools = list(episode.steps), episode.format, episode.offered_tools
         lane.seconds = time.perf_counter() - started
         changed.set()
 
     def finished(episode: Episode) -> None:
         lane.steps, lane.prediction, lane.model = list(episode.steps), episode.prediction, episode.model
-        lane.error = episode.error
+        lane.error, lane.messages = episode.error, episode.messages
+        lane.format, lane.offered_tools = episode.format, episode.offered_tools
         if question.answer and episode.error is None:
             lane.correct, lane.em = episode.correct, episode.em
 
