@@ -46,7 +46,8 @@ class _Call:
     name: str
     arguments: str
     thought: str
-    refused: Observation | None = None  # the answer to a call of no tool, which is not run
+    refused: Observation | None = None  # the answer to a call that is not run: of no tool, or unreadable
+    unreadable: bool = False  # a call the template's parser could not read: it has no id to answer
 
 
 class ToolCallRunner:
@@ -110,6 +111,7 @@ class ToolCallRunner:
         for state in active:
             if state.episode.prediction is None and not state.episode.error:
                 self._next(state)
+            state.episode.messages = [{"role": "system", "content": AGENT_SYSTEM}, *state.own]
             if self.on_step is not None:
                 self.on_step(state.episode)
 
@@ -142,14 +144,18 @@ class ToolCallRunner:
             refused = None if found else Observation(
                 f"Invalid call: there is no tool {name!r}; the tools are {', '.join(self.tools.names)}.", INVALID_CALL)
             calls.append(_Call(state, call.get("id", ""), found or name, arguments, thought, refused))
-        for error in reply.malformed:  # calls the template's parser could not read: there is no call id to answer
-            ep.steps.append(Step(next(thoughts, ""), "invalid", "", f"Invalid call: {error}", INVALID_CALL))
-            state.own.append({"role": "user", "content": f"Invalid call: {error}"})
+        for error in reply.malformed:
+            refused = Observation(f"Invalid call: {error}", INVALID_CALL)
+            calls.append(_Call(state, "", "invalid", "", next(thoughts, ""), refused, unreadable=True))
         return calls
 
     def _observe(self, call: _Call, result: Observation | Exception) -> None:
         if isinstance(result, Exception):
             call.state.episode.error = failure(call.name, result)
+            return
+        if call.unreadable:  # told as a user message: a tool message must answer a call id
+            call.state.episode.steps.append(Step(call.thought, "invalid", "", result.text, result.status))
+            call.state.own.append({"role": "user", "content": result.text})
             return
         argument = step_argument(call.arguments, self.params.get(call.name))
         self._answer(call.state, call.call_id, Step(call.thought, call.name, argument, result.text, result.status))
@@ -173,7 +179,6 @@ class ToolCallRunner:
     def _close(self, state: _State) -> Episode:
         ep = state.episode
         ep.latency_s = time.perf_counter() - state.started
-        ep.messages = [{"role": "system", "content": AGENT_SYSTEM}, *state.own]
         if ep.prediction is not None:
             prediction = ep.prediction
             if wants_calls(self.scorer, state.question):  # the calls are the answer
