@@ -10,7 +10,8 @@ from storage import Store
 from studio.paths import resolve
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Data, Recipe
-from studio.stages.runs import StageError
+from studio.stages.runs import StageError, stored_tools
+from studio.train.examples import example_row
 from studio.trajectories.files import episodes_from_file
 from studio.trajectories.selection import kept, select
 
@@ -40,6 +41,16 @@ def training_preview_rows(recipe: Recipe, store: Store) -> list[dict]:
     if not rows:
         raise StageError(f"recipe {recipe.name!r} has no training trajectories yet: run its generate stage first")
     return rows
+
+
+def worker_rows(recipe: Recipe, store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as the training worker reads them; in the `tools` format with their chat messages and the tools of
+    the run each comes from (a row read straight from a file: the search)."""
+    listings: dict[int | None, list[dict] | None] = {}
+    for run_id in {row.get("run_id") for row in rows}:
+        run = store.get_run(run_id) if run_id is not None else None
+        listings[run_id] = stored_tools(run) if run is not None else None
+    return [example_row(row, recipe.format, listings[row.get("run_id")]) for row in rows]
 
 
 def explore_run(recipe: Recipe, store: Store, round: int) -> dict[str, Any]:

@@ -59,8 +59,21 @@ class ToolSpec:
         return {"name": self.name, "description": self.description, "input_schema": self.input_schema,
                 "server": self.server, "version": self.version}
 
+    def function(self) -> dict[str, Any]:
+        """The tool as an OpenAI function schema: what a chat request's `tools=` and a chat template list."""
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": self.input_schema}}
+
 
 SEARCH = ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA)  # the built-in search, uncut
+
+
+def stored_specs(listing: list[dict[str, Any]] | None) -> list[ToolSpec]:
+    """The tools of a run's stored listing; None (a run of a recipe with the `tool` section alone): the search."""
+    if listing is None:
+        return [SEARCH]
+    return [ToolSpec(t["name"], t.get("description") or "", t.get("input_schema") or {}, t.get("server"),
+                     version=t.get("version")) for t in listing]
 
 
 def text_params(specs: list[ToolSpec]) -> dict[str, str]:
