@@ -234,22 +234,25 @@ def cmd_preview_mask(args: argparse.Namespace) -> int:
 
     from studio.llm.bundled import resolve_model
     from studio.recipe.io import load_recipe
-    from studio.stages.training_data import training_preview_rows
-    from studio.train.masking import IGNORE, preview, tokenize_example
+    from studio.stages.training_data import training_preview_rows, worker_rows
+    from studio.train.examples import tokenize_row, training_template
+    from studio.train.masking import IGNORE, preview
 
     recipe = load_recipe(args.recipe)
     with _store(args) as store:
         rows = training_preview_rows(recipe, store)
-    if args.index >= len(rows):
-        raise StageError(f"--index {args.index}: the recipe has {len(rows)} training example(s), "
-                         f"numbered from 0")
-    row = rows[args.index]
+        if args.index >= len(rows):
+            raise StageError(f"--index {args.index}: the recipe has {len(rows)} training example(s), "
+                             f"numbered from 0")
+        [row] = worker_rows(recipe, store, [rows[args.index]])
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(recipe.student.model))
     student = recipe.student
-    example = tokenize_example(tokenizer, row["question"], row["text"], student.max_seq_length, student.loss_on)
+    template = training_template(tokenizer, recipe)
+    example = tokenize_row(tokenizer, template, row, student)
     print(preview(tokenizer, example))
     trained = sum(label != IGNORE for label in example.labels)
-    print(f"\n-- [[trained]] {trained} of {len(example.input_ids)} tokens (loss_on: {student.loss_on})"
+    through = f", chat template: {template.name}" if template is not None else ""
+    print(f"\n-- [[trained]] {trained} of {len(example.input_ids)} tokens (loss_on: {student.loss_on}{through})"
           + (", cut at max_seq_length" if example.truncated else ""))
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.errors import StudioError
+from studio.trajectories.episode import question_block
 
 TEMPLATES = Path(__file__).parent / "templates"
 GEMMA3_TOOLS = TEMPLATES / "gemma3_tools.jinja"
@@ -113,9 +114,21 @@ def gemma3_tools() -> ChatTemplate:
     return ChatTemplate(GEMMA3_TOOLS.read_text(encoding="utf-8"), "<bos>", "<eos>", "gemma3_tools")
 
 
-def tokenizer_template(tokenizer: Any, override: str | None = None) -> ChatTemplate:
-    """The template a tokenizer's model is used with in the `tools` format: `override` (a Jinja file) if given, else
-    the tokenizer's own when it renders tools, else the project's Gemma 3 template for a Gemma model."""
+def question_turn(question: str) -> dict[str, str]:
+    """The user turn that opens a `react` episode under `student.prompt_format: chat` (the plain prompt's text)."""
+    return {"role": "user", "content": question_block(question)}
+
+
+def chat_prefix(template: ChatTemplate, question: str) -> str:
+    """The `react` format's prompt under `student.prompt_format: chat`: the question as a user turn and the model's
+    turn opened, which the trajectory then continues (training renders the trajectory as that turn)."""
+    return template.render([question_turn(question)], add_generation_prompt=True)
+
+
+def tokenizer_template(tokenizer: Any, override: str | None = None, tools: bool = True) -> ChatTemplate:
+    """The template a tokenizer's model is used with: `override` (a Jinja file) if given, else the tokenizer's own
+    when it renders tools (any own template when `tools` is False: the `react` format's chat prompts list none), else
+    the project's Gemma 3 template for a Gemma model."""
     bos, eos = tokenizer.bos_token or "", tokenizer.eos_token or ""
     if override is not None:
         from studio.paths import resolve
@@ -125,7 +138,7 @@ def tokenizer_template(tokenizer: Any, override: str | None = None) -> ChatTempl
             raise ChatTemplateError(f"student.chat_template: no file {path}")
         return ChatTemplate(path.read_text(encoding="utf-8"), bos, eos, path.name)
     own = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
-    if own and "tools" in own:
+    if own and ("tools" in own or not tools):
         return ChatTemplate(own, bos, eos, "the model's own")
     if "<start_of_turn>" in tokenizer.get_vocab():
         return gemma3_tools()

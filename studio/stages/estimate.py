@@ -167,7 +167,7 @@ class Pace:
                              f"run {speed[0]['run_id']} trained {speed[0]['s']:.0f} tokens/s on this machine")
         if self._train is None and self.measure and "train" not in self.why_not:
             try:
-                self._train = _measure_training(self.recipe, self.rows)
+                self._train = _measure_training(self.recipe, self.store, self.rows)
             except StudioError as exc:
                 self.why_not["train"] = str(exc)
         return self._train
@@ -197,7 +197,7 @@ class Pace:
                            "the fine-tuned agent, not trained yet, paced as the prompted student")
 
 
-def _measure_training(recipe: Recipe, rows: list[dict]) -> TrainPace:
+def _measure_training(recipe: Recipe, store: Store, rows: list[dict]) -> TrainPace:
     """A few optimizer steps of the real training worker, with the recipe's student settings, on the rows of one
     typical step, in a temporary folder that is removed after. Every step sees the same batches: a CPU compiles
     its kernels for each new shape, which a short probe of fresh shapes would time instead of the training
@@ -209,6 +209,7 @@ def _measure_training(recipe: Recipe, rows: list[dict]) -> TrainPace:
     import tempfile
 
     from studio.paths import ROOT
+    from studio.stages.training_data import worker_rows
     from studio.train.group import launch_command, launch_env
     from studio.train.worker import OWNER_ENV, write_inputs
 
@@ -220,7 +221,7 @@ def _measure_training(recipe: Recipe, rows: list[dict]) -> TrainPace:
         update={"max_steps": MEASURE_STEPS, "save_merged": False, "checkpoint_every": MEASURE_STEPS + 1})})
     with tempfile.TemporaryDirectory(prefix="studio-estimate-") as tmp:
         folder = Path(tmp)
-        write_inputs(folder, probe, chosen)
+        write_inputs(folder, probe, worker_rows(probe, store, chosen))
         started = time.perf_counter()
         with (folder / "worker.log").open("wb") as log:
             command = launch_command(sys.executable, student.devices, ["-m", "studio.train", str(folder)])
@@ -344,7 +345,7 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
 
 def _training_rows(recipe: Recipe, store: Store, expected: float | None,
                    dry_run: list[Episode]) -> tuple[float, str, list[dict]]:
-    """How many examples the training set will have, from what, and rows (question, text) like its own."""
+    """How many examples the training set will have, from what, and rows like its own (trajectory rows)."""
     from studio.stages.training_data import source_run, training_rows
 
     source = source_run(recipe, store)
@@ -352,14 +353,14 @@ def _training_rows(recipe: Recipe, store: Store, expected: float | None,
         rows = training_rows(store, [source], recipe.data)
         return float(len(rows)), f"run {source}'s trajectories through the data filters", rows
     if expected is not None:
-        rows = [{"question": e.question, "text": e.text} for e in dry_run]
+        rows = [e.as_row() for e in dry_run]
         return expected, "the dry run's share of correct episodes", rows
     from studio.paths import resolve
     from studio.trajectories.files import episodes_from_file
 
     found = episodes_from_file(resolve(recipe.trajectories.path), recipe.trajectories.format,
                                recipe.trajectories.task)
-    rows = [{"question": e.question, "text": e.text} for e in found]
+    rows = [e.as_row() for e in found]
     return float(len(found)), f"{recipe.trajectories.path} (before the data filters)", rows
 
 

@@ -74,7 +74,7 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
           cancel: threading.Event | None = None, round: int = 0) -> TrainResult:
     """Fine-tune the student on the training set of self-improvement round `round` (0: the recipe's own);
     resumes an interrupted run of the same settings."""
-    from studio.stages.training_data import training_set
+    from studio.stages.training_data import training_set, worker_rows
 
     found = store.find_run(recipe.name, "train", fingerprint(recipe, "train", round))
     if found is not None and found["status"] == "done":
@@ -90,7 +90,7 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
         shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     worker_recipe = round_recipe(recipe, round)
-    write_inputs(folder, worker_recipe, rows)
+    write_inputs(folder, worker_recipe, worker_rows(worker_recipe, store, rows))
     (folder / "recipe.yaml").write_text(dump_recipe(worker_recipe), encoding="utf-8")
     (folder / INIT_ADAPTER).unlink(missing_ok=True)
     if init:

@@ -11,9 +11,9 @@ from studio.paths import resolve
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Data, Recipe
 from studio.stages.runs import StageError, stored_tools
-from studio.tools.toolbox import SEARCH
+from studio.tools.toolbox import stored_specs
+from studio.train.examples import example_row
 from studio.trajectories.files import episodes_from_file
-from studio.trajectories.schemas import function_schema
 from studio.trajectories.selection import kept, select
 
 
@@ -27,8 +27,7 @@ def run_tool_schemas(store: Store, run_ids: list[int]) -> dict[int, list[dict[st
     tool list its agents were given, else the built-in search (a run of the `tool` section alone, an import)."""
     found = {}
     for run_id in run_ids:
-        listed = stored_tools(store.get_run(run_id) or {}) or [SEARCH.listing()]
-        found[run_id] = [function_schema(t["name"], t["description"], t["input_schema"]) for t in listed]
+        found[run_id] = [spec.function() for spec in stored_specs(stored_tools(store.get_run(run_id) or {}))]
     return found
 
 
@@ -52,6 +51,16 @@ def training_preview_rows(recipe: Recipe, store: Store) -> list[dict]:
     if not rows:
         raise StageError(f"recipe {recipe.name!r} has no training trajectories yet: run its generate stage first")
     return rows
+
+
+def worker_rows(recipe: Recipe, store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as the training worker reads them; in the `tools` format with their chat messages and the tools of
+    the run each comes from (a row read straight from a file: the search)."""
+    listings: dict[int | None, list[dict] | None] = {}
+    for run_id in {row.get("run_id") for row in rows}:
+        run = store.get_run(run_id) if run_id is not None else None
+        listings[run_id] = stored_tools(run) if run is not None else None
+    return [example_row(row, recipe.format, listings[row.get("run_id")]) for row in rows]
 
 
 def explore_run(recipe: Recipe, store: Store, round: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from studio.errors import StudioError
 from studio.recipe.schema import Noise, Recipe, ToolUse
 from studio.tools.search import Search
-from studio.trajectories.schemas import string_param
+from studio.trajectories.schemas import function_schema, string_param
 
 if TYPE_CHECKING:
     from storage import Store
@@ -52,8 +52,7 @@ class ToolSpec:
 
     def function(self) -> dict[str, Any]:
         """The tool as the chat APIs and chat templates take it (an OpenAI function schema)."""
-        return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": self.input_schema}}
+        return function_schema(self.name, self.description, self.input_schema)
 
     def listing(self) -> dict[str, Any]:
         """What a run stores of the tool (and its fingerprint covers)."""
@@ -61,7 +60,16 @@ class ToolSpec:
                 "server": self.server, "version": self.version}
 
 
+
 SEARCH = ToolSpec("search", SEARCH_DESCRIPTION, SEARCH_SCHEMA)  # the built-in search, uncut
+
+
+def stored_specs(listing: list[dict[str, Any]] | None) -> list[ToolSpec]:
+    """The tools of a run's stored listing; None (a run of a recipe with the `tool` section alone): the search."""
+    if listing is None:
+        return [SEARCH]
+    return [ToolSpec(t["name"], t.get("description") or "", t.get("input_schema") or {}, t.get("server"),
+                     version=t.get("version")) for t in listing]
 
 
 def text_params(specs: list[ToolSpec]) -> dict[str, str]:

@@ -43,17 +43,22 @@ class Example:
 def tokenize_example(tokenizer, question: str, trajectory: str, max_len: int, loss_on: str = "agent") -> Example:
     """Token ids and labels (IGNORE where no loss is taken), aligned with the ids and cut at `max_len`."""
     text = training_text(question, trajectory)
-    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+    start = len(question_block(question))
+    spans = [(max(a, start), b) for a, b in agent_spans(text) if b > start]
+    return label_tokens(tokenizer, text, spans, max_len, loss_on)
+
+
+def label_tokens(tokenizer, text: str, spans: list[tuple[int, int]], max_len: int, loss_on: str,
+                 special_tokens: bool = True) -> Example:
+    """`text` tokenised, each token labelled with itself when it starts inside one of `spans` (every token with
+    `loss_on: all`). `special_tokens` False: the text already carries them (a chat template's rendering)."""
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=special_tokens)
     ids, offsets = enc["input_ids"], enc["offset_mapping"]
     if loss_on == "all":
         labels = list(ids)
     else:
-        spans = agent_spans(text)
-        start = len(question_block(question))
-        labels = [
-            token if e > s >= start and any(a <= s < b for a, b in spans) else IGNORE
-            for token, (s, e) in zip(ids, offsets, strict=True)
-        ]
+        labels = [token if e > s and any(a <= s < b for a, b in spans) else IGNORE
+                  for token, (s, e) in zip(ids, offsets, strict=True)]
     return Example(ids[:max_len], labels[:max_len], len(ids) > max_len)
 
 

@@ -29,10 +29,9 @@ INIT_ADAPTER = "init_adapter.txt"  # when present: the adapter folder training s
 
 
 def write_inputs(run_dir: Path, recipe: Recipe, rows: list[dict]) -> None:
-    """What `run` reads from a run folder: the resolved recipe and the training rows (question and text)."""
+    """What `run` reads from a run folder: the resolved recipe and the training rows (`examples.example_row`)."""
     (run_dir / "recipe.json").write_text(recipe.model_dump_json(indent=1), encoding="utf-8")
-    (run_dir / "train.jsonl").write_text(
-        "".join(json.dumps({"question": r["question"], "text": r["text"]}) + "\n" for r in rows), encoding="utf-8")
+    (run_dir / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 def run(run_dir: Path) -> int:
@@ -43,9 +42,10 @@ def run(run_dir: Path) -> int:
         recipe = Recipe.model_validate_json((run_dir / "recipe.json").read_text(encoding="utf-8"))
         rows = [json.loads(line) for line in (run_dir / "train.jsonl").read_text(encoding="utf-8").splitlines()]
         student = recipe.student
+        from studio.train.examples import tokenize_row, training_template
         from studio.train.group import join
         from studio.train.loss import model_loss, selective_loss
-        from studio.train.masking import IGNORE, tokenize_example
+        from studio.train.masking import IGNORE
         from studio.train.model import load_student
 
         group = join(student.devices)
@@ -53,8 +53,8 @@ def run(run_dir: Path) -> int:
         init = run_dir / INIT_ADAPTER
         if init.is_file():  # continue from an earlier adapter (a resumed run's checkpoint still wins)
             load_adapter_weights(loaded.model, Path(init.read_text(encoding="utf-8")))
-        examples = [tokenize_example(loaded.tokenizer, r["question"], r["text"], student.max_seq_length,
-                                     student.loss_on) for r in rows]
+        template = training_template(loaded.tokenizer, recipe)
+        examples = [tokenize_row(loaded.tokenizer, template, r, student) for r in rows]
         examples = [e for e in examples if any(label != IGNORE for label in e.labels[1:])]
         emit({"event": "start", "backend": loaded.backend, "device": loaded.device, "devices": group.size,
               "precision": loaded.precision, "examples": len(examples),
@@ -66,6 +66,8 @@ def run(run_dir: Path) -> int:
         step = train_loop(loaded.model, examples, student, pad_id, loaded.device, run_dir, loss_fn, emit,
                           loaded.autocast, group)
         if group.main:
+            if template is not None:  # the exported agent and later stages render what training rendered
+                loaded.tokenizer.chat_template = template.source
             save(loaded, recipe, run_dir)
             emit({"event": "done", "step": step, "adapter": str(run_dir / ADAPTER)})
         group.end()
