@@ -209,3 +209,26 @@ def test_a_task_whose_gold_is_the_calls_is_scored_on_the_calls_made(serve, store
     result = generate(recipe, store)
     scored = {r["question"]: (r["em"], r["correct"]) for r in store.trajectories(result.run_id)}
     assert scored == {"Six times seven?": (1.0, True), "Two plus two?": (0.0, False)}
+
+
+def test_react_under_the_chat_template_prompts_as_it_trained(bundled_model_dir):
+    """`student.prompt_format: chat`: the fine-tuned agent's prompt is training's `chat_prefix` (the question a user
+    turn, the model's turn opened), the trajectory goes on inside that turn, and its end-of-turn marker stops a step."""
+    from transformers import AutoTokenizer
+
+    from studio.agents.loop import EpisodeRunner
+    from studio.llm.chat_template import chat_prefix, tokenizer_template
+
+    template = tokenizer_template(AutoTokenizer.from_pretrained(bundled_model_dir), tools=False)
+    prompts: list[str] = []
+
+    def reply(prompt: str) -> str:
+        prompts.append(prompt)
+        return " It is Tacoma.\nAction: finish[Tacoma]<end_of_turn>\nObservation: junk"
+
+    backend = Scripted(reply)
+    done: list = []
+    EpisodeRunner(backend, search_toolbox(lambda q: q), AgentSpec("react", "finetuned"), chat=template).run(
+        [Q], done.append)
+    assert prompts[0] == chat_prefix(template, Q.question) + "Thought:"
+    assert done[0].prediction == "Tacoma" and done[0].correct

@@ -17,6 +17,7 @@ from typing import Protocol
 from studio.agents.prompts import prompt_prefix, reflection
 from studio.errors import Cancelled
 from studio.llm.base import Backend, ChatReply, Completion, Request
+from studio.llm.chat_template import ChatTemplate
 from studio.tasks import Question, Score
 from studio.tasks.scorers import task_score
 from studio.tools.toolbox import Observation, Toolbox
@@ -131,12 +132,16 @@ class EpisodeRunner:
 
     def __init__(self, backend: Backend, tools: Toolbox, spec: AgentSpec, *,
                  in_flight: int = 16, noise: float = 0.0, price_per_hour: float = 0.0, scorer: Scorer = own_score,
-                 examples: Mapping[str, str] | None = None, on_step: Callable[[Episode], None] | None = None):
+                 examples: Mapping[str, str] | None = None, on_step: Callable[[Episode], None] | None = None,
+                 chat: ChatTemplate | None = None):
         """Each model call's wall time is shared out among the episodes it served (`compute_s`), so the
         episodes' times add up to the machine time used; `price_per_hour` turns that into cost. `examples` maps a
         custom file to the recorded trajectories that prompt its questions. `on_step` sees each open episode after
-        every model call (the playground streams steps from it)."""
+        every model call (the playground streams steps from it). `chat`: the student's template, when the prompt is
+        its user turn and the trajectory its model turn (`student.prompt_format: chat`)."""
         self.backend, self.tools, self.spec, self.on_step, self.scorer = backend, tools, spec, on_step, scorer
+        self.chat = chat
+        self.stops = [*STOP, chat.end_of_turn] if chat is not None else STOP
         self.in_flight, self.noise, self.examples = in_flight, noise, examples or {}
         self.price_per_s = price_per_hour / 3600
         self.invalid = invalid_message(tools)
@@ -149,6 +154,8 @@ class EpisodeRunner:
                           noise=self.noise)
         prefix = prompt_prefix(q.task, spec.method, q.question, spec.k, spec.seed, spec.instructions, self.tools.specs,
                                self.examples.get(q.source or ""))
+        if self.chat is not None:  # for k == 0 exactly what training rendered (`chat_prefix`)
+            prefix = self.chat.render([{"role": "user", "content": prefix}], add_generation_prompt=True)
         state = _State(q, prefix, episode)
         if spec.method == "io":
             state.cue = "Action: finish["
@@ -171,7 +178,7 @@ class EpisodeRunner:
                 raise Cancelled("cancelled")
             while waiting and len(active) < self.in_flight:
                 active.append(self._start(waiting.pop()))
-            for stop in (STOP, ANSWER_STOP):
+            for stop in (self.stops, ANSWER_STOP):
                 group = [s for s in active if (s.cue.endswith("[")) == (stop is ANSWER_STOP)]
                 if not group:
                     continue

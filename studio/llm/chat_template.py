@@ -147,10 +147,11 @@ def tokenizer_template(tokenizer: Any, override: str | None = None, tools: bool 
 
 
 @lru_cache(maxsize=8)
-def model_template(model: str, override: str | None = None) -> ChatTemplate:
-    """The `tools`-format template of a model the recipe names (the bundled Gemma, a Hub id or a folder)."""
+def model_template(model: str, override: str | None = None, tools: bool = True) -> ChatTemplate:
+    """The chat template of a model the recipe names (the bundled Gemma, a Hub id or a folder), as training picks it
+    (`tools`: for the `tools` format; else for the `react` format's chat prompts)."""
     from transformers import AutoTokenizer
 
     from studio.llm.bundled import resolve_model
 
-    return tokenizer_template(AutoTokenizer.from_pretrained(resolve_model(model)), override)
+    return tokenizer_template(AutoTokenizer.from_pretrained(resolve_model(model)), override, tools)

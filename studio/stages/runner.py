@@ -101,8 +101,12 @@ def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, env:
     remote teacher, whose price is per token). `on_step` sees each open episode after every model call."""
     remote = agent == "teacher" and recipe.teacher.backend == "openai"
     price = 0.0 if remote or purpose == "generate" else recipe.evaluation.local_price_per_hour
-    runner = ToolCallRunner if recipe.format == "tools" else EpisodeRunner
-    engine = chat_model(recipe, agent, model) if recipe.format == "tools" else model
-    return runner(engine, env.tools, agent_spec(recipe, agent, method, purpose),
-                  in_flight=1 if one_at_a_time else in_flight(recipe, agent), noise=noise,
-                  price_per_hour=price, scorer=env.scorer, examples=custom_examples(recipe), on_step=on_step)
+    spec = agent_spec(recipe, agent, method, purpose)
+    common = {"in_flight": 1 if one_at_a_time else in_flight(recipe, agent), "noise": noise, "price_per_hour": price,
+              "scorer": env.scorer, "examples": custom_examples(recipe), "on_step": on_step}
+    if recipe.format == "tools":
+        return ToolCallRunner(chat_model(recipe, agent, model), env.tools, spec, **common)
+    chat = None
+    if recipe.student.prompt_format == "chat" and agent != "teacher":
+        chat = model_template(recipe.student.model, recipe.student.chat_template, tools=False)
+    return EpisodeRunner(model, env.tools, spec, chat=chat, **common)
