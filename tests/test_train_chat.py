@@ -156,3 +156,16 @@ def test_preview_mask_marks_the_assistant_turns(tmp_path, capsys, bundled_model_
             '"1+2"}}\n</tool_call><end_of_turn>]]') in out
     assert "<tool_response>\n3\n</tool_response>" in out and "[[Answer: 3<end_of_turn>]]" in out
     assert "chat template: gemma3_tools" in out
+
+
+def test_imported_react_trajectories_are_offered_the_recipes_tools(store):
+    """An import stores no tool list: in the `tools` format its ReAct rows call the recipe's tools (the calculator's
+    schema from its MCP server), not the search."""
+    from studio.recipe.io import load_recipe
+    from studio.stages.training_data import training_preview_rows, worker_rows
+
+    recipe = load_recipe("recipes/calculator_tools.yaml")
+    row = worker_rows(recipe, store, training_preview_rows(recipe, store)[:1])[0]
+    assert [t["function"]["name"] for t in row["tools"]] == ["calculate"]
+    call = row["messages"][2]["tool_calls"][0]["function"]
+    assert call["name"] == "calculate" and list(json.loads(call["arguments"])) == ["expression"]

@@ -11,7 +11,7 @@ from studio.paths import resolve
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Data, Recipe
 from studio.stages.runs import StageError, stored_tools
-from studio.tools.toolbox import stored_specs
+from studio.tools.toolbox import open_toolbox, stored_specs
 from studio.train.examples import example_row
 from studio.trajectories.files import episodes_from_file
 from studio.trajectories.selection import kept, select
@@ -55,11 +55,16 @@ def training_preview_rows(recipe: Recipe, store: Store) -> list[dict]:
 
 def worker_rows(recipe: Recipe, store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows as the training worker reads them; in the `tools` format with their chat messages and the tools of
-    the run each comes from (a row read straight from a file: the search)."""
+    the run each comes from. An import stores no tool list (nor does a row read straight from a file): its ReAct
+    trajectories are offered the recipe's tools (its MCP servers connected for their schemas)."""
     listings: dict[int | None, list[dict] | None] = {}
     for run_id in {row.get("run_id") for row in rows}:
         run = store.get_run(run_id) if run_id is not None else None
         listings[run_id] = stored_tools(run) if run is not None else None
+    if recipe.format == "tools" and None in listings.values():
+        with open_toolbox(recipe, store) as tools:
+            offered = [spec.listing() for spec in tools.specs]
+        listings = {run_id: listing if listing is not None else offered for run_id, listing in listings.items()}
     return [example_row(row, recipe.format, listings[row.get("run_id")]) for row in rows]
 
 
