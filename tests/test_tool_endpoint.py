@@ -62,13 +62,31 @@ def test_gguf_export_carries_the_agents_chat_template(exported):
         assert [line for line in lines if line.startswith("PARAMETER stop")] == [
             'PARAMETER stop "<end_of_turn>"', 'PARAMETER stop "<eos>"']
         text = "\n".join(lines)
-        assert "{{ range .ToolCalls }}" not in text and "range $j, $call := .ToolCalls" in text
+        # Ollama finds the call tag as the first text inside `if .ToolCalls`
+        assert "{{- if .ToolCalls }}\n{{- range .ToolCalls }}\n<tool_call>\n" in text
         assert '{"name": "{{ .Function.Name }}", "arguments": {{ json .Function.Arguments }}}' in text
         assert "<tool_response>" in text and "Question:" not in text
 
     card = (exported / "README.md").read_text()
     assert f"llama-server --jinja -m {merged.name}" in card and "ollama create agent -f Modelfile.merged" in card
     assert "Answer the question." in card and "Observation:" not in card
+
+
+def test_peft_and_merged_exports_save_the_template_with_the_tokenizer(trained_tools_agent, tmp_path):
+    from transformers import AutoTokenizer
+
+    recipe, db = trained_tools_agent
+    shutil.copyfile(db, tmp_path / "agent.duckdb")
+    template = gemma3_tools().source
+    with Store(tmp_path / "agent.duckdb") as store:
+        for fmt, folder in (("peft", "adapter"), ("merged", "model")):
+            result = export_agent(recipe, store, fmt, tmp_path / fmt)
+            assert result.files == [f"{folder}/", "chat_template.jinja", "recipe.yaml", "README.md"]
+            assert (tmp_path / fmt / "chat_template.jinja").read_text() == template
+            assert AutoTokenizer.from_pretrained(tmp_path / fmt / folder).chat_template == template
+    card = (tmp_path / "merged" / "README.md").read_text()
+    assert ("vllm serve model --enable-auto-tool-choice --tool-call-parser hermes --chat-template "
+            "chat_template.jinja") in card
 
 
 def _post(url: str, body: dict) -> dict:

@@ -75,6 +75,8 @@ def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str =
     if fmt == "peft":
         shutil.copytree(adapter, out / ADAPTER_DIR)
         make_adapter_portable(out / ADAPTER_DIR, model)
+        if template is not None:
+            _save_template(out / ADAPTER_DIR, template)
         result.files.append(ADAPTER_DIR + "/")
     elif fmt == "merged":
         write_merged(adapter, recipe, out / MERGED_DIR, template)
@@ -115,6 +117,15 @@ def write_merged(adapter: Path, recipe: Recipe, target: Path, template: ChatTemp
     if template is not None:
         tokenizer.chat_template = template.source
     save_folder(merged, tokenizer, recipe, target)
+
+
+def _save_template(folder: Path, template: ChatTemplate) -> None:
+    """The folder's tokenizer saved again with the agent's chat template (what `apply_chat_template` uses)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer.chat_template = template.source
+    tokenizer.save_pretrained(str(folder))
 
 
 def _place(source: Path, target: Path) -> None:

@@ -79,6 +79,7 @@ def serving_section(fmt: str, files: list[str]) -> str:
 - Ollama: `ollama create agent -f Modelfile.merged` (or `-f Modelfile`, base + adapter), then \
 `POST /api/chat` with `"messages"` and `"tools"` (or `ollama.chat(model="agent", messages=..., tools=...)`); the \
 calls come back in `message.tool_calls`.
+- vLLM serves the transformers model: export it with `--format merged`.
 """
     if fmt == "merged":
         return f"""Served as a tool-calling chat endpoint: `model/` saves the agent's chat template with its \
