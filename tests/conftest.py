@@ -111,18 +111,16 @@ TINY_AGENT = {
 }
 
 
-@pytest.fixture(scope="session")
-def trained_agent(tmp_path_factory, bundled_model_dir):
-    """A recipe whose student is fine-tuned as the quickstart's is (64 recorded trajectories, 16 steps, about a
-    minute), trained once per session. Returns (recipe, database file): copy the file before writing to it."""
+def train_recipe(spec: dict, tmp: Path) -> tuple:
+    """Run a recipe's generate and train stages in `tmp` (its runs folder and database there); returns (recipe,
+    database file)."""
     import os
 
     from storage import Store
     from studio.recipe.schema import Recipe
     from studio.stages.pipeline import run_recipe
 
-    tmp = tmp_path_factory.mktemp("trained-agent")
-    recipe = Recipe.model_validate(TINY_AGENT)
+    recipe = Recipe.model_validate(spec)
     saved = os.environ.get("STUDIO_RUNS")
     os.environ["STUDIO_RUNS"] = str(tmp / "runs")
     try:
@@ -134,3 +132,26 @@ def trained_agent(tmp_path_factory, bundled_model_dir):
         else:
             os.environ["STUDIO_RUNS"] = saved
     return recipe, tmp / "agent.duckdb"
+
+
+@pytest.fixture(scope="session")
+def trained_agent(tmp_path_factory, bundled_model_dir):
+    """A recipe whose student is fine-tuned as the quickstart's is (64 recorded trajectories, 16 steps, about a
+    minute), trained once per session. Returns (recipe, database file): copy the file before writing to it."""
+    return train_recipe(TINY_AGENT, tmp_path_factory.mktemp("trained-agent"))
+
+
+TOOLS_AGENT = TINY_AGENT | {
+    "name": "tools-agent",
+    "description": "8 recorded HotpotQA trajectories as search calls, 2 LoRA steps: a `tools`-format agent, for tests.",
+    "format": "tools",
+    "data": {"max_examples": 8},
+    "student": {"max_seq_length": 768, "max_steps": 2, "batch_size": 2, "learning_rate": 3e-4},
+}
+
+
+@pytest.fixture(scope="session")
+def trained_tools_agent(tmp_path_factory, bundled_model_dir):
+    """A `tools`-format recipe with a student fine-tuned in two steps (a few seconds' training): what is tested is
+    where the agent goes, not how well it answers. Returns (recipe, database file)."""
+    return train_recipe(TOOLS_AGENT, tmp_path_factory.mktemp("trained-tools-agent"))

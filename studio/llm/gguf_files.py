@@ -5,7 +5,9 @@
 * the LoRA adapter: `convert_lora_to_gguf.py --base <model folder>` (f32), which llama-server applies with
   `--lora` and Ollama with `ADAPTER`;
 * the merged model: `llama-export-lora` applies the GGUF adapter to the base GGUF (merged tensors in f16),
-  then `llama-quantize` writes the asked type.
+  then `llama-quantize` writes the asked type;
+* a chat template: `gguf_new_metadata.py` (gguf-py's) copies a GGUF with `tokenizer.chat_template` replaced, the
+  template `llama-server --jinja` renders chats and parses tool calls with.
 
 Every file is written under a temporary name and renamed into place, so a file that exists is whole; derived
 files are redone when their source is newer.
@@ -22,6 +24,7 @@ from studio.paths import cache_dir
 
 QUANTS = {"f16": "F16", "q8_0": "Q8_0", "q4_k_m": "Q4_K_M"}
 BUNDLED_QUANT = "q4_k_m"  # the bundled Gemma 3 270M's own type
+NEW_METADATA = "gguf-py/gguf/scripts/gguf_new_metadata.py"  # under the converters' folder
 
 
 def bundled_gguf() -> Path:
@@ -97,15 +100,28 @@ def adapter_gguf(adapter: str | Path, model: str, target: Path | None = None) ->
     return target
 
 
-def merged_gguf(adapter: str | Path, model: str, quant: str, target: Path) -> Path:
-    """Base model with the adapter merged in, quantised to `quant` (f16, q8_0 or q4_k_m)."""
+def with_chat_template(source: Path, template_file: Path, target: Path) -> Path:
+    """A copy of the GGUF `source` at `target` whose `tokenizer.chat_template` is the Jinja file's text."""
+    tmp = _tmp(target)
+    try:
+        python_tool(NEW_METADATA, source, tmp, "--chat-template-file", template_file,
+                    what=f"writing the chat template into {target.name}")
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def merged_gguf(adapter: str | Path, model: str, quant: str, target: Path, base: Path | None = None) -> Path:
+    """Base model with the adapter merged in, quantised to `quant` (f16, q8_0 or q4_k_m). `base`: the base GGUF
+    to merge into (its metadata, a chat template among them, carries over), else the student's own."""
     if quant not in QUANTS:
         raise ValueError(f"quant must be one of {', '.join(QUANTS)}")
     lora = adapter_gguf(adapter, model)
     merged = _tmp(target.with_name(target.stem + "-merged-f16.gguf"))
     tmp = _tmp(target)
     try:
-        run_tool([binary("llama-export-lora"), "-m", base_gguf(model), "--lora", lora, "-o", merged],
+        run_tool([binary("llama-export-lora"), "-m", base or base_gguf(model), "--lora", lora, "-o", merged],
                  "merging the adapter into the base model (llama-export-lora)")
         run_tool([binary("llama-quantize"), "--allow-requantize", merged, tmp, QUANTS[quant]],
                  f"quantising the merged model to {quant} (llama-quantize)")

@@ -327,11 +327,12 @@ class ServerProcess:
 
 def llama_server(model: str | Path, *, lora: str | Path | None = None, parallel: int = 16, ctx_per_slot: int = 4096,
                  threads: int | None = None, host: str = "127.0.0.1", port: int | None = None,
-                 alias: str | None = None, chat_template: str | None = None,
+                 alias: str | None = None, chat_template: str | None = None, jinja: bool = False,
                  startup_timeout_s: float = 180.0) -> ServerProcess:
     """`llama-server` on a GGUF file (with a GGUF LoRA adapter applied at scale 1), one slot per episode in
     flight, slots savable to a folder of its own (`prime_slots`). Use as a context manager; `.base_url` is its
-    OpenAI-compatible endpoint. Without a `port` it listens on a free one (`ServerProcess`)."""
+    OpenAI-compatible endpoint. Without a `port` it listens on a free one (`ServerProcess`). `jinja`: chats through
+    the model's own Jinja chat template, which also says how its tool calls are parsed."""
     model = Path(model)
     if not model.is_file():
         raise LlamaCppError(f"model file not found: {model}")
@@ -353,6 +354,8 @@ def llama_server(model: str | Path, *, lora: str | Path | None = None, parallel:
         cmd += ["--alias", alias]
     if chat_template:
         cmd += ["--chat-template", chat_template]
+    if jinja:
+        cmd.append("--jinja")
     return ServerProcess(lambda chosen: [*cmd, "--port", str(chosen)], host, port, name="llama-server",
                          health_path="/health", startup_timeout_s=startup_timeout_s, scratch=slots)
 

@@ -4,6 +4,8 @@ GGUF files made with llama.cpp's tools with an Ollama Modelfile; always with a m
 Whatever the format, the output folder says how the agent must be prompted (zero-shot, exactly its training
 format: `Question: ...` then `Thought:`), where its tool's results go (`Observation: ...`) and where each
 model call must stop, since an agent run by hand in llama.cpp or Ollama needs the same loop the studio runs.
+An agent of the `tools` format is a chat model instead: its chat template travels with it (`export_chat`), so
+llama-server, vLLM and Ollama serve it as an OpenAI-style endpoint with `tools`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from storage import Store
 from studio.agents.loop import ANSWER_STOP, STOP
 from studio.files import check_output_folder
 from studio.llm.bundled import make_adapter_portable, portable_name
+from studio.llm.chat_template import ChatTemplate
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.io import dump_recipe
 from studio.recipe.schema import Recipe
+from studio.stages.export_chat import TEMPLATE_FILE, agent_template, chat_modelfile, serving_section
 from studio.stages.runs import StageError, latest_adapter
 from studio.trajectories.episode import question_block
+from studio.trajectories.messages import AGENT_SYSTEM
 
 FORMATS = ("peft", "merged", "gguf")
 ADAPTER_DIR = "adapter"
@@ -64,15 +69,22 @@ def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str =
     check_output_folder(out, f"-o {out}")
     result = ExportResult(out, fmt)
     model = recipe.student.model
+    template = agent_template(adapter, recipe)
+    if template is not None:  # beside the weights, for servers that take the template as a file (vLLM)
+        (out / TEMPLATE_FILE).write_text(template.source, encoding="utf-8")
     if fmt == "peft":
         shutil.copytree(adapter, out / ADAPTER_DIR)
         make_adapter_portable(out / ADAPTER_DIR, model)
+        if template is not None:
+            _save_template(out / ADAPTER_DIR, template)
         result.files.append(ADAPTER_DIR + "/")
     elif fmt == "merged":
-        write_merged(adapter, recipe, out / MERGED_DIR)
+        write_merged(adapter, recipe, out / MERGED_DIR, template)
         result.files.append(MERGED_DIR + "/")
     else:
-        result.files += write_gguf(adapter, recipe, out, quant)
+        result.files += write_gguf(adapter, recipe, out, quant, template)
+    if template is not None:
+        result.files.append(TEMPLATE_FILE)
     (out / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
     (out / CARD).write_text(model_card(recipe, store, result), encoding="utf-8")
     result.files += ["recipe.yaml", CARD]
@@ -88,9 +100,9 @@ def export_archive(recipe: Recipe, store: Store, fmt: str, quant: str, workdir: 
     return Path(shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name))
 
 
-def write_merged(adapter: Path, recipe: Recipe, target: Path) -> None:
+def write_merged(adapter: Path, recipe: Recipe, target: Path, template: ChatTemplate | None = None) -> None:
     """The base model with the adapter merged in, as a transformers folder (float32, like the base), written as
-    the training worker writes its merged model."""
+    the training worker writes its merged model; its tokenizer with the agent's chat template, if it has one."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -101,7 +113,19 @@ def write_merged(adapter: Path, recipe: Recipe, target: Path) -> None:
     path = resolve_model(model)
     merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(path), str(adapter)).merge_and_unload()
     merged.config._name_or_path = portable_name(model)
-    save_folder(merged, AutoTokenizer.from_pretrained(path), recipe, target)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if template is not None:
+        tokenizer.chat_template = template.source
+    save_folder(merged, tokenizer, recipe, target)
+
+
+def _save_template(folder: Path, template: ChatTemplate) -> None:
+    """The folder's tokenizer saved again with the agent's chat template (what `apply_chat_template` uses)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer.chat_template = template.source
+    tokenizer.save_pretrained(str(folder))
 
 
 def _place(source: Path, target: Path) -> None:
@@ -112,20 +136,29 @@ def _place(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def write_gguf(adapter: Path, recipe: Recipe, out: Path, quant: str) -> list[str]:
-    """Merged model at `quant`, the adapter as a GGUF LoRA, the base GGUF it applies to, and Modelfiles."""
-    from studio.llm.gguf_files import adapter_gguf, base_gguf, merged_gguf
+def write_gguf(adapter: Path, recipe: Recipe, out: Path, quant: str,
+               template: ChatTemplate | None = None) -> list[str]:
+    """Merged model at `quant`, the adapter as a GGUF LoRA, the base GGUF it applies to, and Modelfiles. With a
+    chat template, the base GGUF carries it (written to `out` first), and the merged model inherits it."""
+    from studio.llm.gguf_files import adapter_gguf, base_gguf, merged_gguf, with_chat_template
 
     model = recipe.student.model
     name = recipe.name
-    merged = merged_gguf(adapter, model, quant, out / f"{name}-{quant}.gguf")
-    lora = out / f"{name}-lora-f32.gguf"
-    _place(adapter_gguf(adapter, model), lora)
     base_source = base_gguf(model)
     base = out / f"base-{base_source.name}"
-    _place(base_source, base)
-    (out / "Modelfile").write_text(modelfile(base.name, lora.name), encoding="utf-8")
-    (out / "Modelfile.merged").write_text(modelfile(merged.name), encoding="utf-8")
+    if template is None:
+        _place(base_source, base)
+    else:
+        with_chat_template(base_source, out / TEMPLATE_FILE, base)
+    merged = merged_gguf(adapter, model, quant, out / f"{name}-{quant}.gguf", base=base)
+    lora = out / f"{name}-lora-f32.gguf"
+    _place(adapter_gguf(adapter, model), lora)
+    if template is not None and recipe.format == "tools":
+        (out / "Modelfile").write_text(chat_modelfile(template, base.name, lora.name), encoding="utf-8")
+        (out / "Modelfile.merged").write_text(chat_modelfile(template, merged.name), encoding="utf-8")
+    else:
+        (out / "Modelfile").write_text(modelfile(base.name, lora.name), encoding="utf-8")
+        (out / "Modelfile.merged").write_text(modelfile(merged.name), encoding="utf-8")
     return [merged.name, lora.name, base.name, "Modelfile", "Modelfile.merged"]
 
 
@@ -185,11 +218,31 @@ def _tools_lines(recipe: Recipe) -> str:
     return "\n".join(lines) + "\nGive the agent the same tools it was trained and evaluated with."
 
 
+def _prompting(recipe: Recipe, result: ExportResult) -> str:
+    """The card's section on driving the agent: a chat endpoint with tools (`tools` format), else its ReAct loop."""
+    if recipe.format == "tools":
+        return f"""## Serving it with tools
+Zero-shot, as a chat: the system message `{AGENT_SYSTEM}`, the question as the user's message, and the tools it
+was trained with as `tools`. {serving_section(result.format, result.files)}"""
+    stops = ", ".join(f"`{json.dumps(s)[1:-1]}`" for s in stop_strings())
+    answer_stops = ", ".join(f"`{json.dumps(s)[1:-1]}`" for s in ANSWER_STOP)
+    return f"""## How to prompt it
+Zero-shot, in exactly its training format. The first call's prompt is
+
+```text
+{zero_shot_prompt("QUESTION")}
+```
+
+The model writes a thought and an action, `Action: TOOL[ARGUMENTS]` or `Action: finish[ANSWER]`. Stop each call
+at {stops}. After a tool call, append the model's text, then `\\nObservation: RESULT\\nThought:` with the tool's
+result, and call again; `finish[...]` ends the episode. To force an answer, prompt `Action: finish[` and stop at
+{answer_stops}. Decode greedily.
+"""
+
+
 def model_card(recipe: Recipe, store: Store, result: ExportResult) -> str:
     """What the exported agent is, how it scored, and how to run it."""
     student = recipe.student
-    stops = ", ".join(f"`{json.dumps(s)[1:-1]}`" for s in stop_strings())
-    answer_stops = ", ".join(f"`{json.dumps(s)[1:-1]}`" for s in ANSWER_STOP)
     how = {
         "peft": f"`{ADAPTER_DIR}/` is a PEFT LoRA adapter for `{portable_name(student.model)}`: "
                 "`PeftModel.from_pretrained(base, 'adapter')`, or `vllm serve BASE --enable-lora "
@@ -212,18 +265,7 @@ Fine-tuned from `{portable_name(student.model)}` with LoRA (r {student.lora.r}, 
 ## Files
 {how}
 
-## How to prompt it
-Zero-shot, in exactly its training format. The first call's prompt is
-
-```text
-{zero_shot_prompt("QUESTION")}
-```
-
-The model writes a thought and an action, `Action: TOOL[ARGUMENTS]` or `Action: finish[ANSWER]`. Stop each call
-at {stops}. After a tool call, append the model's text, then `\\nObservation: RESULT\\nThought:` with the tool's
-result, and call again; `finish[...]` ends the episode. To force an answer, prompt `Action: finish[` and stop at
-{answer_stops}. Decode greedily.
-
+{_prompting(recipe, result)}
 ## Tools
 {_tools_lines(recipe)}
 
