@@ -143,15 +143,17 @@ def trained_agent(tmp_path_factory, bundled_model_dir):
 
 TOOLS_AGENT = TINY_AGENT | {
     "name": "tools-agent",
-    "description": "8 recorded HotpotQA trajectories as search calls, 2 LoRA steps: a `tools`-format agent, for tests.",
+    "description": "16 recorded HotpotQA trajectories as search calls, 8 LoRA steps (about 45 s): a `tools`-format "
+                   "agent that has learned to end its turn after a call, for tests.",
     "format": "tools",
-    "data": {"max_examples": 8},
-    "student": {"max_seq_length": 768, "max_steps": 2, "batch_size": 2, "learning_rate": 3e-4},
+    "data": {"max_examples": 16},
+    "student": {"max_seq_length": 768, "max_steps": 8, "batch_size": 2, "learning_rate": 1e-3},
 }
 
 
 @pytest.fixture(scope="session")
 def trained_tools_agent(tmp_path_factory, bundled_model_dir):
-    """A `tools`-format recipe with a student fine-tuned in two steps (a few seconds' training): what is tested is
-    where the agent goes, not how well it answers. Returns (recipe, database file)."""
+    """A `tools`-format recipe with a student fine-tuned in eight steps: enough that it ends its turn after a call, so
+    a tool-calling server's reply is a whole call (two steps made it write calls until its tokens ran out). Returns
+    (recipe, database file)."""
     return train_recipe(TOOLS_AGENT, tmp_path_factory.mktemp("trained-tools-agent"))
