@@ -121,3 +121,29 @@ def test_llama_server_serves_the_exported_agent_with_tools(exported):
         assert call.type == "function" and call.function.name == "search"
         jsonschema.validate(json.loads(call.function.arguments), SEARCH["function"]["parameters"])
     assert "<tool_call>" not in (message.content or "")
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "transformers"])
+def test_the_fine_tuned_tools_agent_is_evaluated_on_each_engine(trained_tools_agent, tmp_path, engine):
+    """The evaluation renders the agent's template on the engine, completes it as text and reads its calls back:
+    each episode is stored as its conversation (its calls answered by the search's results) with the tools offered."""
+    from studio.stages.evaluate import evaluate
+
+    recipe, db = trained_tools_agent
+    shutil.copyfile(db, tmp_path / "agent.duckdb")
+    recipe = recipe.model_copy(update={"evaluation": recipe.evaluation.model_copy(update={
+        "sets": [recipe.evaluation.sets[0].model_copy(update={"n": 2})], "max_steps": 3,
+        "engine": recipe.evaluation.engine.model_copy(update={"name": engine, "parallel": 2})})})
+    with Store(tmp_path / "agent.duckdb") as store:
+        result = evaluate(recipe, store)
+        episodes = store.trajectories(result.run_id)
+    assert result.ran == 2 and not [e["error"] for e in episodes if e["error"]]
+    for ep in episodes:
+        assert ep["format"] == "tools" and ep["offered_tools"][0]["function"]["name"] == "search"
+        roles = [m["role"] for m in ep["messages"]]
+        assert roles[:3] == ["system", "user", "assistant"] and roles[-1] == "assistant"
+        for i, message in enumerate(ep["messages"]):
+            for call in message.get("tool_calls") or ():  # every call is answered, by id, right after its turn
+                answers = [m for m in ep["messages"][i + 1:] if m.get("tool_call_id") == call["id"]]
+                assert len(answers) == 1 and answers[0]["content"]
+        assert ep["prediction"] is not None

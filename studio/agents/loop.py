@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from studio.agents.prompts import prompt_prefix, reflection
 from studio.errors import Cancelled
@@ -127,7 +128,45 @@ def _thought_and_action(text: str) -> tuple[str, str | None]:
     return (thought, tail.strip().split("\n")[0]) if sep else (thought, None)
 
 
-class EpisodeRunner:
+class OpenEpisodes(ABC):
+    """The loop both formats share: up to `in_flight` episodes open at once, each `_step` one model call for all of
+    them (and their tool calls), a finished or failed episode handed on at once and replaced by the next question."""
+
+    in_flight: int
+
+    def run(self, questions: list[Question], on_episode: Callable[[Episode], None],
+            cancel: StopSignal | None = None) -> None:
+        """Answer every question; `on_episode` receives each finished (or failed) episode. A set `cancel`
+        stops the run between model calls (raising Cancelled); episodes in flight are dropped."""
+        waiting, active = list(reversed(questions)), []
+        with ThreadPoolExecutor(self.in_flight, thread_name_prefix="tool-call") as pool:
+            while waiting or active:
+                if cancel is not None and cancel.is_set():
+                    for state in active:
+                        self._release(state.episode.key)
+                    raise Cancelled("cancelled")
+                while waiting and len(active) < self.in_flight:
+                    active.append(self._start(waiting.pop()))
+                self._step(active, pool)
+                for state in [s for s in active if s.episode.prediction is not None or s.episode.error]:
+                    active.remove(state)
+                    self._release(state.episode.key)
+                    on_episode(self._close(state))
+
+    @abstractmethod
+    def _start(self, q: Question) -> Any: ...
+
+    @abstractmethod
+    def _step(self, active: list[Any], pool: ThreadPoolExecutor) -> None: ...
+
+    @abstractmethod
+    def _release(self, key: str) -> None: ...
+
+    @abstractmethod
+    def _close(self, state: Any) -> Episode: ...
+
+
+class EpisodeRunner(OpenEpisodes):
     """Runs questions through one agent on one backend; `in_flight` episodes advance together."""
 
     def __init__(self, backend: Backend, tools: Toolbox, spec: AgentSpec, *,
@@ -161,45 +200,29 @@ class EpisodeRunner:
             state.cue = "Action: finish["
         return state
 
-    def run(self, questions: list[Question], on_episode: Callable[[Episode], None],
-            cancel: StopSignal | None = None) -> None:
-        """Answer every question; `on_episode` receives each finished (or failed) episode. A set `cancel`
-        stops the run between model calls (raising Cancelled); episodes in flight are dropped."""
-        with ThreadPoolExecutor(self.in_flight, thread_name_prefix="tool-call") as pool:
-            self._loop(list(reversed(questions)), on_episode, cancel, pool)
+    def _step(self, active: list[_State], pool: ThreadPoolExecutor) -> None:
+        """One model call for the episodes that continue their trajectory, one for those asked for an answer."""
+        for stop in (self.stops, ANSWER_STOP):
+            group = [s for s in active if (s.cue.endswith("[")) == (stop is ANSWER_STOP)]
+            if not group:
+                continue
+            started = time.perf_counter()
+            completions = self.backend.generate([s.request for s in group], stop, self.spec.max_tokens)
+            share = (time.perf_counter() - started) / len(group)
+            calls: list[tuple[_State, _Call]] = []
+            for state, completion in zip(group, completions, strict=True):
+                state.episode.compute_s += share
+                state.episode.cost += share * self.price_per_s
+                call = self._advance(state, completion)
+                if call is not None:
+                    calls.append((state, call))
+            for (state, call), result in zip(calls, self._call_tools([c for _, c in calls], pool), strict=True):
+                self._observe(state, call, result)
+            for state in group if self.on_step is not None else ():
+                self.on_step(state.episode)
 
-    def _loop(self, waiting: list[Question], on_episode: Callable[[Episode], None], cancel: StopSignal | None,
-              pool: ThreadPoolExecutor) -> None:
-        active: list[_State] = []
-        while waiting or active:
-            if cancel is not None and cancel.is_set():
-                for state in active:
-                    self.backend.release(state.episode.key)
-                raise Cancelled("cancelled")
-            while waiting and len(active) < self.in_flight:
-                active.append(self._start(waiting.pop()))
-            for stop in (self.stops, ANSWER_STOP):
-                group = [s for s in active if (s.cue.endswith("[")) == (stop is ANSWER_STOP)]
-                if not group:
-                    continue
-                started = time.perf_counter()
-                completions = self.backend.generate([s.request for s in group], stop, self.spec.max_tokens)
-                share = (time.perf_counter() - started) / len(group)
-                calls: list[tuple[_State, _Call]] = []
-                for state, completion in zip(group, completions, strict=True):
-                    state.episode.compute_s += share
-                    state.episode.cost += share * self.price_per_s
-                    call = self._advance(state, completion)
-                    if call is not None:
-                        calls.append((state, call))
-                for (state, call), result in zip(calls, self._call_tools([c for _, c in calls], pool), strict=True):
-                    self._observe(state, call, result)
-                for state in group if self.on_step is not None else ():
-                    self.on_step(state.episode)
-            for state in [s for s in active if s.episode.prediction is not None or s.episode.error]:
-                active.remove(state)
-                self.backend.release(state.episode.key)
-                on_episode(self._close(state))
+    def _release(self, key: str) -> None:
+        self.backend.release(key)
 
     def _call_tools(self, calls: list[_Call], pool: ThreadPoolExecutor) -> list[Observation | Exception]:
         return call_tools(self.tools, [(c.action, c.argument) for c in calls], pool)

@@ -17,9 +17,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from studio.agents.loop import AgentSpec, Scorer, StopSignal, account, call_tools, failure, own_score, wants_calls
+from studio.agents.loop import AgentSpec, OpenEpisodes, Scorer, account, call_tools, failure, own_score, wants_calls
 from studio.agents.tool_prompts import LAST_STEP, REFLECT, offers_tools, tools_prompt
-from studio.errors import Cancelled
 from studio.llm.base import ChatModel, ChatReply, ChatRequest
 from studio.tasks import Question
 from studio.tools.toolbox import INVALID_CALL, Observation, Toolbox, text_params
@@ -50,7 +49,7 @@ class _Call:
     unreadable: bool = False  # a call the template's parser could not read: it has no id to answer
 
 
-class ToolCallRunner:
+class ToolCallRunner(OpenEpisodes):
     """Runs questions through one agent on one chat model; `in_flight` episodes advance together."""
 
     def __init__(self, model: ChatModel, tools: Toolbox, spec: AgentSpec, *,
@@ -74,26 +73,10 @@ class ToolCallRunner:
                               self.examples.get(q.source or ""))
         return _State(q, prompt, episode, [{"role": "user", "content": q.question}])
 
-    def run(self, questions: list[Question], on_episode: Callable[[Episode], None],
-            cancel: StopSignal | None = None) -> None:
-        """Answer every question; `on_episode` receives each finished (or failed) episode. A set `cancel` stops the
-        run between model calls (raising Cancelled); episodes in flight are dropped."""
-        waiting, active = list(reversed(questions)), []
-        with ThreadPoolExecutor(self.in_flight, thread_name_prefix="tool-call") as pool:
-            while waiting or active:
-                if cancel is not None and cancel.is_set():
-                    for state in active:
-                        self.model.release(state.episode.key)
-                    raise Cancelled("cancelled")
-                while waiting and len(active) < self.in_flight:
-                    active.append(self._start(waiting.pop()))
-                self._turn(active, pool)
-                for state in [s for s in active if s.episode.prediction is not None or s.episode.error]:
-                    active.remove(state)
-                    self.model.release(state.episode.key)
-                    on_episode(self._close(state))
+    def _release(self, key: str) -> None:
+        self.model.release(key)
 
-    def _turn(self, active: list[_State], pool: ThreadPoolExecutor) -> None:
+    def _step(self, active: list[_State], pool: ThreadPoolExecutor) -> None:
         """One model call for every open episode, then every call they made."""
         started = time.perf_counter()
         replies = self.model.chat([s.request(self.offered) for s in active], self.spec.max_tokens)
