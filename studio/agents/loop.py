@@ -58,6 +58,18 @@ def wants_calls(scorer: Scorer, question: Question) -> bool:
     return per_question(question) if per_question is not None else getattr(scorer, "scores_calls", False)
 
 
+def score_episode(episode: Episode, scorer: Scorer, question: Question, calls: Callable[[], list[dict]]) -> None:
+    """Score a finished episode's answer into it, or its `calls()` ({name, arguments}) where the question's gold is
+    the calls; the last step's observation says the reward, as in the paper's data."""
+    prediction = json.dumps(calls()) if wants_calls(scorer, question) else episode.prediction
+    result = scorer(question, prediction)
+    episode.em, episode.f1, episode.correct = result.em, result.f1, result.correct
+    episode.cost += result.cost  # a judge's grading is part of what the episode cost
+    if result.error:
+        episode.error = f"scorer failed: {result.error}"
+    episode.steps[-1].observation = f"Episode finished, reward = {result.correct}"
+
+
 def account(episode: Episode, reply: Completion | ChatReply) -> None:
     """A model call's tokens, price and server, added to the episode that made it."""
     episode.tokens_in += reply.tokens_in
@@ -293,17 +305,10 @@ class EpisodeRunner(OpenEpisodes):
         ep = state.episode
         ep.latency_s = time.perf_counter() - state.started
         if ep.prediction is not None:
-            prediction = ep.prediction
-            if wants_calls(self.scorer, state.question):  # the calls are the answer
-                prediction = json.dumps([{"name": s.action, "arguments": json.loads(
-                    call_arguments(s.argument, self.tools.by_name[s.action].text_argument))}
-                    for s in ep.steps if s.action in self.tools.by_name])
-            result = self.scorer(state.question, prediction)
-            ep.em, ep.f1, ep.correct = result.em, result.f1, result.correct
-            ep.cost += result.cost  # a judge's grading is part of what the episode cost
-            if result.error:
-                ep.error = f"scorer failed: {result.error}"
-            ep.steps[-1].observation = f"Episode finished, reward = {result.correct}"
+            score_episode(ep, self.scorer, state.question, lambda: [
+                {"name": s.action, "arguments": json.loads(call_arguments(s.argument, self.tools.by_name[s.action]
+                                                                          .text_argument))}
+                for s in ep.steps if s.action in self.tools.by_name])
             state.scratch += f"Observation: {ep.steps[-1].observation}\n"
         ep.text = state.scratch
         return ep

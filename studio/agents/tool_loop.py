@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from studio.agents.loop import AgentSpec, OpenEpisodes, Scorer, account, call_tools, failure, own_score, wants_calls
+from studio.agents.loop import AgentSpec, OpenEpisodes, Scorer, account, call_tools, failure, own_score, score_episode
 from studio.agents.tool_prompts import LAST_STEP, REFLECT, offers_tools, tools_prompt
 from studio.llm.base import ChatModel, ChatReply, ChatRequest
 from studio.tasks import Question
@@ -163,15 +163,7 @@ class ToolCallRunner(OpenEpisodes):
         ep = state.episode
         ep.latency_s = time.perf_counter() - state.started
         if ep.prediction is not None:
-            prediction = ep.prediction
-            if wants_calls(self.scorer, state.question):  # the calls are the answer
-                prediction = json.dumps(calls_made(state.own))
-            result = self.scorer(state.question, prediction)
-            ep.em, ep.f1, ep.correct = result.em, result.f1, result.correct
-            ep.cost += result.cost
-            if result.error:
-                ep.error = f"scorer failed: {result.error}"
-            ep.steps[-1].observation = f"Episode finished, reward = {result.correct}"
+            score_episode(ep, self.scorer, state.question, lambda: calls_made(state.own))
         ep.text = render_steps(ep.steps)
         return ep
 
