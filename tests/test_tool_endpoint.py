@@ -131,13 +131,13 @@ def test_the_fine_tuned_tools_agent_is_evaluated_on_each_engine(trained_tools_ag
 
     recipe, db = trained_tools_agent
     shutil.copyfile(db, tmp_path / "agent.duckdb")
-    recipe = recipe.model_copy(update={"evaluation": recipe.evaluation.model_copy(update={
-        "sets": [recipe.evaluation.sets[0].model_copy(update={"n": 2})], "max_steps": 3,
-        "engine": recipe.evaluation.engine.model_copy(update={"name": engine, "parallel": 2})})})
+    recipe = recipe.model_copy(update={"evaluation": recipe.evaluation.model_copy(update={  # its sets are the train's
+        "max_steps": 2, "max_tokens": 96, "engine": recipe.evaluation.engine.model_copy(update={"name": engine,
+                                                                                               "parallel": 20})})})
     with Store(tmp_path / "agent.duckdb") as store:
         result = evaluate(recipe, store)
         episodes = store.trajectories(result.run_id)
-    assert result.ran == 2 and not [e["error"] for e in episodes if e["error"]]
+    assert result.ran == 20 and not [e["error"] for e in episodes if e["error"]]
     for ep in episodes:
         assert ep["format"] == "tools" and ep["offered_tools"][0]["function"]["name"] == "search"
         roles = [m["role"] for m in ep["messages"]]
