@@ -9,11 +9,12 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from studio.results.episode_cards import format_marker, offered_params, raw_chat, step_cards
+from studio.results.episode_cards import format_marker, raw_chat, step_cards
 from studio.stages.playground import Lane
 from studio.tasks import Question
-from studio.tools.toolbox import ToolSpec, text_params
+from studio.tools.toolbox import stored_specs, text_params
 from studio.trajectories.episode import Step
+from studio.trajectories.schemas import string_params
 
 NOT_SCORED = "not scored (no gold answer)"
 
@@ -22,8 +23,8 @@ def stored_lane(ep: dict[str, Any], tools: list[dict[str, Any]] | None = None) -
     """A stored episode (a trajectories row) as the playground's Lane; `tools`: its run's stored tool listing (the
     tools the episode was offered where the run stored none)."""
     steps = [Step(**s) for s in ep.get("steps") or []]
-    params = offered_params(ep.get("offered_tools"))
-    params |= text_params([ToolSpec(t.get("name", ""), "", t.get("input_schema") or {}) for t in tools or []])
+    params = string_params(ep.get("offered_tools"))
+    params |= text_params(stored_specs(tools)) if tools else {}
     return Lane(agent=ep["agent"], status="failed" if ep.get("error") else "done", steps=steps,
                 prediction=ep.get("prediction"), correct=ep.get("correct"), em=ep.get("em"), error=ep.get("error"),
                 model=" · served by ".join(filter(None, [ep.get("model"), ep.get("served_by")])),

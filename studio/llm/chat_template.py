@@ -74,10 +74,6 @@ class ChatTemplate:
     def stops(self) -> list[str]:
         return [self.end_of_turn] + ([self.eos_token] if self.eos_token and self.eos_token != self.end_of_turn else [])
 
-    @property
-    def supports_tools(self) -> bool:
-        return "tools" in self.source
-
 
 def parse_reply(text: str) -> tuple[str, list[ParsedCall]]:
     """A completion as (content, calls): the text before the first `<tool_call>` (as vLLM's Hermes parser reads it),
@@ -102,11 +98,6 @@ def _parse_call(body: str) -> ParsedCall:
     if not isinstance(arguments, dict):
         return ParsedCall(data["name"], json.dumps(arguments), f"the arguments of {data['name']} are not an object")
     return ParsedCall(data["name"], json.dumps(arguments, ensure_ascii=False))
-
-
-def render_call(name: str, arguments: str) -> str:
-    """A call as the Hermes format writes it (what `parse_reply` reads)."""
-    return f'<tool_call>\n{{"name": "{name}", "arguments": {arguments}}}\n</tool_call>'
 
 
 def gemma3_tools() -> ChatTemplate:

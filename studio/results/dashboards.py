@@ -16,10 +16,11 @@ from typing import Any
 from storage import Store
 from studio.errors import StudioError
 from studio.files import check_output_file, write_text
-from studio.results.episode_cards import CARDS_CSS, format_marker, offered_params, raw_chat, step_cards
+from studio.results.episode_cards import CARDS_CSS, format_marker, raw_chat, step_cards
 from studio.results.insight import outcome_counts, seed_spread
 from studio.results.scores import scores
 from studio.trajectories.episode import OUTCOMES, Step
+from studio.trajectories.schemas import string_params
 
 LOW_EM, EDGE_EM = 15, 85  # a label under a point below 15% EM, or over one above 85%, would leave the plot
 SAMPLES_PER_KIND = 2  # sample episodes of each agent that were right, and as many wrong (and unscored)
@@ -414,7 +415,7 @@ def _sample_html(sample: dict[str, Any]) -> str:
     head = " · ".join(html.escape(str(sample[k])) for k in ("agent", "task", "method"))
     if sample.get("format") == "tools":
         offered = sample.get("offered_tools")
-        cards = step_cards([Step(**s) for s in sample.get("steps") or []], offered_params(offered),
+        cards = step_cards([Step(**s) for s in sample.get("steps") or []], string_params(offered),
                            unscored=sample["correct"] is None)
         body = f"<div class='cards'>{cards}</div>{raw_chat(sample.get('messages'), offered)}"
     else:

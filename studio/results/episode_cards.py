@@ -14,7 +14,6 @@ import html
 import json
 from typing import Any
 
-from studio.tools.toolbox import ToolSpec, text_params
 from studio.trajectories.episode import Step
 
 NOT_TOOLS = ("finish", "invalid", "")  # step actions that are not tool calls
@@ -39,12 +38,6 @@ CARDS_CSS = """
 .raw-chat summary {cursor: pointer; color: var(--body-text-color-subdued, #4b5563)}
 .raw-chat pre {max-height: 28rem; overflow-y: auto}
 """
-
-
-def offered_params(offered: list[dict[str, Any]] | None) -> dict[str, str]:
-    """{tool: the one string parameter a bare-text argument fills} of tools offered as OpenAI function schemas."""
-    functions = [t.get("function") or t for t in offered or []]
-    return text_params([ToolSpec(f.get("name", ""), "", f.get("parameters") or {}) for f in functions])
 
 
 def call_arguments(step: Step, params: dict[str, str]) -> str | None:

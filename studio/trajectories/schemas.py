@@ -23,13 +23,14 @@ def string_param(parameters: dict[str, Any] | None) -> str | None:
 
 
 def string_params(tools: list[dict[str, Any]] | None) -> dict[str, str]:
-    """{tool name: its one string parameter} for the offered tools that have one (for `steps_from_messages`)."""
+    """{tool name: its one string parameter} for the offered tools that have one (for `steps_from_messages` and the
+    cards); a bare function (no `{"type": "function"}` wrapper) is read as well."""
     found = {}
     for tool in tools or []:
-        function = tool["function"]
+        function = tool.get("function") or tool
         param = string_param(function.get("parameters"))
         if param is not None:
-            found[function["name"]] = param
+            found[function.get("name", "")] = param
     return found
 
 
