@@ -1,5 +1,6 @@
 """`react` vs `tools` on the same trajectories: each pair of recipes (the same data, training and evaluation, one
-in each format) runs end to end on one fresh store, then one table per pair: per format and agent, exact match with
+in each format) runs end to end on one fresh store, then one table per pair (and, per agent, the second recipe's
+tokens per episode and episodes per minute as ratios of the first's): per format and agent, exact match with
 its 95% Wilson interval, the valid-call rate (calls the tool accepted, of every call and action an agent wrote:
 a `react` action naming no tool counts, retried or not), tokens per episode, and episodes per minute of model time.
 
@@ -62,20 +63,31 @@ def main() -> None:
     for pair in args.pairs:
         paths = pair.split(":")
         walls = {path: run(path, args.db) for path in paths}
-        print(f"\n### {' vs '.join(paths)}\n")
-        print("| format | agent | EM | 95% interval | n | valid calls | tokens/episode | episodes/min | run min |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        with Store(args.db) as store:
-            for path in paths:
-                recipe = load_recipe(path)
-                for r in rows(store, recipe.name):
-                    low, high = wilson(r["right"], r["n"])
-                    writes = r["calls"] + r["invalid_actions"]
-                    valid = f"{r['valid']}/{writes} ({100 * r['valid'] / writes:.0f}%)" if writes else "none"
-                    print(f"| {recipe.format} | {r['agent']} | {100 * r['em']:.1f} | {100 * low:.1f}-{100 * high:.1f} "
-                          f"| {r['n']} | {valid} | {r['tokens']:.0f} | {60 * r['n'] / r['compute_s']:.1f} "
-                          f"| {walls[path] / 60:.1f} |")
+        report(args.db, paths, walls)
 
+
+def report(db: str, paths: list[str], walls: dict[str, float]) -> None:
+    """The pair's table, then the second recipe's tokens per episode and episodes per minute as ratios of the first's
+    (same agent, same run of this script)."""
+    print(f"\n### {' vs '.join(paths)}\n")
+    print("| format | agent | EM | 95% interval | n | valid calls | tokens/episode | episodes/min | run min |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    found: dict[str, dict[str, dict]] = {}
+    with Store(db) as store:
+        for path in paths:
+            recipe = load_recipe(path)
+            for r in rows(store, recipe.name):
+                low, high = wilson(r["right"], r["n"])
+                writes = r["calls"] + r["invalid_actions"]
+                valid = f"{r['valid']}/{writes} ({100 * r['valid'] / writes:.0f}%)" if writes else "none"
+                r["per_min"] = 60 * r["n"] / r["compute_s"]
+                found.setdefault(path, {})[r["agent"]] = r
+                print(f"| {recipe.format} | {r['agent']} | {100 * r['em']:.1f} | {100 * low:.1f}-{100 * high:.1f} "
+                      f"| {r['n']} | {valid} | {r['tokens']:.0f} | {r['per_min']:.1f} | {walls[path] / 60:.1f} |")
+    base, other = (found.get(p, {}) for p in paths)
+    for agent in [a for a in base if a in other]:
+        tokens, speed = (other[agent][k] / base[agent][k] for k in ("tokens", "per_min"))
+        print(f"{paths[1]} / {paths[0]}, {agent}: tokens/episode x{tokens:.2f}, episodes/min x{speed:.2f}")
 
 if __name__ == "__main__":
     main()
