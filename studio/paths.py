@@ -26,6 +26,14 @@ def resolve(path: str | Path) -> Path:
     return p if p.is_absolute() else ROOT / p
 
 
+def uploads_dir(store_path: str | Path | None = None) -> Path:
+    """Files a user uploaded in the browser: `STUDIO_UPLOADS` if set, else `uploads/` beside the database."""
+    chosen = os.environ.get("STUDIO_UPLOADS")
+    if chosen:
+        return Path(chosen)
+    return Path(store_path or default_db()).parent / "uploads"
+
+
 def runs_dir() -> Path:
     """Run folders (training data, checkpoints, adapters): `STUDIO_RUNS` if set, else `artifacts/runs/`."""
     path = Path(os.environ.get("STUDIO_RUNS", ROOT / "artifacts" / "runs"))

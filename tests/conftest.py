@@ -32,6 +32,37 @@ def processes_with(text: str) -> list[int]:
     return pids
 
 
+def owner_config(**changes: object):
+    """The built-in owner's config with some declarations changed (`scorers=`, `endpoints=` as
+    {name: Endpoint}, `model_roots=`, `allow_downloads=`, `data_roots=`), for a test that declares them."""
+    import dataclasses
+
+    from studio.owner.config import load_config
+
+    built_in = load_config(None)
+    if "endpoints" in changes:  # declared beside the built-in ones, as a config file's are
+        changes["endpoints"] = built_in.endpoints | changes["endpoints"]
+    return dataclasses.replace(built_in, **changes)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def data_roots(tmp_path_factory):
+    """The test suite, as the studio's owner, lets recipes read files in its temporary folders and the public
+    data beside the project (STUDIO_DATA_ROOTS, as an owner's `data.roots`); the trust tests declare their own."""
+    import os
+
+    from studio.owner.config import DATA_ROOTS_VAR
+
+    roots = os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(SHARED)])
+    previous = os.environ.get(DATA_ROOTS_VAR)
+    os.environ[DATA_ROOTS_VAR] = roots
+    yield roots
+    if previous is None:
+        os.environ.pop(DATA_ROOTS_VAR, None)
+    else:
+        os.environ[DATA_ROOTS_VAR] = previous
+
+
 @pytest.fixture
 def serve():
     """Start scripted OpenAI-compatible servers (tests/openai_server.py); they stop when the test ends."""

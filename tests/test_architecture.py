@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     # the calculator is plain arithmetic, below the arithmetic task whose answers it computes
     ("studio.errors", "studio.paths", "studio.files", "studio.tools.calculator"),
+    # what the studio's owner declared, and the checks the recipe schema runs against it
+    ("studio.owner",),
     ("studio.tasks",),
     ("studio.recipe",),
     ("studio.trajectories",),

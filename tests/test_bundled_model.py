@@ -39,11 +39,11 @@ def test_modules_import_without_heavy_dependencies():
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
-def test_resolve_model_passes_other_names_through():
+def test_resolve_model_takes_a_folder_as_it_is_and_refuses_an_unknown_bundled_name(tmp_path):
+    """Other names (Hugging Face ids, relative names, folders with their own code): tests/test_trust_models.py."""
     from studio.llm.bundled import resolve_model
 
-    assert resolve_model("google/gemma-3-270m") == "google/gemma-3-270m"
-    assert resolve_model("/some/local/folder") == "/some/local/folder"
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
     with pytest.raises(ValueError):
         resolve_model("bundled:no-such-model")
 

@@ -16,8 +16,12 @@ from studio.cli.main import main
 DEEP_YAML = "name: deep\ndescription: " + "[" * 3000 + "]" * 3000 + "\n"
 REMOTE = ("name: remote\ntasks: [{task: hotpotqa, n: 2}]\nteacher: {backend: openai, model: gpt-4o-mini, "
           "base_url: 'https://api.example.invalid/v1', api_key_env: STUDIO_TEST_UNSET_KEY}\n")
-SERPAPI = ("name: serp\ntasks: [{task: hotpotqa, n: 2}]\nteacher: {backend: local}\n"
+SERPAPI = ("name: serp\ntasks: [{task: hotpotqa, n: 2}]\nteacher: {backend: local, model: 'bundled:gemma-3-270m'}\n"
            "tool: {backend: serpapi, api_key_env: STUDIO_TEST_UNSET_KEY}\n")
+# The owner declares the endpoint and the search key the two recipes above name (as recipes written before
+# endpoints were declared do): so their missing keys are what the run refuses.
+OWNER = ('{"endpoints": {"example": {"base_url": "https://api.example.invalid/v1", "api_key_env": '
+         '"STUDIO_TEST_UNSET_KEY"}}, "search": {"serpapi": {"api_key_env": "STUDIO_TEST_UNSET_KEY"}}}')
 NO_ANSWERS = "name: noanswers\nevaluation: {sets: [{task: custom, path: '{tmp}/questions.csv'}]}\n"
 
 
@@ -28,7 +32,8 @@ def env(tmp_path, monkeypatch):
     monkeypatch.delenv("STUDIO_TEST_UNSET_KEY", raising=False)
     files = {"deep.yaml": DEEP_YAML, "remote.yaml": REMOTE, "serp.yaml": SERPAPI, "not-a-db.duckdb": "text",
              "noanswers.yaml": NO_ANSWERS.replace("{tmp}", str(tmp_path)), "questions.csv": "question\nWho?\n",
-             "deep.json": "[" * 100_000 + "]" * 100_000, "a-file": "", "ok.yaml": "name: ok\n"}
+             "deep.json": "[" * 100_000 + "]" * 100_000, "a-file": "", "ok.yaml": "name: ok\n",
+             "mcp.json": OWNER}
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))

@@ -4,12 +4,13 @@ the shipped example of self-improvement rounds that the rounds benchmark runs.""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, owner_config
 from test_generate import recipe_for
 
 from studio.recipe.io import load_recipe
@@ -39,6 +40,8 @@ def test_the_estimate_agrees_with_the_run_it_predicts(store, llama_server):
 @pytest.mark.slow
 def test_estimate_on_the_command_line(cli, tmp_path, llama_server, monkeypatch):
     monkeypatch.setenv("STUDIO_TEST_LLAMA_KEY", "x")
+    (tmp_path / "mcp.json").write_text(json.dumps(  # beside cli.duckdb: the owner declares the teacher's server
+        {"endpoints": {"llama": {"base_url": llama_server, "api_key_env": "STUDIO_TEST_LLAMA_KEY"}}}))
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(recipe_for(llama_server, n=3).model_dump(mode="json")))
     res = cli("estimate", str(path), "--sample", "1", "--no-measure")
@@ -128,12 +131,14 @@ def earlier_training(store, recipe: dict) -> None:
 
 def test_an_engine_that_fails_leaves_the_evaluation_open_and_says_why(store):
     """Episodes that only time a failure (the engine's server is not there) are no measurement."""
+    from studio.owner.config import Endpoint
     from studio.recipe.io import parse_recipe
 
     recipe = parse_recipe("name: gone\ntrajectories: {source: import, task: hotpotqa, path: "
                           "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json}\n"
                           "evaluation: {sets: [{task: hotpotqa, split: eval250, n: 3}], "
-                          "engine: {name: server, base_url: 'http://127.0.0.1:9/v1'}}\n")
+                          "engine: {name: server, endpoint: gone}}\n",
+                          owner=owner_config(endpoints={"gone": Endpoint("gone", ("http://127.0.0.1:9/v1",))}))
     earlier_training(store, recipe.model_dump(mode="json"))
     found = estimate(recipe, store, sample=1)
     assert found.value("train", "time") > 0  # paced by the earlier run, nothing measured

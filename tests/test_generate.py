@@ -1,6 +1,7 @@
 """The generate stage over real HTTP: a llama.cpp server as the teacher, episodes stored as they finish,
 failures stored with their error, and a killed run resumed without losing or duplicating an episode."""
 
+import json
 import os
 import signal
 import subprocess
@@ -72,6 +73,8 @@ def test_killed_generation_resumes_without_loss_or_duplicates(tmp_path, llama_se
     recipe_path = tmp_path / "gen.yaml"
     recipe_path.write_text(yaml.safe_dump(recipe_for(llama_server, n=4).model_dump(mode="json")))
     db = tmp_path / "gen.duckdb"
+    (tmp_path / "mcp.json").write_text(json.dumps(  # the owner declares the server the recipe names
+        {"endpoints": {"llama": {"base_url": llama_server, "api_key_env": "STUDIO_TEST_LLAMA_KEY"}}}))
     env = dict(os.environ, STUDIO_TEST_LLAMA_KEY="x")
     cmd = [sys.executable, "launch.py", "run", str(recipe_path), "--stages", "generate", "--db", str(db)]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,

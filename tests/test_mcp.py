@@ -16,9 +16,9 @@ import mcp_types as types
 import pytest
 from conftest import processes_with
 
-from studio.tools.mcp_config import (
-    McpConfig,
-    McpConfigError,
+from studio.owner.config import (
+    OwnerConfig,
+    OwnerConfigError,
     ServerConfig,
     active_config,
     child_env,
@@ -38,11 +38,11 @@ def stdio(name: str, script: str = TOY) -> ServerConfig:
     return ServerConfig(name=name, command=sys.executable, args=(script,))
 
 
-def config(*servers: ServerConfig) -> McpConfig:
-    return McpConfig(path=None, servers={s.name: s for s in servers})
+def config(*servers: ServerConfig) -> OwnerConfig:
+    return OwnerConfig(path=None, servers={s.name: s for s in servers})
 
 
-def start(cfg: McpConfig, *names: str, timeout_s: float = 20) -> None:
+def start(cfg: OwnerConfig, *names: str, timeout_s: float = 20) -> None:
     with McpHub(cfg, list(names), connect_timeout_s=timeout_s):
         pass
 
@@ -87,7 +87,7 @@ def test_builtins_are_always_declared_and_a_file_adds_and_replaces(tmp_path):
 ])
 def test_config_errors_name_the_file_and_the_place(tmp_path, text, message):
     path = write(tmp_path, text)
-    with pytest.raises(McpConfigError) as err:
+    with pytest.raises(OwnerConfigError) as err:
         load_config(path)
     assert str(path) in str(err.value) and message in str(err.value)
     assert "\n" not in str(err.value)
@@ -99,7 +99,7 @@ def test_variables_expand_only_at_start_and_a_missing_one_names_server_and_varia
     web = ServerConfig(name="web", url="http://h/mcp", headers={"Authorization": "Bearer ${WEB_TOKEN}"})
     assert http_headers(web) == {"Authorization": "Bearer s3cret"}
     assert "s3cret" not in repr(web)
-    with pytest.raises(McpConfigError, match="MCP server `db`: environment variable NOT_SET_ANYWHERE is not set"):
+    with pytest.raises(OwnerConfigError, match="MCP server `db`: environment variable NOT_SET_ANYWHERE is not set"):
         expand("${NOT_SET_ANYWHERE}", "db")
     db = ServerConfig(name="db", command="x", env={"A": "1", "T": "${WEB_TOKEN}"})
     assert child_env(db) == {"A": "1", "T": "s3cret"}  # the SDK adds PATH, HOME, ... itself
@@ -112,14 +112,14 @@ def test_config_path_env_var_then_beside_the_store(tmp_path, monkeypatch):
     beside = write(tmp_path, {"mcpServers": {"db": {"command": "x"}}})
     assert config_path(store) == beside and "db" in active_config(store).servers
     monkeypatch.setenv("STUDIO_MCP_CONFIG", str(tmp_path / "missing.json"))
-    with pytest.raises(McpConfigError, match=r"STUDIO_MCP_CONFIG=.*missing\.json: no such file"):
+    with pytest.raises(OwnerConfigError, match=r"STUDIO_MCP_CONFIG=.*missing\.json: no such file"):
         config_path(store)
 
 
 def test_a_missing_variable_fails_the_start_naming_the_server(monkeypatch):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
     server = ServerConfig(name="toy", command=sys.executable, args=(TOY,), env={"T": "${NOT_SET_ANYWHERE}"})
-    with pytest.raises(McpConfigError, match=r"`toy`.*NOT_SET_ANYWHERE"):
+    with pytest.raises(OwnerConfigError, match=r"`toy`.*NOT_SET_ANYWHERE"):
         start(config(server), "toy")
 
 

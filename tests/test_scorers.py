@@ -4,12 +4,15 @@ a real module file, and the judge against a scripted OpenAI-compatible server.""
 from __future__ import annotations
 
 import pytest
+import yaml
+from conftest import owner_config
 from openai_server import Reply
 
 from studio.agents.judge import Judge, judge_value
 from studio.agents.scorer import make_scorer, recipe_scorer
+from studio.owner.config import Endpoint
 from studio.recipe.io import RecipeError, parse_recipe
-from studio.recipe.schema import Scorer
+from studio.recipe.schema import Recipe, Scorer
 from studio.tasks.loaders import Question, load_custom, load_questions
 from studio.tasks.scorers import ScorerError, parse_number
 from studio.tasks.scoring import Score, score
@@ -113,10 +116,10 @@ def test_judge_settings_are_checked():
 
 def test_a_python_scorer_must_be_declared():
     text = "name: x\nevaluation:\n  sets:\n    - task: hotpotqa\n      scorer: {kind: python, name: unit}\n"
-    [found] = problems(text, scorers={"units": {}, "dates": {}})
+    [found] = problems(text, owner=owner_config(scorers={"units": {}, "dates": {}}))
     assert found.startswith("evaluation.sets[0].scorer.name: no scorer 'unit' is declared")
     assert "(declared: dates, units)" in found
-    recipe = parse_recipe(text)  # without the config's scorers, checked when the run sets up its scorers
+    recipe = Recipe.model_validate(yaml.safe_load(text))  # built by code, unchecked: the run sets up its scorers
     with pytest.raises(ScorerError, match=r"^evaluation.sets\[0\].scorer: no scorer 'unit' .*declared: units\)$"):
         recipe_scorer(recipe, python_scorers={"units": {"module": "x.py"}})
 
@@ -230,7 +233,8 @@ def test_a_python_scorer_that_cannot_be_loaded_fails_before_the_run(tmp_path):
 def test_each_question_is_scored_by_its_sources_scorer(units_csv, module, tmp_path):
     recipe = parse_recipe(
         f"name: x\ntasks:\n  - task: custom\n    path: {units_csv}\n    scorer: {{kind: python, name: units}}\n"
-        "evaluation:\n  sets:\n    - task: hotpotqa\n      split: eval250\n      scorer: contains\n")
+        "evaluation:\n  sets:\n    - task: hotpotqa\n      split: eval250\n      scorer: contains\n",
+        owner=owner_config(scorers=module))
     scorer = recipe_scorer(recipe, python_scorers=module, base_dir=tmp_path)
     custom = load_custom(str(units_csv))[0]
     hotpot = load_questions("hotpotqa", "eval250")[0]
@@ -301,8 +305,9 @@ def test_a_garbage_reply_is_an_error_that_still_costs(serve, judge_spec, store, 
 
 def test_a_judge_needs_its_key_for_a_remote_server(judge_spec, monkeypatch):
     monkeypatch.delenv(NO_KEY_ENV, raising=False)
-    scorer = f"{{kind: judge, api_key_env: {NO_KEY_ENV}}}"
-    recipe = parse_recipe(f"name: x\ntasks:\n  - task: hotpotqa\n    scorer: {scorer}\n")
+    remote = Endpoint("remote", ("https://judge.example.invalid/v1",), NO_KEY_ENV)
+    recipe = parse_recipe("name: x\ntasks:\n  - task: hotpotqa\n    scorer: {kind: judge, endpoint: remote}\n",
+                          owner=owner_config(endpoints={"remote": remote}))
     with pytest.raises(ScorerError, match=rf"^tasks\[0\].scorer: The scorer's API key variable {NO_KEY_ENV} is not"):
         recipe_scorer(recipe)
 

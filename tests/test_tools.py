@@ -12,11 +12,11 @@ import pytest
 from test_agent_loop import Scripted
 
 from studio.agents.loop import AgentSpec, EpisodeRunner
+from studio.owner.config import ENV_VAR
 from studio.recipe.schema import Recipe
 from studio.stages.evaluate import evaluate
 from studio.stages.runs import stored_tools
 from studio.tasks import Question
-from studio.tools.mcp_config import ENV_VAR
 from studio.tools.mcp_hub import McpServerError
 from studio.tools.toolbox import ToolboxError, open_toolbox
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import html
 import re
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from studio.app import views
+from studio.app import uploads, views
 from studio.app.schema_form import (
     FieldSpec,
     Section,
@@ -24,6 +25,7 @@ from studio.app.schema_form import (
     parsed,
 )
 from studio.app.views import Studio
+from studio.errors import StudioError
 from studio.recipe.io import RecipeError
 from studio.recipe.usage import unused_sections
 
@@ -166,14 +168,15 @@ def _banner(problem: str | None) -> Any:
         "</small></div>"))
 
 
-def _view(text: str, fill: bool = True) -> list[Any]:
+def _view(studio: views.Studio, text: str, fill: bool = True) -> list[Any]:
     """YAML text -> [problems markdown, *form updates, banner]: the form filled from the text where it is a
     YAML mapping (`fill`), problems at their fields, unused sections marked; else the form left as it was
     under a banner naming the syntax error."""
-    problems = views.check(text)
+    problems = views.check(studio, text)
     data = parsed(text)
     if data is None:
-        return [_problems_markdown(problems), *(gr.skip() for _ in _outputs_count()), _banner(views.unparsed(text))]
+        return [_problems_markdown(problems), *(gr.skip() for _ in _outputs_count()),
+                _banner(views.unparsed(studio, text))]
     values = data_to_values(data) if fill else None
     return [_problems_markdown(problems), *_form_updates(problems, values, unused_sections(data)), _banner(None)]
 
@@ -187,6 +190,9 @@ def _start(text: str) -> tuple[dict[str, Any], dict[str, str]]:
 
 def create_recipes_tab(studio: Studio) -> dict[str, Any]:
     """Build the Recipes tab; returns its components (fields by recipe path under `fields`)."""
+    def view(text: str, fill: bool = True) -> list[Any]:
+        return _view(studio, text, fill)
+
     names = views.recipe_names(studio)
     first = "quickstart" if "quickstart" in names else (names[0] if names else None)
     try:
@@ -213,11 +219,16 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         with gr.Column(scale=2, elem_id="recipe-yaml-column"):
             yaml_code = gr.Code(value=start_text, language="yaml", lines=24, max_lines=24, label="recipe YAML",
                                 interactive=True, wrap_lines=True, elem_id="recipe-yaml")
-            problems = gr.Markdown(_problems_markdown(views.check(start_text)), elem_id="recipe-problems")
+            problems = gr.Markdown(_problems_markdown(views.check(studio, start_text)), elem_id="recipe-problems")
             with gr.Row():
                 validate_btn = gr.Button("Validate", min_width=90, elem_id="recipe-validate")
                 tools_btn = gr.Button("Check tools", min_width=110, elem_id="recipe-check-tools")
                 save_btn = gr.Button("Save", variant="primary", min_width=90, elem_id="recipe-save")
+            with gr.Row(equal_height=False):
+                upload_btn = gr.UploadButton("Upload a file", file_types=list(uploads.SUFFIXES), type="filepath",
+                                             scale=1, min_width=130, elem_id="recipe-upload")
+                gr.Markdown(f"CSV, JSONL, JSON or Jinja template, up to {uploads.MAX_BYTES // 2**20} MiB: stored "
+                            "where recipes may read it", elem_classes=["hint"])
             status = gr.Markdown(elem_id="recipe-status")
             tools_found = gr.Markdown(elem_id="recipe-tools")
     specs = form_fields()
@@ -232,17 +243,17 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         try:
             text = apply_form(values, current)
         except RecipeError as exc:
-            why = views.unparsed(current) or exc.problems[0].removeprefix("recipe: ")
-            return [gr.skip(), _problems_markdown(views.check(current)), *(gr.skip() for _ in _outputs_count()),
+            why = views.unparsed(studio, current) or exc.problems[0].removeprefix("recipe: ")
+            return [gr.skip(), _problems_markdown(views.check(studio, current)), *(gr.skip() for _ in _outputs_count()),
                     _banner(why)]
-        return [gr.skip() if text == current else text, *_view(text, fill=False)]
+        return [gr.skip() if text == current else text, *view(text, fill=False)]
 
     def open_recipe(name: str) -> list[Any]:
         try:
             text = views.read_recipe(studio, name)
         except KeyError as exc:
             return [gr.skip(), f"⚠ {views.esc(str(exc))}", *(gr.skip() for _ in shown)]
-        return [text, f"opened **{views.esc(name)}**", *_view(text)]
+        return [text, f"opened **{views.esc(name)}**", *view(text)]
 
     def clone_recipe(name: str, text: str) -> list[Any]:
         """A copy of the recipe in the editor (else of the one picked in the list) under a free name."""
@@ -254,29 +265,41 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         base = data.get("name") if data and isinstance(data.get("name"), str) else name
         new_name = views.clone_name(studio, base or "recipe")
         cloned = views.renamed(source or "", new_name)
-        return [cloned, f"cloned as **{new_name}** (not saved yet)", *_view(cloned)]
+        return [cloned, f"cloned as **{new_name}** (not saved yet)", *view(cloned)]
 
     def new_recipe() -> list[Any]:
         text = new_recipe_yaml(views.unused_name(studio, "my-recipe"))
-        return [text, "new recipe (not saved yet)", *_view(text)]
+        return [text, "new recipe (not saved yet)", *view(text)]
 
     def save(text: str) -> list[Any]:
         try:
             recipe, path = views.save_recipe(studio, text)
+        except views.ShippedName as exc:
+            return [f"⚠ not saved: {views.esc(str(exc))}", *view(text, fill=False), gr.skip()]
         except RecipeError:
-            return ["⚠ not saved: fix the problems first", *_view(text, fill=False), gr.skip()]
-        where = path.name if path.parent == views.RECIPES_DIR else str(path)
+            return ["⚠ not saved: fix the problems first", *view(text, fill=False), gr.skip()]
+        where = str(path)
         return [f"✓ saved **{views.esc(recipe.name)}** to {views.esc(where)} and the store",
-                *_view(text, fill=False), gr.update(choices=views.recipe_names(studio), value=recipe.name)]
+                *view(text, fill=False), gr.update(choices=views.recipe_names(studio), value=recipe.name)]
+
+    def upload(file: str | None) -> str:
+        """The uploaded file copied where a recipe may read it; the status says the recipe value to use."""
+        if not file:
+            return "⚠ pick a file to upload"
+        try:
+            path = uploads.save_upload(studio, file, Path(file).name)
+        except StudioError as exc:
+            return f"⚠ not uploaded: {views.esc(str(exc))}"
+        return uploads.upload_markdown(Path(file).name, path)
 
     quiet = {"show_progress": "hidden"}
     # Textboxes send `input` on key presses only: `blur` also catches text pasted with the mouse.
     texts = [fields[s.path].blur for s in specs if s.kind in ("text", "yaml")]
     gr.on([f.input for f in field_list] + texts, form_to_yaml, inputs=[*field_list, yaml_code],
           outputs=[yaml_code, *shown], api_name="form_to_yaml", trigger_mode="always_last", **quiet)
-    yaml_code.input(_view, inputs=yaml_code, outputs=shown, api_name="yaml_to_form", trigger_mode="always_last",
+    yaml_code.input(view, inputs=yaml_code, outputs=shown, api_name="yaml_to_form", trigger_mode="always_last",
                     **quiet)
-    validate_btn.click(lambda text: _view(text, fill=False), inputs=yaml_code, outputs=shown,
+    validate_btn.click(lambda text: view(text, fill=False), inputs=yaml_code, outputs=shown,
                        api_name="validate_recipe")
     tools_btn.click(lambda text: views.tools_check_html(studio, text or ""), inputs=yaml_code, outputs=tools_found,
                     api_name="check_tools")
@@ -286,6 +309,7 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
     clone_btn.click(clone_recipe, inputs=[recipe_list, yaml_code], outputs=loaded, api_name="clone_recipe")
     new_btn.click(new_recipe, outputs=loaded, api_name="new_recipe")
     saved = save_btn.click(save, inputs=yaml_code, outputs=[status, *shown, recipe_list], api_name="save_recipe")
+    upload_btn.upload(upload, inputs=upload_btn, outputs=status, api_name="upload_file")
     return {"recipe_list": recipe_list, "yaml": yaml_code, "problems": problems, "status": status,
             "fields": fields, "sections": boxes, "tools": tools_found, "banner": banner, "save": save_btn,
             "saved": saved}

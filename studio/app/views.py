@@ -21,6 +21,8 @@ from storage import Store
 from studio.app.jobs import ACTIVE, JobQueue
 from studio.app.schema_form import new_recipe_yaml, parsed
 from studio.errors import StudioError
+from studio.owner import checks
+from studio.owner.config import OwnerConfig, active_config
 from studio.paths import RECIPES_DIR
 from studio.recipe.edit import set_fields
 from studio.recipe.io import RecipeError, parse_recipe
@@ -33,19 +35,36 @@ TRAJECTORY_LIMIT = 500  # rows the trajectory table shows at once
 STAGE_CHOICES = ("all", *PIPELINE)
 
 
-def recipes_dir(override: str | Path | None = None) -> Path:
-    """Where Save writes `NAME.yaml`: the argument, else `STUDIO_RECIPES`, else the repository's recipes/."""
-    return Path(override or os.environ.get("STUDIO_RECIPES") or RECIPES_DIR)
+def recipes_dir(override: str | Path | None = None, store_path: Path | None = None) -> Path:
+    """Where Save writes `NAME.yaml`: the argument, else `STUDIO_RECIPES`, else `recipes/` beside the database
+    (never the repository's recipes/, whose shipped recipes stay as shipped)."""
+    chosen = override or os.environ.get("STUDIO_RECIPES")
+    if chosen:
+        return Path(chosen)
+    return (Path(store_path).parent if store_path else RECIPES_DIR.parent / "storage") / "recipes"
 
 
 @dataclass
 class Studio:
-    """The studio process's state: the one store, the recipes folder and the job queue."""
+    """The studio process's state: the one store, the recipes folders (the user's, where Save writes, and the
+    shipped ones, read-only) and the job queue."""
 
     store: Store
     recipes_dir: Path
     jobs: JobQueue
     tmp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="fireact-studio-")))
+    shipped_dir: Path | None = RECIPES_DIR
+
+    @property
+    def owner(self) -> OwnerConfig:
+        """The owner's config, read anew each time, so an edit of the file applies without a restart."""
+        return active_config(self.store.path)
+
+    def shipped(self) -> set[str]:
+        """Names of the recipes shipped with the studio (Save asks for another name)."""
+        if self.shipped_dir is None or self.shipped_dir.resolve() == self.recipes_dir.resolve():
+            return set()
+        return {p.stem for p in self.shipped_dir.glob("*.yaml")}
 
 
 def esc(value: Any) -> str:
@@ -63,25 +82,45 @@ def esc(value: Any) -> str:
 
 
 def recipe_names(studio: Studio) -> list[str]:
-    """Recipes in the recipes folder and in the store, by name."""
+    """Recipes in the recipes folders and in the store, by name."""
     files = {p.stem for p in studio.recipes_dir.glob("*.yaml")} if studio.recipes_dir.is_dir() else set()
-    return sorted(files | set(studio.store.list_recipes()))
+    return sorted(files | studio.shipped() | set(studio.store.list_recipes()))
 
 
 def read_recipe(studio: Studio, name: str) -> str:
-    """The recipe's YAML text as saved (comments kept): its file, else the store's copy."""
-    path = studio.recipes_dir / f"{name}.yaml"
-    if name and path.is_file():
-        return path.read_text(encoding="utf-8")
-    text = studio.store.get_recipe(name) if name else None
+    """The recipe's YAML text as saved (comments kept): the user's file, else the shipped one, else the store's
+    copy. Only by name: a path typed in is refused, so nothing outside the recipes folders is ever opened."""
+    try:
+        checks.recipe_name(name)
+    except checks.Refused as exc:
+        raise KeyError(str(exc)) from None
+    folders = [studio.recipes_dir] + ([studio.shipped_dir] if name in studio.shipped() else [])
+    for folder in folders:
+        path = folder / f"{name}.yaml"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    text = studio.store.get_recipe(name)
     if text is None:
         raise KeyError(f"no recipe named {name!r}")
     return text
 
 
+class ShippedName(RecipeError):
+    """Save was asked to write over a recipe shipped with the studio."""
+
+
+def parse(studio: Studio, text: str, source: str = "recipe") -> Recipe:
+    """The recipe text validated against this studio's owner config (RecipeError naming field and line)."""
+    return parse_recipe(text, source, studio.owner)
+
+
 def save_recipe(studio: Studio, text: str) -> tuple[Recipe, Path]:
-    """Validate, then write `recipes/NAME.yaml` and the store's copy; RecipeError when invalid."""
-    recipe = parse_recipe(text, "recipe")
+    """Validate, then write `NAME.yaml` in the user's recipes folder and the store's copy; RecipeError when
+    invalid, or when the name is a shipped recipe's (those stay as shipped: Clone saves a copy)."""
+    recipe = parse(studio, text)
+    if recipe.name in studio.shipped():
+        raise ShippedName([f"{recipe.name} is a recipe shipped with the studio; save your version under a new "
+                           "name (Clone gives one)"])
     studio.recipes_dir.mkdir(parents=True, exist_ok=True)
     path = studio.recipes_dir / f"{recipe.name}.yaml"
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
@@ -90,7 +129,7 @@ def save_recipe(studio: Studio, text: str) -> tuple[Recipe, Path]:
 
 
 def load_saved(studio: Studio, name: str) -> Recipe:
-    return parse_recipe(read_recipe(studio, name), f"{name}.yaml")
+    return parse(studio, read_recipe(studio, name), f"{name}.yaml")
 
 
 def load_or_problem(studio: Studio, name: str | None) -> Recipe | str:
@@ -127,19 +166,19 @@ def clone_name(studio: Studio, name: str) -> str:
     return unused_name(studio, f"{name or 'recipe'}-copy")
 
 
-def unparsed(text: str) -> str | None:
+def unparsed(studio: Studio, text: str) -> str | None:
     """Why the form cannot follow a recipe text (its YAML syntax error, with the line), or None when the text
     is a YAML mapping the form can show."""
     if parsed(text) is not None:
         return None
-    problems = check(text)
+    problems = check(studio, text)
     return problems[0].removeprefix("recipe: ") if problems else "the YAML is not a mapping of fields (line 1)"
 
 
-def check(text: str) -> list[str]:
+def check(studio: Studio, text: str) -> list[str]:
     """Problems of a recipe text, one line each with field and line; empty when it is valid."""
     try:
-        parse_recipe(text, "recipe")
+        parse(studio, text)
     except RecipeError as exc:
         return exc.problems
     return []
@@ -156,17 +195,16 @@ def tools_check_html(studio: Studio, text: str) -> str:
     (name, description, arguments schema) or the line saying why not; the recipe's problems when it is not
     valid. Every name and description escaped."""
     from studio.stages.tools_check import check_tools
-    from studio.tools.mcp_config import active_config
 
     e = html.escape
     try:
-        recipe = parse_recipe(text, "recipe")
+        recipe = parse(studio, text)
     except RecipeError as exc:
         items = "".join(f"<li>{e(p)}</li>" for p in exc.problems)
         return (f'<div class="tools-check recipe-problems"><b>The tools cannot be checked: the recipe is not '
                 f"valid</b><ul>{items}</ul></div>")
     try:
-        servers = sorted(active_config(studio.store.path).servers)
+        servers = sorted(studio.owner.servers)
         found = check_tools(recipe, studio.store.path)
     except StudioError as exc:  # the MCP config file is wrong
         return f'<div class="tools-check recipe-problems"><b>MCP config</b>: {e(str(exc))}</div>'

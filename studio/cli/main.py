@@ -25,11 +25,11 @@ from studio.cli.args import (
 )
 from studio.errors import StudioError, os_error_message
 from studio.files import check_output_file
+from studio.owner.config import ENV_VAR as MCP_CONFIG_ENV
 from studio.paths import default_db, runs_dir
 from studio.recipe.schema import FILE_FORMATS, Tool
 from studio.stages.runs import PIPELINE, StageError
 from studio.tasks import TASKS
-from studio.tools.mcp_config import ENV_VAR as MCP_CONFIG_ENV
 
 
 def _store(args: argparse.Namespace):
@@ -46,11 +46,17 @@ def _require_runs(store, run_ids: list[int]) -> None:
         raise StoreError(f"no run {', '.join(map(str, missing))} in {store.path} (`launch.py report` lists them)")
 
 
+def owner(args: argparse.Namespace):
+    """The owner's config of the database the command works on: what its recipe may reach."""
+    from studio.owner.config import active_config
+
+    return active_config(args.db or default_db())
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
-    from studio.tools.mcp_config import active_config
 
-    recipe = load_recipe(args.recipe, scorers=active_config(args.db or default_db()).scorers)
+    recipe = load_recipe(args.recipe, owner(args))
     if recipe.tools is not None:
         from studio.stages.tools_check import check_tools
 
@@ -65,7 +71,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
     from studio.stages.tools_check import check_tools
 
-    check = check_tools(load_recipe(args.recipe), args.db or default_db())
+    check = check_tools(load_recipe(args.recipe, owner(args)), args.db or default_db())
     print(f"MCP config: {check.config or 'none (the built-in servers calculator and search only)'}")
     for label, found in check.entries:
         if isinstance(found, str):
@@ -154,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
     from studio.stages.pipeline import run_recipe
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe, owner(args))
     stages = args.stages or PIPELINE
     html_path = args.dashboard or check_output_file(runs_dir() / f"dashboard-{recipe.name}.html")
     with _store(args) as store:
@@ -196,7 +202,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from studio.stages.training_data import run_tool_schemas, training_rows
     from studio.trajectories.files import write_file
 
-    spec = load_recipe(args.recipe).data if args.recipe else Data(correct_only=not args.all, dedupe=not args.all)
+    spec = (load_recipe(args.recipe, owner(args)).data if args.recipe
+            else Data(correct_only=not args.all, dedupe=not args.all))
     fmt = args.format or spec.format
     with _store(args) as store:
         _require_runs(store, [args.run])
@@ -211,7 +218,7 @@ def cmd_export_agent(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
     from studio.stages.export import export_agent
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe, owner(args))
     with _store(args) as store:
         result = export_agent(recipe, store, args.format, args.output, args.quant)
     print(result.summary())
@@ -222,7 +229,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
     from studio.stages.estimate import estimate
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe, owner(args))
     with _store(args) as store:
         found = estimate(recipe, store, sample=args.sample, measure=not args.no_measure)
     print(found.table())
@@ -238,14 +245,14 @@ def cmd_preview_mask(args: argparse.Namespace) -> int:
     from studio.train.examples import tokenize_row, training_template
     from studio.train.masking import IGNORE, preview
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe, owner(args))
     with _store(args) as store:
         rows = training_preview_rows(recipe, store)
         if args.index >= len(rows):
             raise StageError(f"--index {args.index}: the recipe has {len(rows)} training example(s), "
                              f"numbered from 0")
         [row] = worker_rows(recipe, store, [rows[args.index]])
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(recipe.student.model))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(recipe.student.model), trust_remote_code=False)
     student = recipe.student
     template = training_template(tokenizer, recipe)
     example = tokenize_row(tokenizer, template, row, student)

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from studio.errors import StudioError
+from studio.owner import checks
 from studio.paths import cache_dir
 
 BUNDLED_PREFIX = "bundled:"
@@ -35,14 +37,42 @@ HF_ID = "google/gemma-3-270m"  # the bundled GGUF's model ("Gemma 3 270m", base,
 END_OF_TURN_ID = 106
 
 
+class ModelError(StudioError, ValueError):
+    """A model name the studio cannot load: an unknown bundled name, a missing folder, no Hugging Face id, or an
+    id that could not be fetched."""
+
+
 def resolve_model(name: str) -> str:
-    """A loadable model path for `name`: "bundled:gemma-3-270m" is the converted folder; anything else (a
-    Hugging Face id, a local folder) is returned unchanged."""
+    """The model folder every load of `name` reads, so no loader looks a name up on its own (transformers tries a
+    folder of that name in the current directory first): "bundled:gemma-3-270m" is the converted folder, an
+    absolute path is that folder, anything else must be a Hugging Face id and is fetched into the hub cache.
+    A folder that ships its own code is refused (`checks.Refused`), also where validation was skipped."""
     if name.startswith(BUNDLED_PREFIX):
         if name != BUNDLED_MODEL:
-            raise ValueError(f"Unknown bundled model {name!r}; the bundled model is {BUNDLED_MODEL!r}")
+            raise ModelError(f"unknown bundled model {name!r}; the bundled model is {BUNDLED_MODEL!r}")
         return str(bundled_model_dir())
-    return name
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        if not path.is_dir():
+            raise ModelError(f"no model folder {name}")
+    elif checks.HF_ID.match(name):
+        path = _download(name)
+    else:
+        raise ModelError(f"model {name!r} is neither {BUNDLED_MODEL}, an absolute folder path nor a Hugging Face "
+                         "id (org/name)")
+    checks.refuse_model_code(path, name)
+    return str(path)
+
+
+def _download(model_id: str) -> Path:
+    """The Hub snapshot of `model_id` (from the cache when it is there; HF_HUB_OFFLINE=1 uses only the cache)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(model_id))
+    except (OSError, ValueError) as exc:  # not found, gated, offline and not cached, no connection
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"could not fetch model {model_id} from Hugging Face: {reason}") from None
 
 
 def portable_name(model: str) -> str:
@@ -111,7 +141,7 @@ def convert_bundled_model(gguf_path: str | Path, out_dir: Path) -> Path:
     gguf_path = Path(gguf_path)
     tokenizer = build_gemma3_tokenizer(gguf_path)
     model = AutoModelForCausalLM.from_pretrained(
-        str(gguf_path.parent), gguf_file=gguf_path.name, dtype=getattr(torch, DTYPE)
+        str(gguf_path.parent), gguf_file=gguf_path.name, dtype=getattr(torch, DTYPE), trust_remote_code=False
     )
     # The weights are dequantised already; what is left of the GGUF quantizer only makes save_pretrained refuse.
     model.hf_quantizer = None

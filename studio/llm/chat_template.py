@@ -145,4 +145,5 @@ def model_template(model: str, override: str | None = None, tools: bool = True) 
 
     from studio.llm.bundled import resolve_model
 
-    return tokenizer_template(AutoTokenizer.from_pretrained(resolve_model(model)), override, tools)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(model), trust_remote_code=False)
+    return tokenizer_template(tokenizer, override, tools)

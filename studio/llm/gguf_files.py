@@ -10,7 +10,8 @@
   template `llama-server --jinja` renders chats and parses tool calls with.
 
 Every file is written under a temporary name and renamed into place, so a file that exists is whole; derived
-files are redone when their source is newer.
+files are redone when their source is newer. The converters run inside `studio.llm.convert_guard`, so no model's
+own code runs in them.
 """
 
 from __future__ import annotations
@@ -66,11 +67,7 @@ def base_gguf(model: str) -> Path:
     if model.startswith(BUNDLED_PREFIX):
         resolve_model(model)  # checks the name
         return bundled_gguf()
-    folder = Path(resolve_model(model))
-    if not folder.is_dir():
-        from huggingface_hub import snapshot_download
-
-        folder = Path(snapshot_download(model))
+    folder = Path(resolve_model(model))  # a Hub id is fetched there, and a folder with model code refused
     target = cache_dir() / "gguf" / f"{_slug(model)}-f16.gguf"
     if not _fresh(target, folder):
         tmp = _tmp(target)

@@ -86,8 +86,11 @@ def run_tool(cmd: Sequence[str | Path], what: str, timeout_s: float = 3600) -> N
 
 
 def python_tool(script: str, *args: str | Path, what: str) -> None:
-    """Run a converter script with this interpreter (it needs torch, numpy and its own gguf-py)."""
-    run_tool([sys.executable, converter(script), *args], what)
+    """Run a converter script with this interpreter (it needs torch, numpy and its own gguf-py), inside
+    `convert_guard`, so that no model's own code runs even where the script asks transformers to trust it
+    (`-P`: the guard's folder stays off `sys.path`)."""
+    guard = Path(__file__).with_name("convert_guard.py")
+    run_tool([sys.executable, "-P", guard, converter(script), *args], what)
 
 
 def port_is_free(host: str, port: int) -> bool:

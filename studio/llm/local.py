@@ -327,8 +327,9 @@ class LocalBackend:
         self.dtype = dtype
         path = resolve_model(model)
         _register_attention()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        net = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=ATTN_IMPLEMENTATION)
+        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        net = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=ATTN_IMPLEMENTATION,
+                                                   trust_remote_code=False)
         if adapter is not None:
             from peft import PeftModel
 

@@ -78,6 +78,8 @@ def is_local_url(url: str) -> bool:
 def resolve_api_key(teacher: Teacher, role: str = "teacher") -> str:
     """The key from the variable the recipe names; a placeholder for a local server that needs none. `role` is
     the recipe section the settings come from (the teacher, or a judge scorer), for the message."""
+    if teacher.api_key_env is None:  # the declared endpoint needs no key: none is sent
+        return PLACEHOLDER_KEY
     key = os.environ.get(teacher.api_key_env)
     if key:
         return key
@@ -86,7 +88,7 @@ def resolve_api_key(teacher: Teacher, role: str = "teacher") -> str:
         return PLACEHOLDER_KEY
     raise BackendError(
         f"The {role}'s API key variable {teacher.api_key_env} is not set: export {teacher.api_key_env}=... "
-        f"(needed for {', '.join(urls)}), or name another variable in `{role}.api_key_env`."
+        f"(needed for {', '.join(urls)}, as the studio's config declares)."
     )
 
 

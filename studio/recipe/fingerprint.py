@@ -11,8 +11,12 @@ import hashlib
 import json
 from typing import TYPE_CHECKING
 
+from studio.owner.config import SERPAPI_URL, WIKIPEDIA_URL
+
 if TYPE_CHECKING:
     from studio.recipe.schema import Recipe
+
+PUBLIC_SEARCH = (SERPAPI_URL, WIKIPEDIA_URL)
 
 # The recipe sections each stage depends on, its upstream stages' included.
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
@@ -28,6 +32,8 @@ ROUNDS_OPERATIONAL = ("count",)
 ENGINE_OPERATIONAL = ("parallel", "ctx_per_slot", "threads", "port")
 OPERATIONAL = {"teacher": ("concurrency", "timeout_s", "max_retries", "max_cost_usd"), "student": ("checkpoint_every",),
                "teacher.engine": ENGINE_OPERATIONAL, "evaluation.engine": ENGINE_OPERATIONAL}
+# Names of things the owner declared, not what a stage does: the endpoint's URL and key are what count.
+NAMES = ("teacher", "teacher.engine", "evaluation.engine")
 
 
 def _at(data: dict, path: str):
@@ -51,6 +57,12 @@ def stored_fingerprint(data: dict, stage: str, round: int = 0) -> str:
     for section, fields in OPERATIONAL.items():
         for name in fields:
             _at(data, section).pop(name)
+    for section in NAMES:
+        _at(data, section).pop("endpoint", None)
+    searches = [data["tool"], *(use["search"] for use in data.get("tools") or () if use.get("search"))]
+    for tool in searches:  # the declared public endpoint reads as the empty URL it was written as before
+        if tool.get("base_url") in PUBLIC_SEARCH:
+            tool["base_url"] = None
     if data["teacher"]["backend"] == "openai":  # a remote teacher runs on no engine of ours
         data["teacher"].pop("engine")
     if data["student"]["devices"] == 1:  # one process, as before the setting existed: older runs keep their key
@@ -63,6 +75,8 @@ def stored_fingerprint(data: dict, stage: str, round: int = 0) -> str:
         for name in ("template", "scorer", "examples"):
             if name in source and source[name] is None:
                 source.pop(name)
+        if isinstance(source.get("scorer"), dict):  # a judge's endpoint is a name, like the teacher's
+            source["scorer"].pop("endpoint", None)
         for name, default in (("calls", None), ("ordered", False)):  # a scorer other than tool_calls keeps its key
             if isinstance(source.get("scorer"), dict) and source["scorer"].get(name, default) == default:
                 source["scorer"].pop(name, None)

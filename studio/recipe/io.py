@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,8 @@ import yaml
 from pydantic import ValidationError
 
 from studio.errors import StudioError
+from studio.owner.config import OwnerConfig, active_config
+from studio.paths import default_db
 from studio.recipe.schema import Recipe
 
 
@@ -69,11 +70,11 @@ def describe_error(err: dict[str, Any]) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-def parse_recipe(text: str, source: str = "<recipe>", scorers: Mapping[str, object] | None = None) -> Recipe:
+def parse_recipe(text: str, source: str = "<recipe>", owner: OwnerConfig | None = None) -> Recipe:
     """Validate YAML text into a Recipe, or raise RecipeError naming each field and line.
 
-    `scorers`: the Python scorers the studio's config file declares; given, a recipe naming another is refused
-    here (else when the run sets up its scorers)."""
+    Always against the owner's config (`owner`, else the one for the default database): the endpoints, models,
+    files and scorers a recipe names must be declared there (`studio.owner.checks`)."""
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -88,7 +89,11 @@ def parse_recipe(text: str, source: str = "<recipe>", scorers: Mapping[str, obje
     if not isinstance(data, dict):
         raise RecipeError([f"{source}: a recipe is a YAML mapping of fields (line 1)"])
     try:
-        return Recipe.model_validate(data, context=None if scorers is None else {"scorers": scorers})
+        owner = owner or active_config(default_db())
+    except StudioError as exc:  # the config file itself is wrong
+        raise RecipeError([str(exc)]) from None
+    try:
+        return Recipe.model_validate(data, context={"owner": owner, "scorers": owner.scorers})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -98,8 +103,8 @@ def parse_recipe(text: str, source: str = "<recipe>", scorers: Mapping[str, obje
         raise RecipeError(problems) from None
 
 
-def load_recipe(path: str | Path, scorers: Mapping[str, object] | None = None) -> Recipe:
-    """Read and validate a recipe file (`scorers` as for `parse_recipe`)."""
+def load_recipe(path: str | Path, owner: OwnerConfig | None = None) -> Recipe:
+    """Read and validate a recipe file (`owner` as for `parse_recipe`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -107,7 +112,7 @@ def load_recipe(path: str | Path, scorers: Mapping[str, object] | None = None) -
         raise RecipeError([f"{path}: cannot read recipe: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise RecipeError([f"{path}: not UTF-8 text (byte {exc.start}): is this a recipe?"]) from None
-    return parse_recipe(text, str(path), scorers)
+    return parse_recipe(text, str(path), owner)
 
 
 def dump_recipe(recipe: Recipe) -> str:

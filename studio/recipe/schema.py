@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from studio.owner import checks
+from studio.owner.config import OwnerConfig
 from studio.paths import resolve
 from studio.tasks.loaders import SPLITS, TaskDataError, TemplateError, load_custom
 from studio.tasks.scorers import regex_pattern, unknown_scorer
@@ -39,11 +41,21 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Spec(BaseModel):
     """Base of every recipe section: unknown keys are errors, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True, revalidate_instances="always")
 
 
-def _check_file(path: str | None) -> str | None:
+def owner(info: ValidationInfo) -> OwnerConfig | None:
+    """The owner's config a recipe is validated against (`parse_recipe` always gives it); None for sections
+    the studio's own code builds, which are the owner's."""
+    return (info.context or {}).get("owner")
+
+
+def _check_file(path: str | None, info: ValidationInfo) -> str | None:
     if path is None:
+        return path
+    declared = owner(info)
+    if declared is not None:
+        checks.data_file(path, declared)  # inside the data roots, or refused without saying whether it exists
         return path
     try:
         found = resolve(path).is_file()
@@ -54,10 +66,51 @@ def _check_file(path: str | None) -> str | None:
     return path
 
 
-def _check_env_name(name: str) -> str:
-    if not ENV_NAME.match(name):
+def _check_env_name(name: str | None) -> str | None:
+    if name is not None and not ENV_NAME.match(name):
         raise ValueError("must be the NAME of an environment variable (like OPENAI_API_KEY), never a key")
     return name
+
+
+def field_error(model: BaseModel, field: str, message: str) -> ValidationError:
+    """An error at one field of `model`, though found by a check of the whole section: the field is what to fix."""
+    return ValidationError.from_exception_data(type(model).__name__, [InitErrorDetails(
+        type=PydanticCustomError(field, message), loc=(field,), input=getattr(model, field, None))])
+
+
+def _base_url(urls: tuple[str, ...]) -> Servers:
+    return urls[0] if len(urls) == 1 else list(urls)
+
+
+def _reach_endpoint(section: BaseModel, info: ValidationInfo, label: str, model: str | None, used: bool) -> None:
+    """Point `section` (with `endpoint`, `base_url`, `api_key_env`) at the declared endpoint it reaches: when it
+    is `used`, or names an endpoint or a URL (a later switch, the Playground's engine say, must find them checked)."""
+    declared = owner(info)
+    given = section.model_fields_set
+    latent = section.endpoint is not None or ("base_url" in given and section.base_url is not None)
+    if declared is None or not (used or latent):
+        return
+    try:
+        found = checks.endpoint(declared, label, section.endpoint, section.base_url, "base_url" in given,
+                                section.api_key_env, "api_key_env" in given, model)
+    except checks.Refused as exc:
+        raise field_error(section, exc.field or "base_url", str(exc)) from None
+    section.endpoint, section.base_url, section.api_key_env = found.name, _base_url(found.base_url), found.api_key_env
+
+
+def _reach_model(section: BaseModel, info: ValidationInfo) -> None:
+    """`section.model` as the owner lets it load (a folder under a model root becomes its absolute path)."""
+    declared = owner(info)
+    if declared is None:
+        return
+    try:
+        section.model = checks.model(section.model, declared, BUNDLED_STUDENT)
+    except checks.Refused as exc:
+        raise field_error(section, "model", str(exc)) from None
+
+
+ENDPOINT = ("Name of an OpenAI-compatible endpoint declared in the studio's config (`endpoints`), which sets its "
+            "URL and the key it gets. Empty: the declared endpoint whose URL is `base_url`.")
 
 
 def _short_form(key: str):
@@ -138,11 +191,14 @@ class Scorer(Spec):
         False, description="`tool_calls`: the calls must come in the expected order (else any order)."
     )
     model: str = Field("gpt-4o-mini", description="`judge`: the grading model, as the endpoint knows it.")
+    endpoint: str | None = Field(None, description="`judge`: " + ENDPOINT)
     base_url: Servers = Field(
-        "https://api.openai.com/v1", description="`judge`: base URL of its OpenAI-compatible API." + FLEET
+        "https://api.openai.com/v1", description="`judge`: base URL of its OpenAI-compatible API, one the studio's "
+        "owner declared (prefer `endpoint`)." + FLEET
     )
-    api_key_env: str = Field(
-        "OPENAI_API_KEY", description="`judge`: name of the environment variable holding the API key (never the key)."
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY", description="`judge`: name of the environment variable holding the API key (never the key); "
+        "always the one the endpoint is declared with."
     )
     rubric: str = Field(
         DEFAULT_RUBRIC, description="`judge`: the grading prompt; {question}, {prediction} and {gold} stand for "
@@ -200,7 +256,8 @@ class Scorer(Spec):
         return name
 
     @model_validator(mode="after")
-    def _kind_needs(self) -> Scorer:
+    def _kind_needs(self, info: ValidationInfo) -> Scorer:
+        _reach_endpoint(self, info, "scorer", self.model, used=self.kind == "judge")
         if self.kind == "regex" and self.pattern is None:
             raise ValueError("scorer `regex` needs a `pattern`")
         if self.kind == "python" and self.name is None:
@@ -274,8 +331,7 @@ class QuestionSource(Spec):
 
     def _template_error(self, message: str) -> ValidationError:
         """An error at `template` itself, though found with the file: the field is what to fix."""
-        return ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
-            type=PydanticCustomError("template", message), loc=("template",), input=self.template)])
+        return field_error(self, "template", message)
 
 
 class TaskSpec(QuestionSource):
@@ -298,9 +354,12 @@ class Engine(Spec):
         "as a GGUF LoRA); `vllm`: `vllm serve` with the adapter as a LoRA module (CUDA); `server`: an "
         "OpenAI-compatible server that is already running at `base_url`.",
     )
-    base_url: Servers | None = Field(None, description="`server`: its base URL, e.g. http://gpu-box:8000/v1." + FLEET)
-    api_key_env: str = Field(
-        "STUDIO_SERVER_API_KEY", description="`server`: environment variable with its API key, if it needs one."
+    endpoint: str | None = Field(None, description="`server`: " + ENDPOINT)
+    base_url: Servers | None = Field(None, description="`server`: its base URL, e.g. http://gpu-box:8000/v1, one "
+                                     "the studio's owner declared (prefer `endpoint`)." + FLEET)
+    api_key_env: str | None = Field(
+        "STUDIO_SERVER_API_KEY", description="`server`: environment variable with its API key, if it needs one; "
+        "always the one the endpoint is declared with."
     )
     base_model_name: str | None = Field(
         None, description="`server`: the name it serves the base model under (default: the model as the recipe "
@@ -324,9 +383,10 @@ class Engine(Spec):
     _name_alone = _short_form("name")  # `engine: llama.cpp` is `engine: {name: llama.cpp}`
 
     @model_validator(mode="after")
-    def _server_needs_url(self) -> Engine:
-        if self.name == "server" and not self.base_url:
-            raise ValueError("engine `server` needs a `base_url`")
+    def _server_needs_url(self, info: ValidationInfo) -> Engine:
+        if self.name == "server" and not (self.base_url or self.endpoint):
+            raise ValueError("engine `server` needs an `endpoint` (or its `base_url`)")
+        _reach_endpoint(self, info, "engine", self.base_model_name, used=self.name == "server")
         return self
 
 
@@ -339,9 +399,12 @@ class Teacher(Spec):
     model: str = Field(
         "gpt-4o-mini", description="Model name as the endpoint knows it (for `local`: a folder, HF id or bundled:...)."
     )
-    base_url: Servers = Field("https://api.openai.com/v1", description="Base URL of the OpenAI-compatible API." + FLEET)
-    api_key_env: str = Field(
-        "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key)."
+    endpoint: str | None = Field(None, description="`openai`: " + ENDPOINT)
+    base_url: Servers = Field("https://api.openai.com/v1", description="Base URL of the OpenAI-compatible API, one "
+                              "the studio's owner declared (prefer `endpoint`)." + FLEET)
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY", description="Name of the environment variable holding the API key (never the key); always "
+        "the one the endpoint is declared with."
     )
     api: Literal["chat", "completions"] = Field("chat", description="Chat or plain completions endpoint.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
@@ -362,6 +425,13 @@ class Teacher(Spec):
 
     _check_key_env = field_validator("api_key_env")(_check_env_name)
     _check_urls = field_validator("base_url")(_check_servers)
+
+    @model_validator(mode="after")
+    def _reach(self, info: ValidationInfo) -> Teacher:
+        _reach_endpoint(self, info, "teacher", self.model, used=self.backend == "openai")
+        if self.backend == "local":
+            _reach_model(self, info)
+        return self
 
 
 class Trajectories(Spec):
@@ -404,12 +474,27 @@ class Tool(Spec):
         "local", description="`local` BM25 over the bundled corpus (offline), `serpapi` Google, or `wikipedia`."
     )
     top_k: int = Field(1, ge=1, le=10, description="Passages returned per search; the paper's tool returned 1.")
-    api_key_env: str = Field("SERPAPI_API_KEY", description="Environment variable with the SerpAPI key.")
-    base_url: str | None = Field(None, description="Endpoint of `serpapi` or `wikipedia` when not the public one.")
+    api_key_env: str | None = Field("SERPAPI_API_KEY", description="Environment variable with the SerpAPI key; "
+                                    "always the one the studio's config declares for `serpapi`.")
+    base_url: str | None = Field(None, description="Endpoint of `serpapi` or `wikipedia`: the one the studio's config "
+                                 "declares (`search`); empty means that one.")
     timeout_s: float = Field(20.0, gt=0, description="Seconds before a remote search is abandoned.")
     noise: Noise = Field(default_factory=Noise, description="Noise injected into search results.")
 
     _check_key_env = field_validator("api_key_env")(_check_env_name)
+
+    @model_validator(mode="after")
+    def _reach(self, info: ValidationInfo) -> Tool:
+        declared = owner(info)
+        if declared is None or self.backend == "local":
+            return self
+        try:
+            found = checks.search_endpoint(declared, self.backend, self.base_url, self.api_key_env,
+                                           "api_key_env" in self.model_fields_set)
+        except checks.Refused as exc:
+            raise field_error(self, exc.field or "base_url", str(exc)) from None
+        self.base_url, self.api_key_env = found.base_url, found.api_key_env
+        return self
 
 
 class ToolUse(Spec):
@@ -539,7 +624,8 @@ class Student(Spec):
     _check_template = field_validator("chat_template")(_check_file)
 
     @model_validator(mode="after")
-    def _group_backend(self) -> Student:
+    def _group_backend(self, info: ValidationInfo) -> Student:
+        _reach_model(self, info)
         if self.devices > 1 and self.backend == "unsloth":
             raise ValueError("backend `unsloth` trains on one GPU; with devices > 1 choose `auto` or `peft` (the "
                              "group trains with accelerate's DDP on the PEFT backend)")

@@ -111,9 +111,10 @@ def write_merged(adapter: Path, recipe: Recipe, target: Path, template: ChatTemp
 
     model = recipe.student.model
     path = resolve_model(model)
-    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(path), str(adapter)).merge_and_unload()
+    base = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=False)
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     merged.config._name_or_path = portable_name(model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     if template is not None:
         tokenizer.chat_template = template.source
     save_folder(merged, tokenizer, recipe, target)
@@ -123,7 +124,7 @@ def _save_template(folder: Path, template: ChatTemplate) -> None:
     """The folder's tokenizer saved again with the agent's chat template (what `apply_chat_template` uses)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     tokenizer.chat_template = template.source
     tokenizer.save_pretrained(str(folder))
 

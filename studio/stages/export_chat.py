@@ -31,7 +31,7 @@ def agent_template(adapter: Path, recipe: Recipe) -> ChatTemplate | None:
 
     if not chat_agent(recipe):
         return None
-    tokenizer = AutoTokenizer.from_pretrained(str(adapter))
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter), trust_remote_code=False)
     saved = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) else None
     if saved and ("tools" in saved or recipe.format != "tools"):
         return ChatTemplate(saved, tokenizer.bos_token or "", tokenizer.eos_token or "", "the adapter's")

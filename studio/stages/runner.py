@@ -17,8 +17,8 @@ from studio.llm.base import Backend, ChatModel
 from studio.llm.chat_template import model_template
 from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
 from studio.llm.template_chat import TemplateChat
+from studio.owner.config import active_config
 from studio.recipe.schema import Noise, Recipe
-from studio.tools.mcp_config import active_config
 from studio.tools.toolbox import Toolbox, open_toolbox
 from studio.trajectories.episode import Episode
 

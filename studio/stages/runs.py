@@ -151,9 +151,9 @@ def check_keys(recipe: Recipe, store: Store, stage: str, teacher: bool, round: i
         except BackendError as exc:
             problems.append(str(exc))
     tool = recipe.search_tool
-    if tool is not None and tool.backend == "serpapi" and not os.environ.get(tool.api_key_env):
+    if tool is not None and tool.backend == "serpapi" and not os.environ.get(tool.api_key_env or ""):
         problems.append(f"The search tool's API key variable {tool.api_key_env} is not set: export "
-                        f"{tool.api_key_env}=..., or name another variable in `tool.api_key_env`.")
+                        f"{tool.api_key_env}=... (the variable the studio's config declares for `search.serpapi`).")
     if problems:
         raise StageError("\n".join(problems))
 

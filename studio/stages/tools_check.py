@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.owner.config import active_config
 from studio.recipe.schema import Recipe
 from studio.stages.runs import StageError
-from studio.tools.mcp_config import active_config
 from studio.tools.mcp_hub import check_servers
 from studio.tools.toolbox import ToolboxError, ToolSpec, prefix_clashes, search_spec, server_specs
 

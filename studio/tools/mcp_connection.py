@@ -25,7 +25,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 
 from studio.errors import StudioError
-from studio.tools.mcp_config import ServerConfig, child_env, http_headers
+from studio.owner.config import ServerConfig, child_env, http_headers
 from studio.tools.mcp_result import CallResult, result_text
 
 STDERR_LINES = 5  # the tail of a failed server's stderr that goes into its error

@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from studio.errors import StudioError
-from studio.tools.mcp_config import McpConfig
+from studio.owner.config import OwnerConfig
 from studio.tools.mcp_connection import CLOSE_TIMEOUT_S, Connection, McpServerError, McpTool
 from studio.tools.mcp_result import CallResult
 
@@ -24,7 +24,7 @@ __all__ = ["CallResult", "McpHub", "McpServerError", "McpTool", "check_servers"]
 class McpHub:
     """`with McpHub(config, ["calc"]) as hub: hub.call("calc", "add", {"a": 1, "b": 2}, timeout_s=5)`."""
 
-    def __init__(self, config: McpConfig, servers: list[str], *, connect_timeout_s: float = 30):
+    def __init__(self, config: OwnerConfig, servers: list[str], *, connect_timeout_s: float = 30):
         unknown = [name for name in servers if name not in config.servers]
         if unknown:
             where = f" in {config.path}" if config.path else " (no MCP config file given)"
@@ -103,7 +103,7 @@ class McpHub:
         await asyncio.gather(*(c.close() for c in self._connections.values()), return_exceptions=True)
 
 
-def check_servers(config: McpConfig, names: list[str], timeout_s: float = 30) -> dict[str, list[McpTool] | str]:
+def check_servers(config: OwnerConfig, names: list[str], timeout_s: float = 30) -> dict[str, list[McpTool] | str]:
     """Each server connected on its own: its tools, or the one line that says why it failed."""
     found: dict[str, list[McpTool] | str] = {}
     for name in names:

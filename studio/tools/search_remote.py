@@ -7,9 +7,7 @@ import os
 import httpx
 
 from studio.errors import StudioError
-
-SERPAPI_URL = "https://serpapi.com/search.json"
-WIKIPEDIA_URL = "https://en.wikipedia.org/w/api.php"
+from studio.owner.config import SERPAPI_URL, WIKIPEDIA_URL
 
 
 class SearchError(StudioError, RuntimeError):
@@ -21,8 +19,8 @@ class SerpApiSearch:
 
     name = "serpapi"
 
-    def __init__(self, api_key_env: str, base_url: str | None = None, timeout_s: float = 20.0):
-        self.key = os.environ.get(api_key_env)
+    def __init__(self, api_key_env: str | None, base_url: str | None = None, timeout_s: float = 20.0):
+        self.key = os.environ.get(api_key_env) if api_key_env else None
         if not self.key:
             raise SearchError(f"serpapi: environment variable {api_key_env} is not set")
         self.url = base_url or SERPAPI_URL

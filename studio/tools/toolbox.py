@@ -20,7 +20,7 @@ from studio.trajectories.schemas import function_schema, string_param
 
 if TYPE_CHECKING:
     from storage import Store
-    from studio.tools.mcp_config import McpConfig
+    from studio.owner.config import OwnerConfig
     from studio.tools.mcp_hub import McpHub, McpTool
 
 SEARCH_SCHEMA = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
@@ -204,14 +204,14 @@ def prefix_clashes(specs: list[ToolSpec]) -> list[ToolSpec]:
 
 
 @contextlib.contextmanager
-def open_toolbox(recipe: Recipe, store: Store | None = None, config: McpConfig | None = None) -> Iterator[Toolbox]:
+def open_toolbox(recipe: Recipe, store: Store | None = None, config: OwnerConfig | None = None) -> Iterator[Toolbox]:
     """The recipe's tools, connected for the length of a stage: one session per MCP server, closed after. The
     servers are those `config` declares (default: the studio's active config)."""
     servers = [use.mcp for use in recipe.tool_uses if use.mcp is not None]
     with contextlib.ExitStack() as stack:
         hub = None
         if servers:
-            from studio.tools.mcp_config import active_config
+            from studio.owner.config import active_config
             from studio.tools.mcp_hub import McpHub
 
             config = config or active_config(store.path if store is not None else None)

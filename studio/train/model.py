@@ -79,6 +79,7 @@ def load_student(student: Student) -> Loaded:
         dtype = compute_dtype(student, device)
         model, tokenizer = FastLanguageModel.from_pretrained(
             path, max_seq_length=student.max_seq_length, dtype=dtype, load_in_4bit=student.load_in_4bit,
+            trust_remote_code=False,
         )
         model = FastLanguageModel.get_peft_model(
             model, r=student.lora.r, lora_alpha=student.lora.alpha, lora_dropout=student.lora.dropout,
@@ -98,7 +99,9 @@ def load_student(student: Student) -> Loaded:
         raise ValueError("student.load_in_4bit needs a CUDA GPU")
     # On CPU the weights stay float32 and bfloat16 comes from autocast (mixed precision).
     weights = dtype if device == "cuda" else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(path, dtype=weights, attn_implementation="sdpa").to(device)
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=weights, attn_implementation="sdpa",
+                                                trust_remote_code=False).to(device)
     config = LoraConfig(r=student.lora.r, lora_alpha=student.lora.alpha, lora_dropout=student.lora.dropout,
                         target_modules=targets, task_type="CAUSAL_LM")
-    return Loaded(get_peft_model(base, config), AutoTokenizer.from_pretrained(path), "peft", device, dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    return Loaded(get_peft_model(base, config), tokenizer, "peft", device, dtype)
