@@ -82,7 +82,10 @@ def test_vllm_absent_names_the_install_step():
 
 def test_vllm_serves_the_adapter_as_a_lora_module(tmp_path):
     (tmp_path / "adapter_config.json").write_text('{"r": 8}')
-    cmd = vllm_command(Engine(name="vllm", parallel=32), "Qwen/Qwen2.5-0.5B", str(tmp_path), 8123)
+    model = tmp_path / "base"  # a model folder (a Hugging Face id is fetched and checked first: test_trust_models)
+    model.mkdir()
+    cmd = vllm_command(Engine(name="vllm", parallel=32), str(model), str(tmp_path), 8123)
+    assert cmd[cmd.index("serve") + 1] == str(model)
     assert cmd[cmd.index("--lora-modules") + 1] == f"finetuned={tmp_path}"
     assert cmd[cmd.index("--max-lora-rank") + 1] == "8" and "--enable-lora" in cmd
     assert cmd[cmd.index("--port") + 1] == "8123" and cmd[cmd.index("--max-num-seqs") + 1] == "32"
