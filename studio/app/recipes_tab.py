@@ -168,7 +168,7 @@ def _banner(problem: str | None) -> Any:
         "</small></div>"))
 
 
-def _view(studio: views.Studio, text: str, fill: bool = True) -> list[Any]:
+def _view(studio: Studio, text: str, fill: bool = True) -> list[Any]:
     """YAML text -> [problems markdown, *form updates, banner]: the form filled from the text where it is a
     YAML mapping (`fill`), problems at their fields, unused sections marked; else the form left as it was
     under a banner naming the syntax error."""

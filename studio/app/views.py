@@ -23,7 +23,7 @@ from studio.app.schema_form import new_recipe_yaml, parsed
 from studio.errors import StudioError
 from studio.owner import checks
 from studio.owner.config import OwnerConfig, active_config
-from studio.paths import RECIPES_DIR
+from studio.paths import RECIPES_DIR, default_db
 from studio.recipe.edit import set_fields
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe
@@ -41,7 +41,7 @@ def recipes_dir(override: str | Path | None = None, store_path: Path | None = No
     chosen = override or os.environ.get("STUDIO_RECIPES")
     if chosen:
         return Path(chosen)
-    return (Path(store_path).parent if store_path else RECIPES_DIR.parent / "storage") / "recipes"
+    return Path(store_path or default_db()).parent / "recipes"
 
 
 @dataclass

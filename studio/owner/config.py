@@ -28,6 +28,7 @@ ENV_VAR = "STUDIO_MCP_CONFIG"  # set by `--mcp-config`, so worker processes inhe
 FILE_NAME = "mcp.json"  # looked for beside the store file
 BUILTIN = ("calculator", "search")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a variable's name: what a config or a recipe gives for a key
 _REF = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -222,7 +223,7 @@ def _check_url(where: str, url: str) -> None:
 
 
 def _check_env(where: str, name: str | None) -> None:
-    if name is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+    if name is not None and not ENV_NAME.match(name):
         raise OwnerConfigError(f"{where}: api_key_env must be the NAME of an environment variable, never a key")
 
 

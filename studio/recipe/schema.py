@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from studio.owner import checks
-from studio.owner.config import OwnerConfig
+from studio.owner.config import ENV_NAME, OwnerConfig
 from studio.paths import resolve
 from studio.tasks.loaders import SPLITS, TaskDataError, TemplateError, load_custom
 from studio.tasks.scorers import regex_pattern, unknown_scorer
@@ -35,7 +35,6 @@ FileFormat = Literal["alpaca", "chat", "openai", "sharegpt"]  # trajectory files
 FILE_FORMATS: tuple[str, ...] = get_args(FileFormat)
 BUNDLED_STUDENT = "bundled:gemma-3-270m"
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Spec(BaseModel):
