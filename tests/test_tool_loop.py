@@ -10,7 +10,7 @@ from openai_server import Call, Reply, wire_call
 from test_agent_loop import Scripted
 
 from studio.agents.loop import AgentSpec
-from studio.agents.tool_loop import ToolCallRunner
+from studio.agents.tool_step import ToolCallRunner
 from studio.agents.tool_prompts import LAST_STEP, tools_prompt
 from studio.llm.chat_template import gemma3_tools
 from studio.llm.template_chat import TemplateChat

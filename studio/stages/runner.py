@@ -12,7 +12,7 @@ from typing import Literal
 from storage import Store
 from studio.agents.loop import AgentSpec, EpisodeRunner, Scorer
 from studio.agents.scorer import recipe_scorer
-from studio.agents.tool_loop import ToolCallRunner
+from studio.agents.tool_step import ToolCallRunner
 from studio.llm.base import Backend, ChatModel
 from studio.llm.chat_template import model_template
 from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
