@@ -108,7 +108,7 @@ def measure_generation(backend, prompts: list[str], max_tokens: int = 64, stop: 
 
 def measure_episodes(backend, questions, spec, in_flight: int) -> dict:
     """Run every question through the agent loop with `in_flight` episodes advancing together."""
-    from studio.agents.loop import EpisodeRunner
+    from studio.agents.react_step import EpisodeRunner
     from studio.recipe.schema import Tool
     from studio.tools.search import Search
     from studio.tools.toolbox import search_toolbox

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage import Store
-from studio.agents.loop import EpisodeRunner
+from studio.agents.react_step import EpisodeRunner
 from studio.llm.engines import open_backend
 from studio.recipe.io import load_recipe
 from studio.recipe.schema import Engine

@@ -26,25 +26,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studio.agents.loop import AgentSpec, EpisodeRunner  # noqa: E402
+from studio.agents.loop import AgentSpec  # noqa: E402
+from studio.agents.react_step import EpisodeRunner  # noqa: E402
 from studio.llm.base import Completion, Request, cut_at_stop  # noqa: E402
 from studio.recipe.schema import Recipe  # noqa: E402
 from studio.tasks import draw  # noqa: E402
-from studio.tools.calculator import CalculatorError, calculate  # noqa: E402
-from studio.tools.mcp_result import CallResult  # noqa: E402
+from studio.tools.calculator import CalculatorTool  # noqa: E402
 from studio.tools.toolbox import Toolbox, open_toolbox  # noqa: E402
 
 RECIPE = Recipe(name="bench", tools=[{"mcp": "calculator"}])
-
-
-class InProcess:
-    """The calculator as a hub that calls the function directly: the baseline."""
-
-    def call(self, server: str, tool: str, arguments: dict, timeout_s: float) -> CallResult:
-        try:
-            return CallResult(calculate(arguments["expression"]), False)
-        except CalculatorError as exc:  # worded as the SDK words a tool's error, so both ways show the same text
-            return CallResult(f"Error executing tool calculate: {exc}", True)
 
 
 class Replay:
@@ -102,7 +92,7 @@ def main() -> int:
                                                        max_tokens=160))
             k = 3
         mcp = stack.enter_context(open_toolbox(RECIPE))
-        local = Toolbox(mcp.specs, None, InProcess(), "in-process", listed=True)
+        local = Toolbox([CalculatorTool(spec) for spec in mcp.specs], "in-process", listed=True)  # the baseline
         best = {"in-process": 0.0, "mcp stdio": 0.0}
         seen = {}
         run(backend, local, questions, k)  # warm-up: first calls compile and allocate

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from studio.agents.loop import AgentSpec, EpisodeRunner
+from studio.agents.loop import AgentSpec
+from studio.agents.react_step import EpisodeRunner
 from studio.llm.base import Completion, Request, cut_at_stop
 from studio.tasks import Question
 from studio.tools.toolbox import search_toolbox

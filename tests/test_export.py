@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from storage import Store
-from studio.agents.loop import STOP
+from studio.agents.react_step import STOP
 from studio.errors import StudioError
 from studio.recipe.io import load_recipe
 from studio.results.scores import scores

@@ -2,7 +2,8 @@
 
 import pytest
 
-from studio.agents.loop import AgentSpec, EpisodeRunner
+from studio.agents.loop import AgentSpec
+from studio.agents.react_step import EpisodeRunner
 from studio.recipe.schema import Tool
 from studio.tasks import draw
 from studio.tools.search import Search

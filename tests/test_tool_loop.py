@@ -10,8 +10,8 @@ from openai_server import Call, Reply, wire_call
 from test_agent_loop import Scripted
 
 from studio.agents.loop import AgentSpec
-from studio.agents.tool_step import ToolCallRunner
 from studio.agents.tool_prompts import LAST_STEP, tools_prompt
+from studio.agents.tool_step import ToolCallRunner
 from studio.llm.chat_template import gemma3_tools
 from studio.llm.template_chat import TemplateChat
 from studio.recipe.schema import Recipe
@@ -216,7 +216,7 @@ def test_react_under_the_chat_template_prompts_as_it_trained(bundled_model_dir):
     turn, the model's turn opened), the trajectory goes on inside that turn, and its end-of-turn marker stops a step."""
     from transformers import AutoTokenizer
 
-    from studio.agents.loop import EpisodeRunner
+    from studio.agents.react_step import EpisodeRunner
     from studio.llm.chat_template import chat_prefix, tokenizer_template
 
     template = tokenizer_template(AutoTokenizer.from_pretrained(bundled_model_dir), tools=False)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from test_agent_loop import Scripted
 
-from studio.agents.loop import AgentSpec, EpisodeRunner
+from studio.agents.loop import AgentSpec
+from studio.agents.react_step import EpisodeRunner
 from studio.owner.config import ENV_VAR
 from studio.recipe.schema import Recipe
 from studio.stages.evaluate import evaluate
@@ -151,7 +152,7 @@ def test_search_served_over_mcp_gives_the_quickstart_evaluation_the_same_episode
 
 def test_a_custom_task_is_prompted_with_the_recipes_examples_else_zero_shot_with_the_tool_list(tmp_path):
     from studio.agents.prompts import prompt_prefix
-    from studio.tools.toolbox import ToolSpec
+    from studio.tools.tool import ToolSpec
 
     calc = ToolSpec("calculate", "Evaluates an arithmetic expression.",
                     {"type": "object", "properties": {"expression": {"type": "string"}}}, server="calculator")

@@ -1,38 +1,38 @@
-"""The episode loop of the `tools` format: chat turns with native tool calls instead of ReAct text.
+"""The tool-call step of the `tools` format: chat turns with native tool calls instead of ReAct text.
 
 Every open episode sends its messages (and the tools offered) to the model at once; a turn with calls runs them
 (all episodes' calls together, as the `react` loop does) and appends their results as `role: tool` messages; a turn
 without calls ends the episode with its answer. Malformed calls (not JSON, no such tool, arguments that do not fit the
 schema) are answered with the error, which the agent sees and the outcome counts as an invalid call. Each episode
 keeps its own conversation in the training format (`AGENT_SYSTEM`, the question, its turns) and the steps derived
-from it, so views, outcomes and the `react` format read it as they read any episode.
+from it, so views, outcomes and the `react` format read it as they read any episode. The loop, the Episode, time
+and cost sharing and the scoring are `loop.OpenEpisodes`'. Imports agents' tool_prompts and loop, llm, tools, tasks,
+trajectories.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import time
-from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
-from studio.agents.loop import AgentSpec, OpenEpisodes, Scorer, account, call_tools, failure, own_score, score_episode
+from studio.agents.loop import AgentSpec, OpenEpisode, OpenEpisodes, account, call_tools, failure
 from studio.agents.tool_prompts import LAST_STEP, REFLECT, offers_tools, tools_prompt
 from studio.llm.base import ChatModel, ChatReply, ChatRequest
 from studio.tasks import Question
-from studio.tools.toolbox import INVALID_CALL, Observation, Toolbox, text_params
+from studio.tools.tool import text_params
+from studio.tools.toolbox import INVALID_CALL, Observation, Toolbox
 from studio.trajectories.episode import Episode, Step, render_steps
 from studio.trajectories.messages import AGENT_SYSTEM, answer_of, step_argument, thought_of
 
 
-@dataclass
-class _State:
-    question: Question
+@dataclass(kw_only=True)
+class _State(OpenEpisode):
     prompt: list[dict]  # the system message and any worked examples, before the question
-    episode: Episode
     own: list[dict] = field(default_factory=list)  # the question and the agent's turns
-    started: float = field(default_factory=time.perf_counter)
 
     def request(self, tools: list[dict] | None) -> ChatRequest:
         return ChatRequest(self.episode.key, self.prompt + self.own, tools)
@@ -52,39 +52,25 @@ class _Call:
 class ToolCallRunner(OpenEpisodes):
     """Runs questions through one agent on one chat model; `in_flight` episodes advance together."""
 
-    def __init__(self, model: ChatModel, tools: Toolbox, spec: AgentSpec, *,
-                 in_flight: int = 16, noise: float = 0.0, price_per_hour: float = 0.0, scorer: Scorer = own_score,
-                 examples: Mapping[str, str] | None = None, on_step: Callable[[Episode], None] | None = None):
-        """As `EpisodeRunner`: model time is shared out among the episodes a call served; `on_step` sees each open
-        episode after every model call."""
-        self.model, self.tools, self.spec, self.on_step, self.scorer = model, tools, spec, on_step, scorer
-        self.in_flight, self.noise, self.examples = in_flight, noise, examples or {}
-        self.price_per_s = price_per_hour / 3600
+    format = "tools"
+
+    def __init__(self, model: ChatModel, tools: Toolbox, spec: AgentSpec, **options: Any):
+        """`options`: `loop.RunOptions`."""
+        super().__init__(model, tools, spec, **options)
         self.offered = [s.function() for s in tools.specs] if offers_tools(spec.method) else None
         self.params = text_params(tools.specs)
-        self.by_lower = {name.lower(): name for name in tools.names}
 
-    def _start(self, q: Question) -> _State:
+    def _start(self, q: Question, episode: Episode, examples: str | None) -> _State:
         spec = self.spec
-        episode = Episode(task=q.task, split=q.split, question_id=q.id, question=q.question, gold=q.answer,
-                          method=spec.method, agent=spec.agent, model=self.model.model, tool=self.tools.label,
-                          noise=self.noise, format="tools", offered_tools=self.offered)
-        prompt = tools_prompt(q.task, spec.method, spec.k, spec.seed, spec.instructions, self.tools.specs,
-                              self.examples.get(q.source or ""))
-        return _State(q, prompt, episode, [{"role": "user", "content": q.question}])
-
-    def _release(self, key: str) -> None:
-        self.model.release(key)
+        prompt = tools_prompt(q.task, spec.method, spec.k, spec.seed, spec.instructions, self.tools.specs, examples)
+        return _State(question=q, prompt=prompt, episode=episode, own=[{"role": "user", "content": q.question}])
 
     def _step(self, active: list[_State], pool: ThreadPoolExecutor) -> None:
         """One model call for every open episode, then every call they made."""
-        started = time.perf_counter()
-        replies = self.model.chat([s.request(self.offered) for s in active], self.spec.max_tokens)
-        share = (time.perf_counter() - started) / len(active)
+        replies = self._timed(active, partial(self.model.chat, [s.request(self.offered) for s in active],
+                                              self.spec.max_tokens))
         calls: list[_Call] = []
         for state, reply in zip(active, replies, strict=True):
-            state.episode.compute_s += share
-            state.episode.cost += share * self.price_per_s
             calls += self._take(state, reply)
         run = [c for c in calls if c.refused is None]
         results = dict(zip(map(id, run), call_tools(self.tools, [(c.name, c.arguments) for c in run], pool,
@@ -95,8 +81,7 @@ class ToolCallRunner(OpenEpisodes):
             if state.episode.prediction is None and not state.episode.error:
                 self._next(state)
             state.episode.messages = [{"role": "system", "content": AGENT_SYSTEM}, *state.own]
-            if self.on_step is not None:
-                self.on_step(state.episode)
+        self._seen(active)
 
     def _take(self, state: _State, reply: ChatReply) -> list[_Call]:
         """Take in the model's turn; returns the calls to run (unknown tools are answered here)."""
@@ -159,13 +144,11 @@ class ToolCallRunner(OpenEpisodes):
         elif spec.method == "reflexion" and steps == spec.reflect_after:
             state.own.append({"role": "user", "content": REFLECT.format(k=spec.reflect_after)})
 
-    def _close(self, state: _State) -> Episode:
-        ep = state.episode
-        ep.latency_s = time.perf_counter() - state.started
-        if ep.prediction is not None:
-            score_episode(ep, self.scorer, state.question, lambda: calls_made(state.own))
-        ep.text = render_steps(ep.steps)
-        return ep
+    def _calls(self, state: _State) -> list[dict]:
+        return calls_made(state.own)
+
+    def _text(self, state: _State) -> str:
+        return render_steps(state.episode.steps)
 
 
 def calls_made(messages: list[dict]) -> list[dict]:

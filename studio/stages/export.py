@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage import Store
-from studio.agents.loop import ANSWER_STOP, STOP
+from studio.agents.react_step import ANSWER_STOP, STOP
 from studio.files import check_output_folder
 from studio.llm.bundled import make_adapter_portable, portable_name
 from studio.llm.chat_template import ChatTemplate

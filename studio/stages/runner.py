@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from storage import Store
-from studio.agents.loop import AgentSpec, EpisodeRunner, Scorer
+from studio.agents.loop import AgentSpec, Scorer
+from studio.agents.react_step import EpisodeRunner
 from studio.agents.scorer import recipe_scorer
 from studio.agents.tool_step import ToolCallRunner
 from studio.llm.base import Backend, ChatModel
