@@ -6,9 +6,9 @@ import re
 
 from studio import paths
 from studio.tasks.arithmetic import SEED, build
+from studio.tasks.arithmetic_calculator import calculate
 from studio.tasks.arithmetic_problems import SIZES, generate
 from studio.tasks.loaders import SPLITS, load_questions
-from studio.tools.calculator import calculate
 from studio.trajectories.episode import final_answer, parse_steps
 from studio.trajectories.files import read_records
 

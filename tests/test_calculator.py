@@ -5,7 +5,7 @@ import time
 import pytest
 
 from studio.errors import StudioError
-from studio.tools.calculator import CalculatorError, calculate
+from studio.tasks.arithmetic_calculator import CalculatorError, calculate
 
 
 @pytest.mark.parametrize(("expression", "value"), [
@@ -145,3 +145,20 @@ def test_mcp_server_answers_and_reports_refusals_as_tool_errors():
     assert zero.is_error and "division by zero" in text(zero)
     assert hostile.is_error and "the function '__import__'" in text(hostile)
     assert (power.is_error, text(power)) == (False, "1024")  # the server is still up after errors
+
+
+def test_the_calculator_tool_answers_in_this_process_as_its_server_does():
+    from mcp_stdio import talk, text
+
+    from studio.tools.calculator import CalculatorTool
+    from studio.tools.toolbox import INVALID_CALL, TOOL_ERROR, Toolbox
+
+    expressions = ["3 * 4.50 + 1.25", "1 / 0", "2 ^ 10"]
+    session = talk("studio.tools.servers.calculator", calls=[("calculate", {"expression": e}) for e in expressions])
+    tools = Toolbox([CalculatorTool()], "in-process", listed=True)
+    seen = [tools.call("calculate", e) for e in expressions]
+    assert [(o.text, o.status == TOOL_ERROR) for o in seen] == [(text(r), r.is_error) for r in session.results]
+    (served,) = session.tools
+    assert (served.name, served.description) == (tools.names[0], tools.specs[0].description)
+    assert tools.call_native("calculate", '{"expression": "6 * 7"}').text == "42" and tools.concurrent("calculate")
+    assert tools.call_native("calculate", '{"expression": 42}').status == INVALID_CALL

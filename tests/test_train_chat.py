@@ -8,7 +8,7 @@ from test_train import QUESTION, TRAJECTORY, trained_text
 
 from studio.llm.chat_template import ChatTemplate, ChatTemplateError, chat_prefix, gemma3_tools, tokenizer_template
 from studio.recipe.schema import Recipe
-from studio.tools.toolbox import SEARCH, ToolSpec
+from studio.tools.tool import SEARCH, ToolSpec
 from studio.train.chat_masking import assistant_spans, tokenize_chat, tokenize_react_chat
 from studio.train.examples import example_row
 from studio.trajectories.episode import Episode
@@ -169,3 +169,19 @@ def test_imported_react_trajectories_are_offered_the_recipes_tools(store):
     assert [t["function"]["name"] for t in row["tools"]] == ["calculate"]
     call = row["messages"][2]["tool_calls"][0]["function"]
     assert call["name"] == "calculate" and list(json.loads(call["arguments"])) == ["expression"]
+
+
+def test_the_training_worker_reads_stored_tools_without_the_toolbox_the_store_or_mcp():
+    """The worker (`python -m studio.train`) turns rows into examples from the light tool specs alone."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import studio
+
+    heavy = ["duckdb", "mcp", "mcp_types", "storage", "studio.tools.toolbox", "studio.tools.mcp_hub"]
+    code = ("import sys, studio.train.worker, studio.train.examples; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           cwd=Path(studio.__file__).parent.parent)
+    assert found.stdout.strip() == "[]"

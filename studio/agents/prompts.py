@@ -15,7 +15,7 @@ import re
 from functools import cache
 
 from studio.paths import DATA_DIR
-from studio.tools.toolbox import SEARCH, ToolSpec
+from studio.tools.tool import SEARCH, ToolSpec
 from studio.trajectories.episode import detect_method, parse_steps, question_block
 
 FINETUNE_DIR = DATA_DIR / "fireact" / "finetune" / "alpaca_format"

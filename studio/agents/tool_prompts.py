@@ -9,7 +9,7 @@ the same examples. The tool list itself is the chat template's (or the API's) bu
 from __future__ import annotations
 
 from studio.agents.prompts import ANSWER_FORMAT, few_shot_examples, is_search
-from studio.tools.toolbox import SEARCH, ToolSpec, text_params
+from studio.tools.tool import SEARCH, ToolSpec, text_params
 from studio.trajectories.episode import parse_steps
 from studio.trajectories.messages import AGENT_SYSTEM, messages_from_steps
 

@@ -12,7 +12,7 @@ from typing import Any
 from studio.results.episode_cards import format_marker, raw_chat, step_cards
 from studio.stages.playground import Lane
 from studio.tasks import Question
-from studio.tools.toolbox import stored_specs, text_params
+from studio.tools.tool import stored_specs, text_params
 from studio.trajectories.episode import Step
 from studio.trajectories.schemas import string_params
 

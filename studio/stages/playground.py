@@ -19,7 +19,7 @@ from studio.recipe.schema import Agent, Engine, EngineName, Recipe
 from studio.stages.runner import agent_backend, episode_runner, open_environment
 from studio.stages.runs import latest_adapter
 from studio.tasks import Question, TaskDataError, find_gold, load_questions, question_key
-from studio.tools.toolbox import text_params
+from studio.tools.tool import text_params
 from studio.trajectories.episode import Episode, Step
 
 POLL_S = 0.3

@@ -11,7 +11,8 @@ from studio.owner.config import active_config
 from studio.recipe.schema import Recipe
 from studio.stages.runs import StageError
 from studio.tools.mcp_hub import check_servers
-from studio.tools.toolbox import ToolboxError, ToolSpec, prefix_clashes, search_spec, server_specs
+from studio.tools.tool import ToolSpec
+from studio.tools.toolbox import ToolboxError, prefix_clashes, search_spec, server_specs
 
 
 @dataclass

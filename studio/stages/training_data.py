@@ -11,7 +11,8 @@ from studio.paths import resolve
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Data, Recipe
 from studio.stages.runs import StageError, stored_tools
-from studio.tools.toolbox import open_toolbox, stored_specs
+from studio.tools.tool import stored_specs
+from studio.tools.toolbox import open_toolbox
 from studio.train.examples import example_row
 from studio.trajectories.files import episodes_from_file
 from studio.trajectories.selection import kept, select

@@ -1,7 +1,7 @@
 """Build the `arithmetic` task's files: word problems generated at a fixed seed, and recorded trajectories.
 
 A second bundled task that needs no network and a tool other than search: every question is solved
-by the calculator (studio/tools/calculator.py), and every row carries the expression that solves it
+by the calculator (studio/tasks/arithmetic_calculator.py), and every row carries the expression that solves it
 (studio/tasks/arithmetic_problems.py), so trajectories can be recorded without a teacher model
 (studio/tasks/arithmetic_trajectories.py).
 
@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 from studio.paths import DATA_DIR
+from studio.tasks.arithmetic_calculator import calculate
 from studio.tasks.arithmetic_problems import Problem, generate
 from studio.tasks.arithmetic_trajectories import alpaca_records
 from studio.tasks.build_data import _write_jsonl
-from studio.tools.calculator import calculate
 
 SEED = 26
 

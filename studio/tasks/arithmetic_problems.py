@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from studio.tools.calculator import calculate
+from studio.tasks.arithmetic_calculator import calculate
 
 SIZES = {"test": 100, "train": 500}  # test is drawn first, so growing train leaves test as it is
 

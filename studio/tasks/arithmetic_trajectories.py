@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 
+from studio.tasks.arithmetic_calculator import calculate
 from studio.tasks.arithmetic_problems import Problem, solve_in_steps
-from studio.tools.calculator import calculate
 
 OPENINGS = ("I need {need}.", "To answer this I have to work out {need}.", "Let me calculate {need}.",
             "The question asks for {need}.")

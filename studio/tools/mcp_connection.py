@@ -26,7 +26,8 @@ from mcp.shared.message import SessionMessage
 
 from studio.errors import StudioError
 from studio.owner.config import ServerConfig, child_env, http_headers
-from studio.tools.mcp_result import CallResult, result_text
+from studio.tools.mcp_result import result_text
+from studio.tools.tool import CallResult
 
 STDERR_LINES = 5  # the tail of a failed server's stderr that goes into its error
 CLOSE_TIMEOUT_S = 10.0  # the SDK's own stdio shutdown is bounded at about 6 s

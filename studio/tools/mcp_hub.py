@@ -2,7 +2,7 @@
 
 The SDK is async; the studio's episodes run in threads. The hub keeps one background thread with one
 event loop that owns every session, and each `call` hands its coroutine to that loop, so episodes in
-flight share one process per server instead of starting one each.
+flight share one process per server instead of starting one each. `ServerTool` is one server tool as a `Tool`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 from studio.errors import StudioError
 from studio.owner.config import OwnerConfig
 from studio.tools.mcp_connection import CLOSE_TIMEOUT_S, Connection, McpServerError, McpTool
-from studio.tools.mcp_result import CallResult
+from studio.tools.tool import CallResult, Tool, ToolSpec
 
-__all__ = ["CallResult", "McpHub", "McpServerError", "McpTool", "check_servers"]
+__all__ = ["CallResult", "McpHub", "McpServerError", "McpTool", "ServerTool", "check_servers"]
 
 
 class McpHub:
@@ -80,6 +80,10 @@ class McpHub:
             future.cancel()
             return CallResult(f"timed out after {timeout_s:g} s", True)
 
+    def tool(self, spec: ToolSpec) -> ServerTool:
+        """The tool `spec` describes (`spec.server`'s tool `spec.tool`), called through this hub."""
+        return ServerTool(spec, self)
+
     def _connection(self, server: str) -> Connection:
         if server not in self._connections:
             raise McpServerError(f"MCP server `{server}` is not open in this hub; open: {', '.join(self._connections)}")
@@ -101,6 +105,17 @@ class McpHub:
 
     async def _close_all(self) -> None:
         await asyncio.gather(*(c.close() for c in self._connections.values()), return_exceptions=True)
+
+
+class ServerTool(Tool):
+    """A tool of an MCP server: called through the run's hub, within the spec's timeout; it never raises."""
+
+    def __init__(self, spec: ToolSpec, hub: McpHub):
+        super().__init__(spec)
+        self.hub = hub
+
+    def call(self, args: dict[str, Any]) -> CallResult:
+        return self.hub.call(self.spec.server or "", self.spec.tool, args, self.spec.timeout_s)
 
 
 def check_servers(config: OwnerConfig, names: list[str], timeout_s: float = 30) -> dict[str, list[McpTool] | str]:

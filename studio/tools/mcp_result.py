@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import mcp_types as types
 
-
-@dataclass(frozen=True)
-class CallResult:
-    """What a tool call gave back; `is_error` covers the tool's own errors, timeouts and dead servers."""
-
-    text: str
-    is_error: bool
+from studio.tools.tool import CallResult
 
 
 def result_text(result: types.CallToolResult) -> CallResult:

@@ -1,4 +1,5 @@
-"""The search tool as an agent sees it: query in, observation text out, through the store's cache.
+"""The search tool as an agent sees it: query in, observation text out, through the store's cache; `SearchTool` is
+the built-in search as a `Tool`.
 
 Noise (a random passage or nothing, with probability p) is applied after the cache, so a noisy run
 never poisons the cache, and it is drawn from (seed, query) so a resumed run sees the same noise.
@@ -7,9 +8,12 @@ never poisons the cache, and it is drawn from (seed, query) so a resumed run see
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from typing import Any
 
 from storage import Store
 from studio.recipe.schema import Noise, Tool
+from studio.tools import tool
 
 EMPTY = "None"  # what the paper's tool returned when it found nothing
 
@@ -61,3 +65,25 @@ class Search:
         from studio.tools.search_local import local_search
 
         return rng.choice(local_search().passages)
+
+
+class SearchTool(tool.Tool):
+    """The built-in search: the whole text of a `search[text]` call is the query, as the paper's tool took it. Its
+    cache is the store's one connection, so calls do not run at once; a failing backend raises."""
+
+    concurrent = False
+
+    def __init__(self, spec: tool.ToolSpec, search: Callable[[str], str]):
+        super().__init__(spec)
+        self.search = search
+
+    def read(self, text: str) -> dict[str, Any]:
+        return {"query": text}
+
+    def with_noise(self, noise: Noise) -> SearchTool:
+        if not isinstance(self.search, Search):
+            return self
+        return SearchTool(self.spec, Search(self.search.tool, self.search.store, noise))
+
+    def call(self, args: dict[str, Any]) -> tool.CallResult:
+        return tool.CallResult(self.search(args["query"]), False)

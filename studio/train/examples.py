@@ -11,7 +11,7 @@ from typing import Any
 
 from studio.llm.chat_template import ChatTemplate, tokenizer_template
 from studio.recipe.schema import Recipe, Student
-from studio.tools.toolbox import stored_specs, text_params
+from studio.tools.tool import stored_specs, text_params
 from studio.train.chat_masking import tokenize_chat, tokenize_react_chat
 from studio.train.masking import Example, tokenize_example
 from studio.trajectories.episode import Step

@@ -1,4 +1,6 @@
-"""The calculator tool: arithmetic an agent writes, evaluated safely and answered as a short number.
+"""The arithmetic task's calculator: arithmetic an agent writes, evaluated safely and answered as a short number.
+It computes the task's answers and its recorded observations; the calculator tool (`studio.tools.calculator`) and
+its MCP server wrap it. It imports only the base (`studio.errors`).
 
 Python's `eval` would run anything, so the expression is parsed with `ast` and only a whitelist of
 nodes is evaluated: numbers, `+ - * / // % **`, unary `+ -`, parentheses and the functions in
