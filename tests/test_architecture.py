@@ -10,11 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first. A module may import its own layer's packages and the layers below, never one above.
 LAYERS = [
-    # the calculator is plain arithmetic, below the arithmetic task whose answers it computes
-    ("studio.errors", "studio.paths", "studio.files", "studio.tools.calculator"),
+    ("studio.errors", "studio.paths", "studio.files"),
     # what the studio's owner declared, and the checks the recipe schema runs against it
     ("studio.owner",),
     ("studio.tasks",),
+    # scores of answers and calls: plain functions the recipe validates with and trajectory files score with
+    ("studio.scoring",),
     ("studio.recipe",),
     ("studio.trajectories",),
     ("storage",),
@@ -106,6 +107,26 @@ def test_no_import_circle():
     assert circle is None, "import circle: " + " -> ".join(circle or [])
 
 
+def top_package(module: str) -> str:
+    """The package a module belongs to at the top of the studio: `studio.tasks` for `studio.tasks.loaders`."""
+    return ".".join(module.split(".")[:2]) if module.startswith("studio.") else module.split(".")[0]
+
+
+def package_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The import graph with every module folded into its top package (imports inside a package dropped)."""
+    packages: dict[str, set[str]] = {top_package(m): set() for m in edges}
+    for module, deps in edges.items():
+        packages[top_package(module)] |= {top_package(d) for d in deps} - {top_package(module)}
+    return packages
+
+
+def test_no_package_imports_another_in_a_circle():
+    """No loop between packages either (say tasks -> tools -> recipe -> tasks), lazy imports included, even where
+    no two modules import each other in one."""
+    circle = find_circle(package_graph(graph()))
+    assert circle is None, "package circle: " + " -> ".join(circle or [])
+
+
 def test_the_checks_see_a_circle_and_an_upward_import(tmp_path):
     """The checks above read real imports, lazy ones included (so they can fail)."""
     source = tmp_path / "m.py"
@@ -115,6 +136,10 @@ def test_the_checks_see_a_circle_and_an_upward_import(tmp_path):
     edges = {"p.pipeline": {"p.rounds"}, "p.rounds": {"p.train", "p.pipeline"}, "p.train": set()}
     assert find_circle(edges) == ["p.pipeline", "p.rounds", "p.pipeline"]
     assert find_circle({**edges, "p.rounds": {"p.train"}}) is None
+    modules_only = {"studio.tasks.a": {"studio.tools.b"}, "studio.tools.b": set(), "studio.tools.c": {"studio.tasks.d"},
+                    "studio.tasks.d": set()}
+    assert find_circle(modules_only) is None  # no module circle, yet the packages import each other
+    assert find_circle(package_graph(modules_only)) == ["studio.tasks", "studio.tools", "studio.tasks"]
 
 
 def test_few_modules_at_the_top_of_the_package():

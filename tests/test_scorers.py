@@ -13,9 +13,10 @@ from studio.agents.scorer import make_scorer, recipe_scorer
 from studio.owner.config import Endpoint
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe, Scorer
+from studio.scoring.exact import Score, score
+from studio.scoring.kinds import parse_number
+from studio.scoring.registry import ScorerError
 from studio.tasks.loaders import Question, load_custom, load_questions
-from studio.tasks.scorers import ScorerError, parse_number
-from studio.tasks.scoring import Score, score
 
 NO_KEY_ENV = "STUDIO_TEST_UNSET_KEY"
 
@@ -188,7 +189,7 @@ def test_choice_by_letter_or_by_an_options_column(tmp_path):
 @pytest.fixture
 def module(tmp_path):
     (tmp_path / "my_scorers.py").write_text(
-        "from studio.tasks.scorers import parse_number\n\n"
+        "from studio.scoring.kinds import parse_number\n\n"
         "def score(prediction, row):\n"
         "    number = parse_number(prediction)\n"
         "    right = number is not None and number.value == float(row['answer']) and row['unit'] in prediction\n"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from studio.tasks import Score, extract_choice, normalize_answer, score, to_yes_no
+from studio.scoring.exact import Score, extract_choice, normalize_answer, score, to_yes_no
 
 
 def test_em_ignores_articles_and_punctuation():

@@ -10,8 +10,8 @@ import pytest
 from studio.agents.scorer import make_scorer, recipe_scorer
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Scorer
+from studio.scoring.calls import read_calls, same_value, score_calls
 from studio.tasks.loaders import Question, load_custom
-from studio.tasks.tool_calls import read_calls, same_value, score_calls
 
 
 def call(name: str, **arguments: object) -> dict:

@@ -4,6 +4,7 @@ It talks through the teacher's client (`OpenAIBackend`), so it retries, fails ov
 same way. Grades are cached in the store's tool cache under backend `judge:<model>`, keyed by a hash of the
 rubric, question, answer and gold, so a rerun (or the same answer twice) asks the model once and costs nothing
 the second time. The cost of each request is returned on the Score for the loop to add to the episode's.
+It needs a model client (`studio.llm`) and the store, so it sits above `studio.scoring`, whose scores it returns.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from storage import Store
 from studio.llm.base import Request
 from studio.llm.openai_compat import OpenAIBackend
 from studio.recipe.schema import Scorer, Teacher
+from studio.scoring.exact import Score
+from studio.scoring.kinds import failed, graded, parse_number
 from studio.tasks.loaders import Question
-from studio.tasks.scorers import failed, graded, parse_number
-from studio.tasks.scoring import Score
 
 MAX_TOKENS = 32  # "0.8", or a sentence around it: a reply longer than this is not following the rubric
 NO_TOP_K = 0  # the tool cache's top_k column: a grade has none

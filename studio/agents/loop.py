@@ -20,8 +20,9 @@ from typing import Any, Protocol, TypeVar
 
 from studio.errors import Cancelled
 from studio.llm.base import ChatReply, Completion
-from studio.tasks import Question, Score
-from studio.tasks.scorers import task_score
+from studio.scoring.exact import Score
+from studio.scoring.kinds import task_score
+from studio.tasks import Question
 from studio.tools.toolbox import Observation, Toolbox
 from studio.trajectories.episode import Episode
 

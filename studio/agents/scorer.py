@@ -9,6 +9,9 @@ scores it 0 with `Score.error` set.
 A `tool_calls` scorer scores the calls an agent made, not its answer: it and the recipe's scorer carry
 `scores_calls = True`, and `recipe_scorer(...).wants_calls(question)` says it per question, so the loop passes
 `json.dumps([{"name": ..., "arguments": {...}}, ...])` as the prediction.
+
+The kinds are `studio.scoring`'s; this module and the judge stay above it, beside the agents, because they need
+the recipe, the store and a model, which the scoring below the recipe may not import.
 """
 from __future__ import annotations
 
@@ -19,11 +22,11 @@ from storage import Store
 from studio.agents.judge import Judge
 from studio.errors import StudioError
 from studio.recipe.schema import QuestionSource, Recipe, Scorer
-from studio.tasks import scorers as kinds
+from studio.scoring import kinds, registry
+from studio.scoring.calls import tool_calls
+from studio.scoring.exact import Score
+from studio.scoring.registry import ScorerError
 from studio.tasks.loaders import Question
-from studio.tasks.scorers import ScorerError
-from studio.tasks.scoring import Score
-from studio.tasks.tool_calls import tool_calls
 
 ScoreFn = Callable[[str, Question], Score]
 SourceKey = tuple[str, str | None, str | None]  # task, split, custom file as the recipe names it
@@ -61,8 +64,8 @@ def make_scorer(spec: Scorer | None, task: str, *, store: Store | None = None,
         return calls_scorer
     assert spec.name is not None  # kind python: the schema requires a name
     name = spec.name
-    function = kinds.load_python_scorer(name, python_scorers or {}, base_dir)
-    return lambda prediction, q: kinds.python(prediction, q, name, function, spec.passing)
+    function = registry.load_python_scorer(name, python_scorers or {}, base_dir)
+    return lambda prediction, q: registry.python(prediction, q, name, function, spec.passing)
 
 
 def source_key(source: QuestionSource) -> SourceKey:

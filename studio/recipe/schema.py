@@ -24,9 +24,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from studio.owner import checks
 from studio.owner.config import ENV_NAME, OwnerConfig
 from studio.paths import resolve
+from studio.scoring.calls import CallsError, expected_calls
+from studio.scoring.kinds import regex_pattern
+from studio.scoring.registry import unknown_scorer
 from studio.tasks.loaders import SPLITS, TaskDataError, TemplateError, load_custom
-from studio.tasks.scorers import regex_pattern, unknown_scorer
-from studio.tasks.tool_calls import CallsError, expected_calls
 
 TaskName = Literal["hotpotqa", "bamboogle", "strategyqa", "mmlu", "arithmetic", "custom"]
 Method = Literal["react", "cot", "reflexion", "io"]

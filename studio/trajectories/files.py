@@ -159,8 +159,8 @@ def guess_task(question: str, answer: str | None, text: str) -> str:
 def record_to_episode(record: Record, task: str | None, model: str | None) -> Episode:
     """Parse, label and score one record: gold from the shipped data where the question is known,
     else the recorded reward stands for correctness and EM/F1 stay unknown."""
+    from studio.scoring.kinds import task_score
     from studio.tasks import find_gold
-    from studio.tasks.scorers import task_score
 
     steps = parse_steps(record.text)
     prediction = final_answer(steps)

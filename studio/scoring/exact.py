@@ -3,7 +3,7 @@
 Text answers use SQuAD/HotpotQA normalisation (lowercase, drop punctuation, drop the articles a/an/the,
 collapse whitespace), with two additions that only make equal strings compare equal: Unicode text is
 NFKC-normalised first, and Unicode punctuation (curly quotes, dashes, ...) counts as punctuation,
-so "Ogden’s" and "Ogden's" agree.
+so "Ogden’s" and "Ogden's" agree. It imports nothing of the studio's.
 """
 
 from __future__ import annotations

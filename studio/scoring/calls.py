@@ -12,8 +12,9 @@ import json
 import math
 from typing import Any
 
+from studio.scoring.exact import ZERO, Score
+from studio.scoring.kinds import failed
 from studio.tasks.loaders import Question
-from studio.tasks.scoring import ZERO, Score
 
 CALLS_COLUMN = "calls"
 
@@ -148,8 +149,6 @@ def tool_calls(prediction: str | None, question: Question, column: str | None, o
                pass_score: float) -> Score:
     """The score of the calls an agent made (`prediction`: their JSON list, as the tools loop passes it) against
     the question's expected calls; an unreadable gold or prediction scores 0 with the reason as the error."""
-    from studio.tasks.scorers import failed
-
     try:
         expected = expected_calls(question, column)
     except CallsError as exc:
