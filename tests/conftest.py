@@ -1,8 +1,13 @@
-"""Shared fixtures and helpers: a fresh DuckDB file per test, scripted OpenAI-compatible servers, the public
-data beside the project, the CLI, the processes a test started."""
+"""Fixtures every level shares: a fresh DuckDB file per test, scripted OpenAI-compatible servers, the public data
+beside the project as a data root, the CLI, and the bundled model, its llama-server and the agents trained on it
+(once per session: CI time). Each level's own fixtures are in its folder's conftest.py; what a fixture cannot be
+(constants, classes, helper functions) is in tests/support.
+
+May import tests.support, `studio` and `storage` (inside fixtures where heavy), never a test module."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -10,39 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from openai_server import Call, Reply, ScriptedServer
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "datasets"
-FINETUNE = SHARED / "fireact" / "data" / "finetune"
-needs_shared = pytest.mark.skipif(not FINETUNE.exists(), reason="needs ../shared/datasets")
-
-
-def processes_with(text: str) -> list[int]:
-    """Pids of the processes whose command line (arguments joined by spaces) contains `text`."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                pids.append(int(proc.name))
-    return pids
-
-
-def owner_config(**changes: object):
-    """The built-in owner's config with some declarations changed (`scorers=`, `endpoints=` as
-    {name: Endpoint}, `model_roots=`, `allow_downloads=`, `data_roots=`), for a test that declares them."""
-    import dataclasses
-
-    from studio.owner.config import load_config
-
-    built_in = load_config(None)
-    if "endpoints" in changes:  # declared beside the built-in ones, as a config file's are
-        changes["endpoints"] = built_in.endpoints | changes["endpoints"]
-    return dataclasses.replace(built_in, **changes)
+from studio.paths import ROOT
+from tests.support.agents import TINY_AGENT, TOOLS_AGENT
+from tests.support.openai_server import Call, Reply, ScriptedServer
+from tests.support.paths import SHARED
+from tests.support.seeds import FakeRunner
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -65,7 +43,7 @@ def data_roots(tmp_path_factory):
 
 @pytest.fixture
 def serve():
-    """Start scripted OpenAI-compatible servers (tests/openai_server.py); they stop when the test ends."""
+    """Start scripted OpenAI-compatible servers (tests/support/openai_server.py); they stop when the test ends."""
     servers: list[ScriptedServer] = []
 
     def start(script: Callable[[Call], Reply] = lambda call: Reply()) -> ScriptedServer:
@@ -130,18 +108,6 @@ def llama_server():
         pytest.fail(str(exc), pytrace=False)
 
 
-TINY_AGENT = {
-    "name": "tiny-agent",
-    "description": "64 recorded GPT-4 HotpotQA trajectories, 16 LoRA steps: the quickstart's fine-tune, for tests.",
-    "trajectories": {"source": "import", "path": "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json",
-                     "format": "alpaca", "task": "hotpotqa"},
-    "data": {"max_examples": 64},
-    "student": {"max_seq_length": 768, "max_steps": 16, "batch_size": 4, "learning_rate": 3e-4},
-    "evaluation": {"sets": [{"task": "hotpotqa", "split": "eval250", "n": 20}], "agents": ["finetuned"],
-                   "engine": "transformers"},
-}
-
-
 def train_recipe(spec: dict, tmp: Path) -> tuple:
     """Run a recipe's generate and train stages in `tmp` (its runs folder and database there); returns (recipe,
     database file)."""
@@ -172,19 +138,36 @@ def trained_agent(tmp_path_factory, bundled_model_dir):
     return train_recipe(TINY_AGENT, tmp_path_factory.mktemp("trained-agent"))
 
 
-TOOLS_AGENT = TINY_AGENT | {
-    "name": "tools-agent",
-    "description": "16 recorded HotpotQA trajectories as search calls, 8 LoRA steps (about 45 s): a `tools`-format "
-                   "agent that has learned to end its turn after a call, for tests.",
-    "format": "tools",
-    "data": {"max_examples": 16},
-    "student": {"max_seq_length": 768, "max_steps": 8, "batch_size": 2, "learning_rate": 1e-3},
-}
-
-
 @pytest.fixture(scope="session")
 def trained_tools_agent(tmp_path_factory, bundled_model_dir):
     """A `tools`-format recipe with a student fine-tuned in eight steps: enough that it ends its turn after a call, so
     a tool-calling server's reply is a whole call (two steps made it write calls until its tokens ran out). Returns
     (recipe, database file)."""
     return train_recipe(TOOLS_AGENT, tmp_path_factory.mktemp("trained-tools-agent"))
+
+
+@pytest.fixture(scope="module")
+def studio_with_agent(trained_agent, tmp_path_factory):
+    """The studio over a copy of the trained agent's store, its recipe saved, and a gated fake job runner: the
+    playground's app and browser tests (one per module)."""
+    import yaml
+    from gradio_client import Client
+
+    from storage import Store
+    from studio.app.jobs import JobQueue
+    from studio.app.server import create_app, running
+
+    _, db = trained_agent
+    tmp = tmp_path_factory.mktemp("playground")
+    shutil.copyfile(db, tmp / "studio.duckdb")
+    (tmp / "recipes").mkdir()
+    (tmp / "recipes" / "tiny-agent.yaml").write_text(yaml.safe_dump(TINY_AGENT))
+    (tmp / "recipes" / "untrained.yaml").write_text("name: untrained\n")
+    gate = threading.Event()
+    with Store(tmp / "studio.duckdb") as store:
+        app = create_app(store, recipes_dir=tmp / "recipes", jobs=JobQueue(store, FakeRunner(gate=gate),
+                                                                           make_dashboard=False))
+        with running(app) as url:
+            client = Client(url + "/", verbose=False, download_files=str(tmp / "downloads"))
+            yield {"url": url, "client": client, "gate": gate, "studio": app.state.studio, "tmp": tmp}
+            client.close()

@@ -11,7 +11,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import ROOT
+
+from studio.paths import ROOT
 
 
 def free_port() -> int:

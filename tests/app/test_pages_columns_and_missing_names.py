@@ -4,18 +4,14 @@ missing, and the playground says where a gold answer comes from, or that a free 
 
 from __future__ import annotations
 
-import test_app_api
-
 from studio.app import views
 from studio.app.cards import NOT_SCORED, lane_html
 from studio.recipe.schema import Recipe
 from studio.stages.playground import Lane, gold_source, question_for
 from studio.trajectories.episode import Step
+from tests.support.questions import QUESTION
 
-QUESTION = ("What movie did actress Irene Jacob complete before the American action crime thriller film directed by "
-            "Stuart Bird?")  # the first eval250 question, also in HotpotQA dev
 FREE = "What is the tallest tree in my garden?"
-served = test_app_api.served  # its fixture: the studio over the seeded store, a fake job runner
 
 
 def filter_page(client, page, more=None):

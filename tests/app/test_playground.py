@@ -1,26 +1,18 @@
-"""The playground through gradio_client and in Chromium: one question, agents side by side on a real engine,
-steps streamed; the export button; a running job makes the playground wait."""
+"""The playground through gradio_client: one question, agents side by side on a real engine, steps streamed; the
+export button; a running job makes the playground wait. In Chromium: tests/browser/test_browser_playground.py."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 
 import pytest
-from conftest import TINY_AGENT
-from test_app_api import FakeRunner
-from test_browser import CHROMIUM_ARGS, SHOTS, open_studio
 
 from studio.app.cards import lane_html
 from studio.stages.playground import Lane, question_for
 from studio.trajectories.episode import Step
+from tests.support.questions import GOLD, QUESTION
 
 pytestmark = pytest.mark.slow
-
-QUESTION = ("What movie did actress Irene Jacob complete before the American action crime thriller film directed by "
-            "Stuart Bird?")  # the first eval250 question
-GOLD = "Beyond the Clouds"
-
 
 def test_typed_question_finds_its_gold_answer():
     known = question_for(f"  {QUESTION} ")
@@ -36,32 +28,6 @@ def test_lane_shows_model_text_as_text():
     shown = lane_html(lane, question_for(QUESTION))
     assert "<script>" not in shown and "<img" not in shown and "<b>x" not in shown and "<i>y" not in shown
     assert "&lt;script&gt;" in shown and f"✗ wrong (gold: {GOLD})" in shown
-
-
-@pytest.fixture(scope="module")
-def studio_with_agent(trained_agent, tmp_path_factory):
-    """The studio over a copy of the trained agent's store, its recipe saved, and a gated fake job runner."""
-    import yaml
-    from gradio_client import Client
-
-    from storage import Store
-    from studio.app.jobs import JobQueue
-    from studio.app.server import create_app, running
-
-    _, db = trained_agent
-    tmp = tmp_path_factory.mktemp("playground")
-    shutil.copyfile(db, tmp / "studio.duckdb")
-    (tmp / "recipes").mkdir()
-    (tmp / "recipes" / "tiny-agent.yaml").write_text(yaml.safe_dump(TINY_AGENT))
-    (tmp / "recipes" / "untrained.yaml").write_text("name: untrained\n")
-    gate = threading.Event()
-    with Store(tmp / "studio.duckdb") as store:
-        app = create_app(store, recipes_dir=tmp / "recipes", jobs=JobQueue(store, FakeRunner(gate=gate),
-                                                                           make_dashboard=False))
-        with running(app) as url:
-            client = Client(url + "/", verbose=False, download_files=str(tmp / "downloads"))
-            yield {"url": url, "client": client, "gate": gate, "studio": app.state.studio, "tmp": tmp}
-            client.close()
 
 
 def test_agents_answer_side_by_side_with_steps_streamed(studio_with_agent):
@@ -118,27 +84,3 @@ def test_export_button_gives_a_zip(studio_with_agent):
     assert any(n.endswith("adapter/adapter_config.json") for n in names) and any(n.endswith("README.md") for n in names)
     _, refused = client.predict("untrained", "peft", "q8_0", api_name="/export_agent")
     assert "has no trained adapter yet" in refused
-
-
-def test_playground_in_chromium(studio_with_agent):
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        open_studio(page, studio_with_agent["url"] + "/")
-        page.get_by_role("tab", name="Playground").click()
-        page.locator("#play-recipe input").fill("tiny-agent")
-        page.keyboard.press("Enter")
-        page.locator("#play-question textarea").fill(QUESTION)
-        page.locator("#play-engine input").fill("llama.cpp")
-        page.keyboard.press("Enter")
-        page.locator("#play-ask").click()
-        expect(page.locator("#lane-prompted .lane-answer")).to_contain_text(f"gold: {GOLD}",
-                                                                          timeout=300_000)
-        expect(page.locator("#lane-finetuned .lane-answer")).to_contain_text("Answer", timeout=300_000)
-        expect(page.locator("#lane-finetuned .step-card").first).to_contain_text("Action")
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "playground.png"), full_page=True)
-        browser.close()

@@ -4,44 +4,18 @@ leaves the form as the last text that parsed, under a banner naming the line."""
 
 from __future__ import annotations
 
-import difflib
-from pathlib import Path
-
 import pytest
 import yaml
-from test_app_api import served  # noqa: F401  (the fixture)
 
 from studio.app.schema_form import apply_form, data_to_values, form_changes, form_fields, parsed
+from studio.paths import RECIPES_DIR
 from studio.recipe.edit import DELETE, set_fields
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.usage import unused_sections
+from tests.support.yaml_edits import WRITTEN, changed_lines
 
-RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
+RECIPES = sorted(RECIPES_DIR.glob("*.yaml"))
 PATHS = [s.path for s in form_fields()]
-
-# A comment, an explicit default (`few_shot_k: 3`, `correct_only: true`), flow and block styles and a whole
-# `evaluation:` section: all of it must survive a change of one number.
-WRITTEN = """\
-# my experiment: keep this comment
-name: kept-demo
-data:
-  correct_only: true   # explicit default, on purpose
-student:
-  max_steps: 16
-  batch_size: 4
-# the evaluation, as the paper
-evaluation:
-  sets:
-    - {task: hotpotqa, split: eval250, n: 20}   # the first 20
-  agents: [prompted, finetuned]
-  few_shot_k: 3
-"""
-
-
-def changed_lines(before: str, after: str) -> list[str]:
-    return [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
-            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-
 
 # -- the round-trip function ------------------------------------------------------------------------------
 
@@ -114,7 +88,7 @@ def test_a_recipe_without_a_name_shows_an_empty_name_not_a_placeholder():
 
 
 def test_an_import_recipe_does_not_use_the_teacher_nor_the_task_mix():
-    quickstart = parse_recipe((Path(__file__).resolve().parent.parent / "recipes/quickstart.yaml").read_text())
+    quickstart = parse_recipe((RECIPES_DIR / "quickstart.yaml").read_text())
     unused = unused_sections(quickstart)
     assert {"teacher", "tasks", "methods", "rounds"} <= set(unused)
     assert "import" in unused["teacher"] and "rounds.count is 0" in unused["rounds"]
@@ -139,7 +113,7 @@ def form_of(client, text: str) -> tuple[str, list[dict], dict[str, dict], dict]:
     return problems, updates[: len(PATHS)], dict(zip(tables, helps, strict=True)), updates[-1]
 
 
-def test_form_to_yaml_changes_only_the_field_changed_in_the_form(served):  # noqa: F811
+def test_form_to_yaml_changes_only_the_field_changed_in_the_form(served):
     client = served["client"]
     _, fields, _, _ = form_of(client, WRITTEN)
     values = [u.get("value") for u in fields]
@@ -151,7 +125,7 @@ def test_form_to_yaml_changes_only_the_field_changed_in_the_form(served):  # noq
     assert "valid recipe" in problems
 
 
-def test_a_yaml_syntax_error_keeps_the_last_form_and_says_so(served):  # noqa: F811
+def test_a_yaml_syntax_error_keeps_the_last_form_and_says_so(served):
     client = served["client"]
     broken = "name: x\nteacher: [oops\nstudent: {max_steps: 3}\n"
     problems, fields, helps, banner = form_of(client, broken)
@@ -167,7 +141,7 @@ def test_a_yaml_syntax_error_keeps_the_last_form_and_says_so(served):  # noqa: F
     assert not banner["visible"] and fields[PATHS.index("name")]["value"] == "kept-demo"
 
 
-def test_unused_sections_are_marked_and_follow_the_yaml(served):  # noqa: F811
+def test_unused_sections_are_marked_and_follow_the_yaml(served):
     client = served["client"]
     _, fields, helps, _ = form_of(client, "name: imp\ntrajectories: {source: import, path: x.json}\n")
     assert fields[PATHS.index("methods")]["info"].startswith("not used: trajectories come from an import")

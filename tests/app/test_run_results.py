@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from test_app_api import FakeRunner, seed_store
+
+from tests.support.seeds import FakeRunner, seed_store
 
 PROMPTED_RIGHT, TUNED_RIGHT, QUESTIONS = 1, 7, 10
 

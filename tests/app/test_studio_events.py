@@ -5,144 +5,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import processes_with
 
 from studio.paths import DATA_DIR
+from tests.support.http import get, visible_text
+from tests.support.processes import processes_with
+from tests.support.seeds import seed_store
 
-SCRIPT_TEXT = ("Thought: try <script>window.__pwned = 1</script> here\nAction: search[<img src=x onerror=alert(1)>]\n"
-               "Observation: <b>bold?</b> & more\nThought: done\nAction: finish[<script>alert(2)</script>]\n")
 BAD_YAML = "name: demo\ntasks:\n  - task: hotpotqa\n    n: 3\n  - task: mmlu\n    n: 0\nstudent: {lr: 1}\n"
-
-
-def seed_store(store, tmp_path: Path) -> dict[str, int]:
-    """An import run (4 recorded trajectories), a train run with a loss curve, an evaluate run with scored
-    episodes of two agents (one holding `<script>` in every text field), a saved dashboard, and the runs of a
-    recipe with self-improvement rounds (12 episodes more)."""
-    from studio.results.dashboards import save_dashboard
-    from studio.stages.importing import import_trajectories
-    from studio.trajectories.episode import Episode, final_answer, parse_steps
-
-    records = json.loads((DATA_DIR / "fireact/finetune/alpaca_format/hotpotqa.json").read_text())[:4]
-    source = tmp_path / "four.json"
-    source.write_text(json.dumps(records))
-    imported = import_trajectories(store, source, "alpaca", task="hotpotqa", name="four recorded").run_id
-
-    train = store.create_run("demo train", "train", {"name": "demo"}, "demo")
-    for step, loss in enumerate([2.5, 2.1, 1.8, 1.6], start=1):
-        store.add_train_metric(train, step, loss=loss, tokens_per_s=900.0 + step, epoch=step / 4)
-    store.set_run_status(train, "done", artifact=str(tmp_path / "adapter"))
-
-    evaluate = store.create_run("demo evaluate", "evaluate", {"name": "demo"}, "demo")
-    episodes = []
-    for i, agent in enumerate(["prompted", "finetuned"] * 2):
-        text = SCRIPT_TEXT if i == 0 else f"Thought: answer {i}\nAction: finish[yes]\n"
-        steps = parse_steps(text)
-        correct = i % 2 == 1
-        episodes.append(Episode(
-            task="hotpotqa", question_id=f"q{i // 2}", question="<script>window.__pwned = 2</script> Who?"
-            if i == 0 else f"Question {i // 2}?", method="react", agent=agent, gold="yes", split="eval250",
-            model="m", tool="local", text=text, steps=steps, prediction=final_answer(steps), em=float(correct),
-            f1=float(correct), correct=correct, finished=True, tokens_in=100 + i, tokens_out=20 + i,
-            cost=0.001 * i, latency_s=0.5 + i))
-    store.add_episodes(evaluate, episodes)
-    store.set_run_status(evaluate, "done")
-    dashboard = save_dashboard(store, [evaluate, train], title="demo <b>dashboard</b>")
-    seed_rounds(store, tmp_path)
-    return {"import": imported, "train": train, "evaluate": evaluate, "dashboard": dashboard}
-
-
-def seed_rounds(store, tmp_path: Path) -> str:
-    """A saved recipe with two self-improvement rounds and its runs: rounds 0 and 1 evaluated (0 and 1 of 2
-    right), round 1's student right in 1 of its 4 attempts, round 2 explored and trained but not evaluated."""
-    from studio.recipe.io import parse_recipe
-    from studio.stages.runs import open_run
-    from studio.trajectories.episode import Episode
-
-    text = (f"name: climb\ntrajectories: {{source: import, path: {tmp_path / 'four.json'}, task: hotpotqa}}\n"
-            "evaluation:\n  sets: [{task: hotpotqa, split: eval250, n: 2}]\n  agents: [finetuned]\n"
-            "rounds:\n  count: 2\n  questions: [{task: hotpotqa, split: dev, n: 2}]\n  samples: 2\n")
-    (tmp_path / "recipes").mkdir(exist_ok=True)
-    (tmp_path / "recipes" / "climb.yaml").write_text(text)
-    recipe = parse_recipe(text)
-
-    def episodes(split: str, right: list[bool]) -> list[Episode]:
-        return [Episode(task="hotpotqa", split=split, question_id=f"{split}{i}", question=f"{split} question {i}?",
-                        method="react", agent="finetuned", gold="yes", prediction="yes" if ok else "no",
-                        em=float(ok), f1=float(ok), correct=ok, finished=True, text=f"Action: finish[{i}]\n")
-                for i, ok in enumerate(right)]
-
-    for r in range(3):
-        if r:
-            run_id, _ = open_run(store, recipe, "explore", r)
-            store.add_episodes(run_id, episodes("dev", [r == 1, False, False, False]))
-            store.set_run_status(run_id, "done")
-        run_id, _ = open_run(store, recipe, "train", r)
-        store.set_run_summary(run_id, {"teacher_examples": 4, "student_examples": 1 if r else 0})
-        store.set_run_status(run_id, "done", artifact=str(tmp_path / f"adapter-{r}"))
-        if r < 2:
-            run_id, _ = open_run(store, recipe, "evaluate", r)
-            store.add_episodes(run_id, episodes("eval250", [r == 1, False]))
-            store.set_run_status(run_id, "done")
-    return recipe.name
-
-
-class FakeRunner:
-    """Stands in for `run_recipe`: reports progress per stage and stops when cancelled, without models."""
-
-    def __init__(self, steps: int = 3, delay: float = 0.05, gate: threading.Event | None = None):
-        self.steps, self.delay, self.gate, self.calls = steps, delay, gate, []
-
-    def __call__(self, recipe, store, stages, progress=None, cancel=None):
-        from studio.errors import Cancelled
-        from studio.stages.generate import StageResult
-        from studio.stages.runs import Progress
-
-        (stage,) = stages
-        self.calls.append((recipe.name, stage))
-        run_id = store.create_run(f"{recipe.name} {stage}", stage, None, recipe.name)
-        for done in range(1, self.steps + 1):
-            if self.gate is not None:
-                self.gate.wait(10)
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("cancelled")
-            progress(Progress(stage, self.steps, done, 0, done, 0.01 * done, run_id, 1.0 / done))
-            if cancel is not None and cancel.wait(self.delay):
-                raise Cancelled("cancelled")
-        return {stage: StageResult(run_id, self.steps, self.steps, 0, 0, self.steps, 0.01 * self.steps)}
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """The studio on a free port over a seeded store, a fake job runner, and a temporary recipes folder."""
-    from gradio_client import Client
-
-    from storage import Store
-    from studio.app.jobs import JobQueue
-    from studio.app.server import create_app, running
-
-    tmp = tmp_path_factory.mktemp("studio")
-    with Store(tmp / "studio.duckdb") as store:
-        ids = seed_store(store, tmp)
-        runner = FakeRunner()
-        app = create_app(store, recipes_dir=tmp / "recipes", jobs=JobQueue(store, runner, make_dashboard=False))
-        with running(app) as url:
-            client = Client(url + "/", verbose=False, download_files=str(tmp / "downloads"))
-            yield {"url": url, "client": client, "store": store, "ids": ids, "tmp": tmp, "runner": runner,
-                   "studio": app.state.studio}
-            client.close()
-
-
-def get(url: str) -> tuple[int, str, dict[str, str]]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            return resp.status, resp.read().decode(), dict(resp.headers)
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(), dict(err.headers)
 
 
 def test_the_rounds_of_a_recipe_show_as_one_timeline(served):
@@ -284,6 +156,15 @@ def test_dashboard_share_route(served):
     assert status == 200 and "<title>shared" in body
     assert Path(download["value"]).read_text().startswith("<!DOCTYPE html>")
     assert any(row[0] == new_id for row in saved["data"])
+
+
+def test_the_studio_points_to_the_comparison_the_share_page_cannot(served):
+    """The Dashboards tab's preview names the Trajectories tab's exact test; the share page of the same runs does
+    not (its reader has no studio)."""
+    note, *_ = served["client"].predict([str(served["ids"]["evaluate"])], "", api_name="/preview_dashboard")
+    assert "in the Trajectories tab" in note
+    _, page, _ = get(f"{served['url']}/dashboards/{served['ids']['dashboard']}")
+    assert "Trajectories tab" not in visible_text(page)
 
 
 def test_jobs_queue_one_at_a_time_and_cancel(served):

@@ -3,10 +3,6 @@ tool call read as a tool card."""
 
 from __future__ import annotations
 
-import test_app_api
-
-served = test_app_api.served  # its fixture: the studio over the seeded store, a fake job runner
-
 CALCULATOR = "name: calc-tools\ntools: [{mcp: calculator}]\n"
 
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import re
 
-import test_app_api
-from test_app_api import get
-
-served = test_app_api.served  # its fixture: the studio over the seeded store, a fake job runner
+from tests.support.http import get
 
 CALC = {"type": "function", "function": {
     "name": "calculate", "description": "Evaluate an arithmetic expression.",

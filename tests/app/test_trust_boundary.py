@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-from openai_server import Reply
 
 from studio.paths import ROOT
+from tests.support.openai_server import Reply
 
 AUTH = ("alice", "secret")
 SECRET = "sentinel-secret-value-3141"

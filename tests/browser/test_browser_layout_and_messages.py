@@ -7,10 +7,8 @@ from __future__ import annotations
 import time
 
 import pytest
-import test_browser
-from test_browser import tab
 
-browser, served, page = test_browser.browser, test_browser.served, test_browser.page  # its fixtures, used here
+from tests.support.browser import tab
 
 pytestmark = pytest.mark.slow
 

@@ -7,14 +7,15 @@ import re
 import time
 
 import pytest
-from conftest import ROOT
-from test_app_yaml import WRITTEN, changed_lines
-from test_browser import SHOTS, browser, open_section, open_studio, page, served, set_yaml, yaml_text  # noqa: F401
+
+from studio.paths import ROOT
+from tests.support.browser import SHOTS, open_section, open_studio, set_yaml, yaml_text
+from tests.support.yaml_edits import WRITTEN, changed_lines
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_form_edit_keeps_the_comments_defaults_and_sections_typed_in_the_yaml(page, served):  # noqa: F811
+def test_a_form_edit_keeps_the_comments_defaults_and_sections_typed_in_the_yaml(page, served):
     from playwright.sync_api import expect
 
     started = time.monotonic()
@@ -40,7 +41,7 @@ def test_a_form_edit_keeps_the_comments_defaults_and_sections_typed_in_the_yaml(
     page.screenshot(path=str(SHOTS / "recipes-yaml-kept.png"), full_page=True)
 
 
-def test_sections_the_recipe_does_not_use_are_dimmed_and_follow_the_form(page):  # noqa: F811
+def test_sections_the_recipe_does_not_use_are_dimmed_and_follow_the_form(page):
     from playwright.sync_api import expect
 
     quickstart = (ROOT / "recipes" / "quickstart.yaml").read_text()
@@ -67,7 +68,7 @@ def test_sections_the_recipe_does_not_use_are_dimmed_and_follow_the_form(page): 
     expect(page.locator("#field-trajectories-path")).to_have_class(re.compile(r"\bfield-unused\b"))
 
 
-def test_a_yaml_syntax_error_shows_its_line_and_keeps_the_last_form(page):  # noqa: F811
+def test_a_yaml_syntax_error_shows_its_line_and_keeps_the_last_form(page):
     from playwright.sync_api import expect
 
     set_yaml(page, "name: last-good\nstudent:\n  max_steps: 5\n")

@@ -8,8 +8,9 @@ import re
 import time
 
 import pytest
-from test_app_results import EvaluatingRunner, serving
-from test_browser import SHOTS, UI_TIMEOUT_MS, browser, choose, open_studio, tab  # noqa: F401  (browser: a fixture)
+
+from tests.support.browser import SHOTS, UI_TIMEOUT_MS, choose, open_studio, tab
+from tests.support.seeds import EvaluatingRunner, serving
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +22,7 @@ def served(tmp_path_factory):
 
 
 @pytest.fixture
-def page(browser, served):  # noqa: F811  (browser: the fixture imported above)
+def page(browser, served):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_TIMEOUT_MS)

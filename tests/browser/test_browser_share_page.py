@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_browser import SHOTS, UI_TIMEOUT_MS, browser  # noqa: F401 (a fixture)
-from test_figures import evaluated
+
+from tests.support.browser import SHOTS, UI_TIMEOUT_MS
+from tests.support.seeds import evaluated
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def served(tmp_path_factory):
             yield {"url": url, "ids": ids}
 
 
-def open_shared(browser, url: str, width: int):  # noqa: F811 (the fixture's value)
+def open_shared(browser, url: str, width: int):
     context = browser.new_context(viewport={"width": width, "height": 900})  # no cookies, no session
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
@@ -63,7 +64,7 @@ def titles_of(page) -> list[str]:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_a_share_page_stands_on_its_own(browser, served, width):  # noqa: F811
+def test_a_share_page_stands_on_its_own(browser, served, width):
     from playwright.sync_api import expect
 
     context, page = open_shared(browser, f"{served['url']}/dashboards/{served['ids']['billed']}", width)
@@ -88,7 +89,7 @@ def test_a_share_page_stands_on_its_own(browser, served, width):  # noqa: F811
         context.close()
 
 
-def test_a_dashboard_of_free_agents_says_so_instead_of_a_cost_figure(browser, served):  # noqa: F811
+def test_a_dashboard_of_free_agents_says_so_instead_of_a_cost_figure(browser, served):
     from playwright.sync_api import expect
 
     context, page = open_shared(browser, f"{served['url']}/dashboards/{served['ids']['free']}", 800)

@@ -10,108 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from test_app_api import seed_store
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "artifacts" / "screenshots"
-UI_TIMEOUT_MS = 30_000
+from tests.support.browser import SHOTS, choose, open_section, open_studio, set_yaml, tab, type_into, yaml_text
+
 RUN_TIMEOUT_MS = int(os.environ.get("STUDIO_BROWSER_RUN_TIMEOUT_S", "900")) * 1000
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """The studio with its real job queue over a seeded store; runs and recipes in a temporary folder."""
-    from storage import Store
-    from studio.app.server import create_app, running
-
-    tmp = tmp_path_factory.mktemp("browser")
-    saved_env = os.environ.get("STUDIO_RUNS")
-    os.environ["STUDIO_RUNS"] = str(tmp / "runs")
-    try:
-        with Store(tmp / "studio.duckdb") as store:
-            ids = seed_store(store, tmp)
-            app = create_app(store, recipes_dir=tmp / "recipes")
-            with running(app) as url:
-                yield {"url": url, "ids": ids, "tmp": tmp, "store": store, "studio": app.state.studio}
-    finally:
-        if saved_env is None:
-            os.environ.pop("STUDIO_RUNS", None)
-        else:
-            os.environ["STUDIO_RUNS"] = saved_env
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run tests/run.sh, or `apt-get install -y chromium`", pytrace=False)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, served):
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=UI_TIMEOUT_MS)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    open_studio(page, served["url"] + "/")
-    yield page
-    context.close()
-    assert not errors, errors
-
-
-def open_studio(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector("#recipe-yaml .cm-content")
-    page.wait_for_function("() => !document.querySelector('.pending')", timeout=UI_TIMEOUT_MS)
-
-
-def tab(page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-
-
-def open_section(page, section: str) -> None:
-    """Open a closed accordion of the recipe form (its fields are rendered once it is open)."""
-    box = page.locator(f"#section-{section}")
-    if not box.locator(f"#field-{section}-" + {"teacher": "model", "student": "model"}.get(section, "")).count():
-        box.get_by_text(f"{section} — ").first.click()
-
-
-def set_yaml(page, text: str) -> None:
-    editor = page.locator("#recipe-yaml .cm-content")
-    editor.click()
-    page.keyboard.press("Control+a")
-    page.keyboard.press("Delete")
-    page.keyboard.insert_text(text)
-
-
-def yaml_text(page) -> str:
-    return page.locator("#recipe-yaml .cm-content").inner_text()
-
-
-def type_into(textbox, text: str) -> None:
-    """Replace a Textbox's text by typing it: Gradio sends a textbox's `input` event on key presses."""
-    textbox.fill("")
-    textbox.press_sequentially(text)
-
-
-def choose(page, dropdown_id: str, option: str | re.Pattern) -> None:
-    page.locator(f"#{dropdown_id} input").click()
-    page.get_by_role("option", name=option).first.click()
 
 
 def test_form_edits_change_the_yaml_and_yaml_edits_fill_the_form(page):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_browser import SHOTS, browser, choose, open_studio, page, served, set_yaml, tab  # noqa: F401
+
+from tests.support.browser import SHOTS, choose, open_studio, set_yaml, tab
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,7 @@ def seed_calculator_run(store) -> int:
     return run
 
 
-def test_check_tools_lists_the_calculator_and_a_tool_call_reads_as_a_card(page, served, monkeypatch):  # noqa: F811
+def test_check_tools_lists_the_calculator_and_a_tool_call_reads_as_a_card(page, served, monkeypatch):
     from playwright.sync_api import expect
 
     monkeypatch.delenv("STUDIO_MCP_CONFIG", raising=False)  # the built-in servers only
@@ -59,13 +60,13 @@ def test_check_tools_lists_the_calculator_and_a_tool_call_reads_as_a_card(page, 
     page.screenshot(path=str(SHOTS / "trajectories-tool-card.png"), full_page=True)
 
 
-def test_a_tools_format_episode_reads_as_cards_with_its_raw_chat_here_and_on_the_share_page(page, served):  # noqa: F811
+def test_a_tools_format_episode_reads_as_cards_with_its_raw_chat_here_and_on_the_share_page(page, served):
     """A native-tool-calling episode (#27): marked `format: tools`, its calls as cards, its raw chat folded until
     opened, in the Trajectories tab and on a dashboard's share page alike."""
     from playwright.sync_api import expect
-    from test_app_tools_format import QUESTION, seed_tools_run
 
     from studio.results.dashboards import save_dashboard
+    from tests.support.seeds import TOOLS_QUESTION, seed_tools_run
 
     run, _, _ = seed_tools_run(served["store"])
     open_studio(page, served["url"] + "/")
@@ -88,7 +89,7 @@ def test_a_tools_format_episode_reads_as_cards_with_its_raw_chat_here_and_on_the
     page.screenshot(path=str(SHOTS / "trajectories-tools-format.png"), full_page=True)
 
     page.goto(f"{served['url']}/dashboards/{save_dashboard(served['store'], [run])}")
-    sample = page.locator("details.right", has_text=QUESTION)
+    sample = page.locator("details.right", has_text=TOOLS_QUESTION)
     sample.locator("summary").first.click()
     expect(sample.locator(".format-marker")).to_be_visible()
     expect(sample.locator(".tool-card")).to_have_count(3)

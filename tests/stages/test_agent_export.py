@@ -7,11 +7,11 @@ import json
 import shutil
 
 import pytest
-from conftest import ROOT
 
 from storage import Store
 from studio.agents.react_step import STOP
 from studio.errors import StudioError
+from studio.paths import ROOT
 from studio.recipe.io import load_recipe
 from studio.results.scores import scores
 from studio.stages.evaluate import evaluate

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = json.loads((Path(__file__).parent / "data" / "gemma3_tokenizer_reference.json").read_text())
+from studio.paths import ROOT
+from tests.support.paths import DATA
+
+REFERENCE = json.loads((DATA / "gemma3_tokenizer_reference.json").read_text())
 CASES = REFERENCE["cases"]
 
 

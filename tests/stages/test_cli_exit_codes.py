@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import FINETUNE, needs_shared
+from tests.support.paths import FINETUNE, needs_shared
 
 
 def test_validate_ok_and_errors(cli, tmp_path):

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import processes_with
 
 from studio.recipe.schema import Recipe
+from tests.support.processes import processes_with
 
 TRAJECTORY = ("Thought: I need to search {name}.\nAction: search[{name}]\nObservation: {name} is a director.\n"
               "Thought: So the answer is {name}.\nAction: finish[{name}]\nObservation: Episode finished\n")

@@ -19,14 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import ROOT, processes_with
 from pydantic import ValidationError
 
 from studio.errors import Cancelled
 from studio.llm.engines import EngineError, resolved_name, vllm_command, vllm_server
 from studio.llm.llama_cpp import LlamaCppError, ServerProcess, binary, free_port, llama_server
+from studio.paths import ROOT
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Engine, Recipe
+from tests.support.processes import processes_with
 
 
 def recipe(**evaluation) -> Recipe:

@@ -14,20 +14,9 @@ import yaml
 from studio.recipe.schema import Recipe
 from studio.stages.generate import generate, generation_questions
 from studio.tasks import question_key
+from tests.support.agents import recipe_for
 
 pytestmark = pytest.mark.slow
-
-
-def recipe_for(base_url: str, n: int = 3, **teacher) -> Recipe:
-    return Recipe.model_validate({
-        "name": "gen-test",
-        "tasks": [{"task": "hotpotqa", "split": "dev", "n": n, "seed": 7}],
-        "methods": ["react", "cot"],
-        "teacher": {"model": "gemma-3-270m", "base_url": base_url, "api": "completions", "few_shot_k": 1,
-                    "max_steps": 2, "max_tokens": 40, "concurrency": 4, "price_input_per_m": 1.0,
-                    "price_output_per_m": 2.0, "api_key_env": "STUDIO_TEST_LLAMA_KEY", **teacher},
-        "evaluation": {"sets": [{"task": "hotpotqa", "split": "eval250", "n": 5}]},
-    })
 
 
 def test_generation_never_draws_evaluation_questions():

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from conftest import FINETUNE, needs_shared
 
 from studio.stages.importing import import_trajectories
 from studio.trajectories.files import TrajectoryFileError, episodes_from_file, write_file
+from tests.support.paths import FINETUNE, needs_shared
 
 # rows and methods of the paper's fine-tuning files (datasets README; the chat multimethod file has one
 # CoT record fewer than its Alpaca twin)

@@ -8,15 +8,14 @@ stay short and max_tokens small.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from studio.llm.base import Request
+from studio.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 TRAJECTORIES = ROOT / "studio" / "tasks" / "data" / "fireact" / "finetune" / "alpaca_format" / "hotpotqa.json"
 INSTRUCTION = "Solve a question answering task with interleaving Thought, Action, Observation steps.\n"
 STOP = ["\nObservation:"]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import mcp_types as types
 import pytest
-from conftest import processes_with
 
 from studio.owner.config import (
     OwnerConfig,
@@ -29,9 +28,10 @@ from studio.owner.config import (
 )
 from studio.tools.mcp_hub import CallResult, McpHub, McpServerError, check_servers
 from studio.tools.mcp_result import result_text
+from tests.support.paths import MCP_SERVERS
+from tests.support.processes import processes_with
 
-SERVERS = Path(__file__).resolve().parent / "mcp_servers"
-TOY = str(SERVERS / "toy.py")
+TOY = str(MCP_SERVERS / "toy.py")
 
 
 def stdio(name: str, script: str = TOY) -> ServerConfig:
@@ -202,7 +202,7 @@ def test_non_text_contents_become_markers_and_structured_only_results_their_json
 
 
 def test_start_failures_name_the_server_and_why():
-    broken = stdio("broken", str(SERVERS / "broken_start.py"))
+    broken = stdio("broken", str(MCP_SERVERS / "broken_start.py"))
     with pytest.raises(McpServerError, match=r"MCP server `broken`: exited at start: broken_start: cannot open"):
         start(config(broken), "broken")
     missing = ServerConfig(name="tool", command="no-such-command-4711")
@@ -223,12 +223,12 @@ def test_start_failures_name_the_server_and_why():
 def test_one_failure_closes_the_servers_that_started():
     before = set(threading.enumerate())
     with pytest.raises(McpServerError, match="`broken`"):
-        start(config(stdio("toy"), stdio("broken", str(SERVERS / "broken_start.py"))), "toy", "broken")
+        start(config(stdio("toy"), stdio("broken", str(MCP_SERVERS / "broken_start.py"))), "toy", "broken")
     assert processes_with(TOY) == [] and set(threading.enumerate()) <= before
 
 
 def test_check_servers_reports_each_server_on_its_own():
-    found = check_servers(config(stdio("toy"), stdio("broken", str(SERVERS / "broken_start.py"))),
+    found = check_servers(config(stdio("toy"), stdio("broken", str(MCP_SERVERS / "broken_start.py"))),
                           ["toy", "broken", "ghost"], timeout_s=20)
     assert "echo" in {t.name for t in found["toy"]}
     assert found["broken"].startswith("MCP server `broken`: exited at start")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_agent_loop import Scripted
 
 from studio.agents.loop import AgentSpec
 from studio.agents.react_step import EpisodeRunner
@@ -20,8 +19,10 @@ from studio.stages.runs import stored_tools
 from studio.tasks import Question
 from studio.tools.mcp_hub import McpServerError
 from studio.tools.toolbox import ToolboxError, open_toolbox
+from tests.support.paths import MCP_SERVERS
+from tests.support.scripted_model import Scripted
 
-TOY = str(Path(__file__).parent / "mcp_servers" / "toy.py")
+TOY = str(MCP_SERVERS / "toy.py")
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@ its lane streams tool cards naming the tool's one string parameter."""
 
 from __future__ import annotations
 
-from openai_server import Reply
-
 from studio.app.cards import lane_html
 from studio.recipe.schema import Recipe
 from studio.stages.playground import ask
 from studio.tasks import Question
+from tests.support.openai_server import Reply
 
 NO_KEY_ENV = "STUDIO_TEST_UNSET_KEY"
 
@@ -45,7 +44,7 @@ def test_a_tools_format_recipe_streams_the_tool_call_runners_cards_and_its_chat(
     as tool cards and ends with the conversation."""
     import threading
 
-    from openai_server import wire_call
+    from tests.support.openai_server import wire_call
 
     monkeypatch.delenv(NO_KEY_ENV, raising=False)
     monkeypatch.delenv("STUDIO_MCP_CONFIG", raising=False)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from test_generate import recipe_for
 
 from benchmarks.chaos import FAULTS, FaultProxy, files_holding, fuzz_inputs, rows_holding
 from storage import Store
 from studio.results.dashboards import save_dashboard
 from studio.stages.generate import generate
+from tests.support.agents import recipe_for
 
 
 @pytest.mark.slow

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, owner_config
-from test_generate import recipe_for
 
+from studio.paths import ROOT
 from studio.recipe.io import load_recipe
 from studio.stages.estimate import estimate
 from studio.stages.generate import generate
+from tests.support.agents import recipe_for
+from tests.support.owner import owner_config
 
 FACTOR = 2.0  # the stated agreement: estimated and actual teacher tokens within 2x of each other
 
@@ -151,13 +152,13 @@ def studio_with_history(tmp_path_factory):
     """The studio over a store that has trained and evaluated the bundled student before (so the estimate paces
     by those runs, measures nothing), and a recipe that prices this machine at $3.60 an hour."""
     from gradio_client import Client
-    from test_app_api import FakeRunner
 
     from storage import Store
     from studio.app.jobs import JobQueue
     from studio.app.server import create_app, running
     from studio.recipe.io import parse_recipe
     from studio.trajectories.episode import Episode
+    from tests.support.seeds import FakeRunner
 
     tmp = tmp_path_factory.mktemp("estimate-studio")
     source = Path("studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json")

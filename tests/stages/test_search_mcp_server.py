@@ -1,9 +1,8 @@
 """The local search as an MCP server: the same observations as the studio's own search tool."""
 
-from mcp_stdio import talk, text
-
 from studio.recipe.schema import Tool
 from studio.tools.search import EMPTY, Search
+from tests.support.mcp_stdio import talk, text
 
 QUERIES = ["Scott Derrickson nationality", "Badr  Hari\tkickboxer", "Ed Wood", "qqqzzzxx", "the of and"]
 

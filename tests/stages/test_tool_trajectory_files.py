@@ -15,8 +15,8 @@ from studio.trajectories.episode import parse_steps
 from studio.trajectories.files import TrajectoryFileError, read_episodes, write_file
 from studio.trajectories.openai_format import to_openai
 from studio.trajectories.sharegpt_format import read_sharegpt
+from tests.support.paths import DATA
 
-DATA = Path(__file__).resolve().parent / "data"
 OPENAI = DATA / "openai_tools.jsonl"
 HERMES = DATA / "hermes_tools.json"
 MALFORMED = DATA / "openai_malformed.jsonl"

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import json
 
-from openai_server import Call, Reply, wire_call
-from test_agent_loop import Scripted
-
 from studio.agents.loop import AgentSpec
 from studio.agents.tool_prompts import LAST_STEP, tools_prompt
 from studio.agents.tool_step import ToolCallRunner
@@ -20,6 +17,8 @@ from studio.tasks import Question
 from studio.tools.toolbox import search_toolbox
 from studio.trajectories.episode import outcome
 from studio.trajectories.messages import AGENT_SYSTEM
+from tests.support.openai_server import Call, Reply, wire_call
+from tests.support.scripted_model import Scripted
 
 NO_KEY_ENV = "STUDIO_TEST_UNSET_KEY"
 Q = Question("q1", "hotpotqa", "dev", "Where was the author of Dune born?", "Tacoma")

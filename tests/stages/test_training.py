@@ -12,29 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import processes_with
 
 from studio.paths import ROOT
 from studio.recipe.schema import Recipe
 from studio.train.batches import collate
 from studio.train.loss import full_loss, selective_loss
 from studio.train.masking import IGNORE, Example, tokenize_example
-
-TRAJECTORY = ("Thought: I need to search Scott Derrickson.\nAction: search[Scott Derrickson]\n"
-              "Observation: Scott Derrickson is an American director.\nThought: Ed Wood is American too.\n"
-              "Action: finish[yes]\nObservation: Episode finished, reward = True\n")
-QUESTION = "Were Scott Derrickson and Ed Wood of the same nationality?"
-
-
-@pytest.fixture(scope="module")
-def tokenizer(bundled_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(bundled_model_dir)
-
-
-def trained_text(tokenizer, example: Example) -> str:
-    return tokenizer.decode([t for t, label in zip(example.input_ids, example.labels, strict=True) if label != IGNORE])
+from tests.support.processes import processes_with
+from tests.support.training import QUESTION, TRAJECTORY, trained_text
 
 
 def test_default_mask_trains_only_the_agents_words(tokenizer):

@@ -4,7 +4,6 @@ chat`, the rows the worker reads, one tiny training run whose adapter carries it
 import json
 
 import pytest
-from test_train import QUESTION, TRAJECTORY, trained_text
 
 from studio.llm.chat_template import ChatTemplate, ChatTemplateError, chat_prefix, gemma3_tools, tokenizer_template
 from studio.recipe.schema import Recipe
@@ -13,6 +12,7 @@ from studio.train.chat_masking import assistant_spans, tokenize_chat, tokenize_r
 from studio.train.examples import example_row
 from studio.trajectories.episode import Episode
 from studio.trajectories.messages import AGENT_SYSTEM, steps_from_messages, tool_call
+from tests.support.training import QUESTION, TRAJECTORY, trained_text
 
 CALCULATOR = ToolSpec("calculator", "evaluates an arithmetic expression.",
                       {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]})
@@ -26,13 +26,6 @@ MESSAGES = [
     {"role": "tool", "tool_call_id": "c2", "name": "search", "content": "Ed Wood was born in Poughkeepsie."},
     {"role": "assistant", "content": "Both found.\nAnswer: 51, Poughkeepsie"},
 ]
-
-
-@pytest.fixture(scope="module")
-def tokenizer(bundled_model_dir):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(bundled_model_dir)
 
 
 def test_tools_mask_covers_exactly_the_assistant_turns(tokenizer):

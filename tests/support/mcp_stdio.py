@@ -7,9 +7,10 @@ import os
 import sys
 from dataclasses import dataclass
 
-from conftest import ROOT
 from mcp import ClientSession, types
 from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from studio.paths import ROOT
 
 
 @dataclass

@@ -128,7 +128,7 @@ def test_long_and_deep_input_is_refused_quickly():
 
 
 def test_mcp_server_answers_and_reports_refusals_as_tool_errors():
-    from mcp_stdio import talk, text
+    from tests.support.mcp_stdio import talk, text
 
     session = talk("studio.tools.servers.calculator", calls=[
         ("calculate", {"expression": "3 * 4.50 + 1.25"}),
@@ -148,10 +148,9 @@ def test_mcp_server_answers_and_reports_refusals_as_tool_errors():
 
 
 def test_the_calculator_tool_answers_in_this_process_as_its_server_does():
-    from mcp_stdio import talk, text
-
     from studio.tools.calculator import CalculatorTool
     from studio.tools.toolbox import INVALID_CALL, TOOL_ERROR, Toolbox
+    from tests.support.mcp_stdio import talk, text
 
     expressions = ["3 * 4.50 + 1.25", "1 / 0", "2 ^ 10"]
     session = talk("studio.tools.servers.calculator", calls=[("calculate", {"expression": e}) for e in expressions])

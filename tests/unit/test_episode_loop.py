@@ -2,39 +2,18 @@
 (retry on a missing action, forced finish, reflection, tool and model failures). The real model runs
 the same loop in test_local_agents.py."""
 
-from collections.abc import Callable
 
 import pytest
 
 from studio.agents.loop import AgentSpec
 from studio.agents.react_step import EpisodeRunner
-from studio.llm.base import Completion, Request, cut_at_stop
+from studio.llm.base import Completion
 from studio.tasks import Question
 from studio.tools.toolbox import search_toolbox
 from studio.trajectories.episode import parse_steps
+from tests.support.scripted_model import Scripted
 
 Q = Question("hotpotqa-x-1", "hotpotqa", "dev", "Who is the kickboxer Badr Hari?", "Badr Hari")
-
-
-class Scripted:
-    """A model whose reply is a function of the prompt; records every batch it was given."""
-
-    model = "scripted"
-
-    def __init__(self, reply: Callable[[str], str | Completion]):
-        self.reply, self.batches, self.released = reply, [], []
-
-    def generate(self, requests: list[Request], stop: list[str], max_tokens: int) -> list[Completion]:
-        self.batches.append([r.key for r in requests])
-        out = []
-        for r in requests:
-            reply = self.reply(r.prompt)
-            out.append(reply if isinstance(reply, Completion) else
-                       Completion(cut_at_stop(reply, stop)[0], tokens_in=len(r.prompt) // 4, tokens_out=5))
-        return out
-
-    def release(self, key: str) -> None:
-        self.released.append(key)
 
 
 def run(reply, spec: AgentSpec, questions=(Q,), search=lambda q: f"passage about {q}", in_flight=16):

@@ -3,34 +3,15 @@ units on the dashboard spec, the share page's HTML and the export stage's model 
 
 from __future__ import annotations
 
-import html
 import json
 import re
 
 import pytest
-from test_app_api import served  # noqa: F401 (a fixture)
 
 from studio.results.dashboards import build_dashboard, render_html
-from studio.trajectories.episode import Episode, Step
-
-
-def episodes(agent: str, right: list[bool], cost: float = 0.0, compute_s: float = 0.0) -> list[Episode]:
-    """One agent's scored episodes of the questions q0, q1, ..., right where `right` says so."""
-    return [Episode(task="hotpotqa", split="eval250", question_id=f"q{i}", question=f"Q{i}?", method="react",
-                    agent=agent, gold="yes", steps=[Step("t", "finish", "yes" if ok else "no")],
-                    text=f"Thought: t\nAction: finish[{'yes' if ok else 'no'}]\n", prediction="yes" if ok else "no",
-                    em=float(ok), f1=float(ok), correct=ok, finished=True, cost=cost, compute_s=compute_s,
-                    latency_s=compute_s)
-            for i, ok in enumerate(right)]
-
-
-def evaluated(store, fine: dict, prompted: dict, right=(True, True, True, False, False)) -> int:
-    """An evaluate run of a fine-tuned and a prompted agent; each dict sets its episodes' cost and compute_s."""
-    run = store.create_run("eval", "evaluate", None, "demo")
-    store.add_episodes(run, episodes("finetuned", list(right), **fine))
-    store.add_episodes(run, episodes("prompted", [not ok for ok in right], **prompted))
-    store.set_run_status(run, "done")
-    return run
+from studio.trajectories.episode import Episode
+from tests.support.http import visible_text
+from tests.support.seeds import episodes, evaluated
 
 
 def figure(spec: dict, title: str) -> dict | None:
@@ -104,12 +85,6 @@ def test_sample_episodes_hold_a_right_and_a_wrong_one_of_each_agent(store):
     assert page.count("<b>right</b>") == page.count("<b>wrong</b>") == 4
 
 
-def visible_text(page: str) -> str:
-    """The page's text as a reader sees it: no scripts or styles, tags dropped, entities decoded."""
-    body = re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", " ", body))
-
-
 def test_the_share_page_stands_on_its_own(store):
     spec = build_dashboard(store, [evaluated(store, {}, {})])
     text = visible_text(render_html(spec))
@@ -149,14 +124,3 @@ def test_the_model_card_keeps_the_prompt_block_and_gives_intervals(store, tmp_pa
 
 def test_the_model_card_of_an_unevaluated_recipe_says_so(store, tmp_path):
     assert "Not evaluated yet" in card(store, tmp_path, None)
-
-
-def test_the_studio_points_to_the_comparison_the_share_page_cannot(served):  # noqa: F811
-    """The Dashboards tab's preview names the Trajectories tab's exact test; the share page of the same runs does
-    not (its reader has no studio)."""
-    from test_app_api import get
-
-    note, *_ = served["client"].predict([str(served["ids"]["evaluate"])], "", api_name="/preview_dashboard")
-    assert "in the Trajectories tab" in note
-    _, page, _ = get(f"{served['url']}/dashboards/{served['ids']['dashboard']}")
-    assert "Trajectories tab" not in visible_text(page)

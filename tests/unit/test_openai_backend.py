@@ -7,11 +7,11 @@ import socket
 import time
 
 import pytest
-from openai_server import Call, Reply
 
 from studio.llm.base import Request
 from studio.llm.openai_compat import PLACEHOLDER_KEY, BackendError, OpenAIBackend
 from studio.recipe.schema import Teacher
+from tests.support.openai_server import Call, Reply
 
 NO_KEY_ENV = "STUDIO_TEST_UNSET_KEY"
 

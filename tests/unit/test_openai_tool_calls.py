@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai_server import Call, Reply, wire_call
 
 from studio.llm.base import ChatRequest
 from studio.llm.openai_compat import OpenAIBackend
 from studio.recipe.schema import Teacher
+from tests.support.openai_server import Call, Reply, wire_call
 
 NO_KEY_ENV = "STUDIO_TEST_UNSET_KEY"
 SEARCH = {"type": "function", "function": {

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import owner_config
 
 from studio.owner import checks
 from studio.owner.config import Endpoint, OwnerConfigError, load_config
 from studio.recipe.io import RecipeError, parse_recipe
+from tests.support.owner import owner_config
 
 
 def write(tmp_path, data: dict):

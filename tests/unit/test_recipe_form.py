@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
-from conftest import owner_config
 
 from studio.app.schema_form import (
     apply_form,
@@ -14,10 +11,12 @@ from studio.app.schema_form import (
     field_problems,
     form_fields,
 )
+from studio.paths import RECIPES_DIR
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe, Student
+from tests.support.owner import owner_config
 
-RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
+RECIPES = sorted(RECIPES_DIR.glob("*.yaml"))
 
 
 def test_every_schema_field_has_an_input_with_its_description():

@@ -1,14 +1,14 @@
 """The Recipe schema: YAML in, typed object out, errors with field path and line."""
 
-from pathlib import Path
 
 import pytest
-from conftest import owner_config
 
+from studio.paths import RECIPES_DIR
 from studio.recipe.io import RecipeError, dump_recipe, load_recipe, parse_recipe
 from studio.recipe.schema import Recipe, Spec
+from tests.support.owner import owner_config
 
-RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
+RECIPES = sorted(RECIPES_DIR.glob("*.yaml"))
 
 
 def problems(text: str) -> list[str]:

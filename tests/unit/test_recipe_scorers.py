@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import owner_config
-from openai_server import Reply
 
 from studio.agents.judge import Judge, judge_value
 from studio.agents.scorer import make_scorer, recipe_scorer
@@ -17,6 +15,8 @@ from studio.scoring.exact import Score, score
 from studio.scoring.kinds import parse_number
 from studio.scoring.registry import ScorerError
 from studio.tasks.loaders import Question, load_custom, load_questions
+from tests.support.openai_server import Reply
+from tests.support.owner import owner_config
 
 NO_KEY_ENV = "STUDIO_TEST_UNSET_KEY"
 

@@ -27,9 +27,8 @@ def test_flat_settings():
 
 
 def test_train_and_evaluate_runs_reach_trackio(tmp_path):
-    from test_app_api import seed_store
-
     from storage import Store
+    from tests.support.seeds import seed_store
 
     db = tmp_path / "studio.duckdb"
     with Store(db) as store:
