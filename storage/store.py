@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from storage.migrations import MIGRATIONS
-from storage.redact import scrub
+from studio.redact import scrub
 from studio.errors import StudioError, os_error_message
 from studio.paths import default_db
 from studio.trajectories.episode import Episode

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first. A module may import its own layer's packages and the layers below, never one above.
 LAYERS = [
-    ("studio.errors", "studio.paths", "studio.files"),
+    ("studio.errors", "studio.paths", "studio.files", "studio.redact"),
     # what the studio's owner declared, and the checks the recipe schema runs against it
     ("studio.owner",),
     ("studio.tasks",),

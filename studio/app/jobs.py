@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from storage import Store
-from storage.redact import scrub
+from studio.redact import scrub
 from studio.llm.llama_cpp import ServerProcess
 from studio.recipe.schema import Recipe
 from studio.stages.runs import PIPELINE, Progress

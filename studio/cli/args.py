@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from storage.redact import scrub
+from studio.redact import scrub
 from studio.files import OutputError, check_output_file
 
 MAX_ID = 2**31 - 1  # run ids are DuckDB INTEGERs

@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 
 import openai
 
-from storage.redact import scrub
+from studio.redact import scrub
 from studio.errors import StudioError
 from studio.llm.base import ChatReply, ChatRequest, Completion, Request, cut_at_stop
 from studio.llm.openai_replies import MalformedReply, chat_reply, text_reply

@@ -1,5 +1,8 @@
 """Secrets never reach an error text that is stored, logged or shown: the key a client holds, and anything
-shaped like an API key or a bearer token (OpenAI's 401 quotes the key it was given)."""
+shaped like an API key or a bearer token (OpenAI's 401 quotes the key it was given).
+
+A base module beside errors, paths and files (the store scrubs what it writes, clients what they raise): it
+imports nothing of the studio."""
 
 from __future__ import annotations
 
