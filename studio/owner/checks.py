@@ -11,6 +11,7 @@ do; a refused path is never told apart from a missing one, so the messages revea
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Sequence
@@ -181,6 +182,16 @@ def model(value: str, owner: OwnerConfig, bundled: str) -> str:
 
 
 # -- recipe names ---------------------------------------------------------------------------------------
+
+
+def server(owner: OwnerConfig, name: str) -> str:
+    """`name` if the config declares an MCP server of that name; else what is declared, with the nearest name."""
+    if name in owner.servers:
+        return name
+    near = difflib.get_close_matches(name, owner.servers, n=1)
+    hint = f"; did you mean `{near[0]}`?" if near else ""
+    declared = ", ".join(sorted(owner.servers))
+    raise Refused(f"MCP server `{name}` is not declared in {owner.where}{hint} (declared: {declared})")
 
 
 def recipe_name(name: str) -> str:

@@ -107,11 +107,15 @@ class OwnerConfig:
     model_roots: tuple[Path, ...] = field(default_factory=lambda: (cache_dir().resolve(),))
     allow_downloads: bool = False
     data_roots: tuple[Path, ...] = field(default_factory=lambda: default_data_roots(None))
+    looked_for: Path | None = None  # where the studio looked for a config file when it found none
 
     @property
     def where(self) -> str:
         """How a message names this config: its file, or where one would be read."""
-        return str(self.path) if self.path else f"the studio's config ({FILE_NAME} beside the database, or {ENV_VAR})"
+        if self.path:
+            return str(self.path)
+        beside = str(self.looked_for) if self.looked_for else f"{FILE_NAME} beside the database"
+        return f"the studio's config (none found: it looks for {beside}, or the file ${ENV_VAR} names)"
 
 
 class _Server(BaseModel):
@@ -192,7 +196,8 @@ def load_config(path: Path | None, store_path: Path | None = None) -> OwnerConfi
     servers = builtin_servers()
     data_roots = default_data_roots(store_path)
     if path is None:
-        return OwnerConfig(path=None, servers=servers, data_roots=data_roots)
+        looked_for = Path(store_path).resolve().parent / FILE_NAME if store_path is not None else None
+        return OwnerConfig(path=None, servers=servers, data_roots=data_roots, looked_for=looked_for)
     parsed = _parse(path)
     for name, server in parsed.mcpServers.items():
         servers[name] = _server(path, name, server)

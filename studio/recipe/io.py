@@ -67,7 +67,7 @@ def describe_error(err: dict[str, Any]) -> str:
     msg = err["msg"]
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
-    return msg[:1].lower() + msg[1:]
+    return msg if msg[1:2].isupper() else msg[:1].lower() + msg[1:]  # an acronym (MCP) keeps its case
 
 
 def parse_recipe(text: str, source: str = "<recipe>", owner: OwnerConfig | None = None) -> Recipe:

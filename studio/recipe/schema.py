@@ -523,6 +523,12 @@ class ToolUse(Spec):
             return {"search": {}}
         return value
 
+    @field_validator("mcp")
+    @classmethod
+    def _declared(cls, name: str | None, info: ValidationInfo) -> str | None:
+        config = owner(info)
+        return checks.server(config, name) if name is not None and config is not None else name
+
     @model_validator(mode="after")
     def _one_kind(self) -> ToolUse:
         if (self.search is None) == (self.mcp is None):

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from studio.errors import StudioError
+from studio.owner import checks
 from studio.owner.config import OwnerConfig
 from studio.tools.mcp_connection import CLOSE_TIMEOUT_S, Connection, McpServerError, McpTool
 from studio.tools.tool import CallResult, Tool, ToolSpec
@@ -25,11 +26,11 @@ class McpHub:
     """`with McpHub(config, ["calc"]) as hub: hub.call("calc", "add", {"a": 1, "b": 2}, timeout_s=5)`."""
 
     def __init__(self, config: OwnerConfig, servers: list[str], *, connect_timeout_s: float = 30):
-        unknown = [name for name in servers if name not in config.servers]
-        if unknown:
-            where = f" in {config.path}" if config.path else " (no MCP config file given)"
-            declared = ", ".join(sorted(config.servers))
-            raise McpServerError(f"MCP server `{unknown[0]}` is not declared{where}; declared: {declared}")
+        for name in servers:
+            try:
+                checks.server(config, name)
+            except checks.Refused as exc:
+                raise McpServerError(str(exc)) from None
         self.config = config
         self.connect_timeout_s = connect_timeout_s
         self._connections = {name: Connection(config.servers[name], connect_timeout_s) for name in servers}

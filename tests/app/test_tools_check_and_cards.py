@@ -15,9 +15,11 @@ def test_check_tools_lists_a_declared_servers_tools_and_names_an_undeclared_one(
     assert "tools[0] mcp <code>calculator</code></b>: ✓ 1 tool" in shown and "<code>calculate</code> — " in shown
     assert "&quot;expression&quot;" in shown and "every tool can be offered" in shown
 
-    missing = client.predict("name: calc-tools\ntools: [{mcp: calculator}, {mcp: abacus}]\n", api_name="/check_tools")
-    assert "tools[1] mcp <code>abacus</code></b>: ⚠ MCP server <code>abacus</code> is not declared" in missing
-    assert "<code>calculate</code>" in missing and "1 tool list entry cannot be offered" in missing
+    # an undeclared server is a recipe error at its field, with the nearest declared name (#35)
+    missing = client.predict("name: calc-tools\ntools: [{mcp: calculator}, {mcp: calculater}]\n",
+                             api_name="/check_tools")
+    assert "the recipe is not valid" in missing and "tools[1].mcp" in missing
+    assert "did you mean `calculator`?" in missing
 
     broken = client.predict("name: calc-tools\ntools: [{mcp: calculator, timeout_s: -1}]\n", api_name="/check_tools")
     assert "the recipe is not valid" in broken and "tools[0].timeout_s" in broken

@@ -4,6 +4,7 @@ a recipe's validation runs against them (`studio.owner.checks`)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -94,3 +95,16 @@ def test_a_fingerprint_does_not_change_with_the_endpoint_name():
 def test_a_recipe_name_is_never_a_path(name):
     with pytest.raises(checks.Refused, match="is not a recipe name"):
         checks.recipe_name(name)
+
+
+def test_a_recipe_naming_an_undeclared_server_is_refused_with_the_nearest_name_and_where_the_config_is_read(tmp_path):
+    geo = {"mcpServers": {"geo": {"command": "python", "args": ["-m", "geo"]}}}
+    (tmp_path / "mcp.json").write_text(json.dumps(geo))
+    owner = load_config(tmp_path / "mcp.json", tmp_path / "studio.duckdb")
+    with pytest.raises(RecipeError, match=r"tools\[0\]\.mcp: MCP server `goe` is not declared in "
+                       r".*mcp\.json; did you mean `geo`\? \(declared: calculator, geo, search\) \(line 2\)"):
+        parse_recipe("name: t\ntools: [{mcp: goe}]\n", "my.yaml", owner)
+    assert parse_recipe("name: t\ntools: [{mcp: geo}]\n", "my.yaml", owner).tools[0].mcp == "geo"
+    none_found = load_config(None, tmp_path / "studio.duckdb")
+    with pytest.raises(RecipeError, match=r"none found: it looks for " + re.escape(str(tmp_path / "mcp.json"))):
+        parse_recipe("name: t\ntools: [{mcp: geo}]\n", "my.yaml", none_found)
