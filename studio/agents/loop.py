@@ -60,7 +60,11 @@ def wants_calls(scorer: Scorer, question: Question) -> bool:
 
 def score_episode(episode: Episode, scorer: Scorer, question: Question, calls: Callable[[], list[dict]]) -> None:
     """Score a finished episode's answer into it, or its `calls()` ({name, arguments}) where the question's gold is
-    the calls; the last step's observation says the reward, as in the paper's data."""
+    the calls; the last step's observation says the reward, as in the paper's data. A question without gold (the
+    Playground's free question) is not scored: no reward, and no scorer asked to compare against nothing."""
+    if not question.answer:
+        episode.steps[-1].observation = "Episode finished"
+        return
     prediction = json.dumps(calls()) if wants_calls(scorer, question) else episode.prediction
     result = scorer(question, prediction)
     episode.em, episode.f1, episode.correct = result.em, result.f1, result.correct

@@ -129,3 +129,21 @@ def test_prompted_agents_get_examples_with_or_without_instructions(instructions)
     run(lambda p: prompts.append(p) or react_reply(p), AgentSpec("react", "prompted", k=2, instructions=instructions))
     assert prompts[0].startswith("Solve a question") == instructions
     assert prompts[0].count("Question: ") == 3 and prompts[0].endswith(f"Question: {Q.question}\nThought:")
+
+
+def test_a_question_without_gold_is_not_scored_rather_than_failed():
+    from studio.agents.scorer import make_scorer
+    from studio.recipe.schema import Scorer
+    from studio.trajectories.episode import outcome
+
+    free = Question("playground-1", "arithmetic", None, "What is 6 times 7?", "")
+    backend = Scripted(lambda prompt: " It is 42.\nAction: finish[42]")
+    done = []
+    numeric = make_scorer(Scorer(kind="numeric"), "arithmetic")
+    EpisodeRunner(backend, search_toolbox(lambda q: ""), AgentSpec("react", "teacher", k=0),
+                  scorer=numeric).run([free], done.append)
+    (ep,) = done
+    assert ep.prediction == "42" and ep.error is None
+    assert ep.correct is None and ep.em is None
+    assert ep.steps[-1].observation == "Episode finished"
+    assert outcome(ep.steps, ep.finished, ep.correct, ep.invalid_actions, ep.error) == "not scored"
