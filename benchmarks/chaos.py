@@ -1,5 +1,5 @@
 """What goes wrong, made on purpose: a fault-injecting proxy in front of a real OpenAI-compatible server, and
-fuzzed recipes and trajectory files. Used by `tests/test_reliability.py` (small) and
+fuzzed recipes and trajectory files. Used by `tests/stages/test_reliability.py` (small) and
 `benchmarks/reliability.py` (larger).
 
 The proxy forwards every request to the real server, except a fixed share `rate` of them (every request
@@ -16,7 +16,7 @@ it answers the way hosted APIs do on a bad day, the fault kinds in turn:
 Every reply the real server gives is recorded (`recorded`, by request). A proxy made with `replay=` another's
 record answers the requests found there from it, at once, instead of asking the server again: a faulty
 pass then waits on nothing but its faults, so a client timeout short enough to end the hangs quickly is
-never hit by a server slowed down by other work on the machine (`tests/test_reliability.py`).
+never hit by a server slowed down by other work on the machine (`tests/stages/test_reliability.py`).
 """
 
 from __future__ import annotations

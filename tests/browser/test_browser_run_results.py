@@ -1,6 +1,6 @@
 """Where a run ends, in a real browser (Chromium): the result block with its links, every tab's lists following
 the job queue, the log box on its newest lines, the Runs tab keeping its recipe after a reload. The job runs
-the FakeRunner of test_app_results (real store, real UI, no models)."""
+the EvaluatingRunner of tests/support/seeds.py (real store, real UI, no models)."""
 
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ def test_modules_import_without_heavy_dependencies():
 
 
 def test_resolve_model_takes_a_folder_as_it_is_and_refuses_an_unknown_bundled_name(tmp_path):
-    """Other names (Hugging Face ids, relative names, folders with their own code): tests/test_trust_models.py."""
+    """Other names (Hugging Face ids, relative names, folders with their own code):
+    tests/unit/test_model_code_never_runs.py."""
     from studio.llm.bundled import resolve_model
 
     assert resolve_model(str(tmp_path)) == str(tmp_path)

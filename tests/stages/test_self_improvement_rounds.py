@@ -213,7 +213,7 @@ def test_a_round_explores_trains_and_evaluates_and_resumes_after_a_cancel(traine
         assert [r["round"] for r in table] == [0, 1] and table[1]["attempts"] == 4
         assert table[1]["scores"][0]["em_lo"] <= table[1]["scores"][0]["em"] <= table[1]["scores"][0]["em_hi"]
         # the fixture's round 0 was trained, never evaluated: nothing to pair round 1 with (the timeline test
-        # in test_app_api checks the pairing itself)
+        # in tests/app/test_studio_events.py checks the pairing itself)
         assert table[0]["evaluate"] is None and table[1]["vs_round0"] is None
         spec = build_dashboard(store, [r["id"] for r in store.list_runs()], "rounds")
         titles = [f["layout"]["title"]["text"] for f in spec["figures"]]

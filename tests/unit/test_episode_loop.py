@@ -1,6 +1,6 @@
 """The episode loop's control flow, driven by a scripted in-process model so every branch is exercised
 (retry on a missing action, forced finish, reflection, tool and model failures). The real model runs
-the same loop in test_local_agents.py."""
+the same loop in tests/stages/test_local_react_episodes.py."""
 
 
 import pytest

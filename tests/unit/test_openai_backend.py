@@ -1,4 +1,4 @@
-"""OpenAIBackend against a scripted HTTP server that speaks the OpenAI wire format (tests/openai_server.py)."""
+"""OpenAIBackend against a scripted HTTP server that speaks the OpenAI wire format (tests/support/openai_server.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""OpenAIBackend.chat: native tool calling against the scripted OpenAI server (tests/openai_server.py) over HTTP."""
+"""OpenAIBackend.chat: native tool calling against the scripted OpenAI server (tests/support/openai_server.py) over
+HTTP."""
 
 from __future__ import annotations
 
