@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: tests/unit/ is two folders down
 
 # Lowest first. A module may import its own layer's packages and the layers below, never one above.
 LAYERS = [
