@@ -24,7 +24,7 @@ from studio.llm.chat_template import ChatTemplate
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.io import dump_recipe
 from studio.recipe.schema import Recipe
-from studio.stages.export_chat import TEMPLATE_FILE, agent_template, chat_modelfile, serving_section
+from studio.stages.export_chat import TEMPLATE_FILE, agent_template, chat_agent, chat_modelfile, serving_section
 from studio.stages.runs import StageError, latest_adapter
 from studio.trajectories.episode import question_block
 from studio.trajectories.messages import AGENT_SYSTEM
@@ -40,9 +40,14 @@ class ExportResult:
     folder: Path
     format: str
     files: list[str] = field(default_factory=list)
+    serving: list[str] = field(default_factory=list)  # commands that serve this export (run in its folder)
+    archive: Path | None = None  # the zip made for a download
 
     def summary(self) -> str:
-        return f"exported the agent ({self.format}) to {self.folder}: {', '.join(self.files)}"
+        lines = [f"exported the agent ({self.format}) to {self.folder}: {', '.join(self.files)}"]
+        if self.serving:
+            lines += ["serve it (in that folder) with:", *(f"  {command}" for command in self.serving)]
+        return "\n".join(lines)
 
 
 def stop_strings() -> list[str]:
@@ -88,16 +93,34 @@ def export_agent(recipe: Recipe, store: Store, fmt: str, out: Path, quant: str =
     (out / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
     (out / CARD).write_text(model_card(recipe, store, result), encoding="utf-8")
     result.files += ["recipe.yaml", CARD]
+    result.serving = serving_commands(recipe, result)
     return result
 
 
-def export_archive(recipe: Recipe, store: Store, fmt: str, quant: str, workdir: Path) -> Path:
-    """The export as one zip file (for a download), made in a new folder under `workdir`."""
+def export_archive(recipe: Recipe, store: Store, fmt: str, quant: str, workdir: Path) -> ExportResult:
+    """The export as one zip file (for a download, in `archive`), made in a new folder under `workdir`."""
     import time
 
     folder = workdir / f"export-{recipe.name}-{fmt}-{time.strftime('%Y%m%d-%H%M%S')}"
-    export_agent(recipe, store, fmt, folder, quant)
-    return Path(shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name))
+    result = export_agent(recipe, store, fmt, folder, quant)
+    result.archive = Path(shutil.make_archive(str(folder), "zip", root_dir=folder.parent, base_dir=folder.name))
+    return result
+
+
+def serving_commands(recipe: Recipe, result: ExportResult) -> list[str]:
+    """The commands that serve this export as an OpenAI-compatible endpoint (llama-server, vLLM, Ollama), run in
+    the export's folder; a chat agent's with its template and tool-call parsing. The model card explains them."""
+    chat, name = chat_agent(recipe), recipe.name
+    tools = f" --enable-auto-tool-choice --tool-call-parser hermes --chat-template {TEMPLATE_FILE}" if chat else ""
+    jinja = " --jinja" if chat else ""
+    if result.format == "gguf":
+        merged, lora, base = result.files[:3]
+        return [f"llama-server{jinja} -m {merged}", f"llama-server{jinja} -m {base} --lora {lora}",
+                f"ollama create {name} -f Modelfile.merged"]
+    if result.format == "merged":
+        return [f"vllm serve {MERGED_DIR}{tools}"]
+    return [f"vllm serve {portable_name(recipe.student.model)} --enable-lora --lora-modules {name}={ADAPTER_DIR}"
+            f"{tools}"]
 
 
 def write_merged(adapter: Path, recipe: Recipe, target: Path, template: ChatTemplate | None = None) -> None:

@@ -54,6 +54,8 @@ def test_peft_export_names_no_path_of_this_machine(agent_store, tmp_path):
     card = (out / "README.md").read_text()
     assert "Question: QUESTION\nThought:" in card and "google/gemma-3-270m" in card
     assert result.files == ["adapter/", "recipe.yaml", "README.md"]
+    assert result.serving == ["vllm serve google/gemma-3-270m --enable-lora --lora-modules tiny-agent=adapter"]
+    assert result.summary().endswith("serve it (in that folder) with:\n  " + result.serving[0])
 
 
 def test_merged_export_is_a_transformers_folder(agent_store, tmp_path):
@@ -98,6 +100,8 @@ def test_gguf_export_runs_in_llama_cpp_like_the_transformers_engine(agent_store,
     merged, lora = out / "tiny-agent-q8_0.gguf", out / "tiny-agent-lora-f32.gguf"
     base = out / "base-gemma-3-270m-q4_k_m.gguf"
     assert result.files[:3] == [merged.name, lora.name, base.name]
+    assert result.serving == [f"llama-server -m {merged.name}", f"llama-server -m {base.name} --lora {lora.name}",
+                              "ollama create tiny-agent -f Modelfile.merged"]
     assert all(p.stat().st_size > 1_000_000 for p in (merged, lora, base))
 
     modelfile = (out / "Modelfile").read_text().splitlines()

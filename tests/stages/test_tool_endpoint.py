@@ -39,7 +39,8 @@ def exported(trained_tools_agent, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tool-endpoint")
     shutil.copyfile(db, tmp / "agent.duckdb")
     with Store(tmp / "agent.duckdb") as store:
-        export_agent(recipe, store, "gguf", tmp / "out", "q8_0")
+        result = export_agent(recipe, store, "gguf", tmp / "out", "q8_0")
+    assert result.serving[0] == "llama-server --jinja -m tools-agent-q8_0.gguf"  # what the test below serves
     return tmp / "out"
 
 
@@ -84,6 +85,9 @@ def test_peft_and_merged_exports_save_the_template_with_the_tokenizer(trained_to
             assert result.files == [f"{folder}/", "chat_template.jinja", "recipe.yaml", "README.md"]
             assert (tmp_path / fmt / "chat_template.jinja").read_text() == template
             assert AutoTokenizer.from_pretrained(tmp_path / fmt / folder).chat_template == template
+            served = " --enable-auto-tool-choice --tool-call-parser hermes --chat-template chat_template.jinja"
+            assert result.serving == [{"peft": "vllm serve google/gemma-3-270m --enable-lora --lora-modules "
+                                                "tools-agent=adapter", "merged": "vllm serve model"}[fmt] + served]
     card = (tmp_path / "merged" / "README.md").read_text()
     assert ("vllm serve model --enable-auto-tool-choice --tool-call-parser hermes --chat-template "
             "chat_template.jinja") in card
