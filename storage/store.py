@@ -1,7 +1,9 @@
 """One DuckDB file holds recipes, runs, trajectories, training metrics, the tool cache and dashboards.
 
 DuckDB lets one process open a file for writing; a second one gets a `StoreLockedError` that names
-the holder. Every write commits at once, so a crash loses at most the episodes in flight.
+the holder. Every write commits at once, so a crash loses at most the episodes in flight. Every read outside
+the store is a named method (here, and across runs in `storage.reads`), so only the store knows the tables.
+Imports of the studio: its base modules only (errors, paths, redact).
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
 from storage.migrations import MIGRATIONS
-from studio.redact import scrub
+from storage.reads import Reads
 from studio.errors import StudioError, os_error_message
 from studio.paths import default_db
-from studio.trajectories.episode import Episode
+from studio.redact import scrub
 
 TRAJECTORY_COLUMNS = (
     "run_id", "key", "task", "split", "question_id", "question", "gold", "method", "model", "agent", "tool",
@@ -45,6 +47,12 @@ def _arrow_schema():
 JSON_COLUMNS = {"steps", "messages", "offered_tools", "recipe", "run_ids", "spec", "result", "summary"}
 
 
+class Episode(Protocol):
+    """What the store needs of an episode (studio.trajectories.episode.Episode): its row of TRAJECTORY_COLUMNS."""
+
+    def as_row(self) -> dict[str, Any]: ...
+
+
 class StoreError(StudioError):
     """The store cannot be used as asked; the message says why."""
 
@@ -53,7 +61,7 @@ class StoreLockedError(StoreError):
     """Another process holds the database file."""
 
 
-class Store:
+class Store(Reads):
     """A handle on the studio's DuckDB file, migrated to the current schema on open."""
 
     def __init__(self, path: str | Path | None = None):
@@ -205,6 +213,20 @@ class Store:
     def list_runs(self) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM runs ORDER BY id")
 
+    def latest_train_run(self, recipe_name: str, round: int | None = None) -> dict[str, Any] | None:
+        """The recipe's newest finished train run (of that self-improvement round, when given), or None."""
+        same_round = "" if round is None else " AND round = ?"
+        rows = self.query(f"SELECT * FROM runs WHERE recipe_name = ? AND stage = 'train' AND status = 'done'"
+                          f"{same_round} ORDER BY id DESC LIMIT 1", [recipe_name, *([] if round is None else [round])])
+        return rows[0] if rows else None
+
+    def run_totals(self, run_id: int) -> dict[str, Any]:
+        """A run's stored episodes: how many (episodes), right (right), failed with an error (failed), and the
+        cost (cost) and output tokens (tokens_out) of them all, 0 for a run without any."""
+        return self.query("SELECT count(*) AS episodes, count(*) FILTER (WHERE correct) AS right, "
+                          "count(*) FILTER (WHERE error IS NOT NULL) AS failed, coalesce(sum(cost), 0) AS cost, "
+                          "coalesce(sum(tokens_out), 0) AS tokens_out FROM trajectories WHERE run_id = ?", [run_id])[0]
+
     # -- trajectories -------------------------------------------------------------------------
     def add_episode(self, run_id: int, episode: Episode) -> None:
         """Store one finished episode at once; a rerun's retry of a failed one replaces it."""
@@ -253,6 +275,12 @@ class Store:
                           f"ORDER BY run_id, created_at, key LIMIT ? OFFSET ?", [*params, limit, offset])
         return rows, total
 
+    def trajectory_values(self, column: str) -> list[Any]:
+        """The distinct values of one trajectory column, sorted (what a filter can pick)."""
+        if column not in TRAJECTORY_COLUMNS:
+            raise StoreError(f"no trajectory column {column!r}")
+        return [r["v"] for r in self.query(f"SELECT DISTINCT {column} AS v FROM trajectories ORDER BY 1")]
+
     # -- training metrics ---------------------------------------------------------------------
     def add_train_metric(self, run_id: int, step: int, **values: float | None) -> None:
         columns = ["epoch", "loss", "learning_rate", "tokens_per_s", "memory_mb"]
@@ -267,6 +295,12 @@ class Store:
 
     def train_metrics(self, run_id: int) -> list[dict[str, Any]]:
         return self.query("SELECT * FROM train_metrics WHERE run_id = ? ORDER BY step", [run_id])
+
+    def last_tokens_per_s(self, run_id: int) -> float | None:
+        """The trainer's tokens/s at the run's latest step, or None before its first."""
+        rows = self.query("SELECT tokens_per_s FROM train_metrics WHERE run_id = ? ORDER BY step DESC LIMIT 1",
+                          [run_id])
+        return rows[0]["tokens_per_s"] if rows else None
 
     # -- tool cache ---------------------------------------------------------------------------
     def cache_get(self, backend: str, query: str, top_k: int) -> list[str] | None:
@@ -287,6 +321,10 @@ class Store:
             "INSERT OR REPLACE INTO dashboards (id, title, run_ids, spec) VALUES (?, ?, ?, ?)",
             [dashboard_id, title, json.dumps(run_ids), json.dumps(spec)],
         )
+
+    def list_dashboards(self) -> list[dict[str, Any]]:
+        """Every saved dashboard's id, title, run_ids and created_at (no spec), newest first."""
+        return self.query("SELECT id, title, run_ids, created_at FROM dashboards ORDER BY created_at DESC")
 
     def get_dashboard(self, dashboard_id: str) -> dict[str, Any] | None:
         rows = self.query("SELECT * FROM dashboards WHERE id = ?", [dashboard_id])

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-from studio.redact import scrub
 from studio.files import OutputError, check_output_file
+from studio.redact import scrub
 
 MAX_ID = 2**31 - 1  # run ids are DuckDB INTEGERs
 

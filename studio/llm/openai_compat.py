@@ -36,11 +36,11 @@ from urllib.parse import urlparse
 
 import openai
 
-from studio.redact import scrub
 from studio.errors import StudioError
 from studio.llm.base import ChatReply, ChatRequest, Completion, Request, cut_at_stop
 from studio.llm.openai_replies import MalformedReply, chat_reply, text_reply
 from studio.recipe.schema import Teacher, servers
+from studio.redact import scrub
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 PLACEHOLDER_KEY = "sk-local-no-key"

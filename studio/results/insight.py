@@ -1,7 +1,7 @@
 """Why an agent did better: what became of each episode, and which questions only one of two agents (or runs)
 got right, with an exact McNemar test of the difference. (Intervals around scores: `studio.results.scores`.)
 
-Everything is read from DuckDB with SQL that counts and pages there, so it stays fast with a million
+Everything is read through the store's named reads, which count and page in DuckDB, so it stays fast with a million
 stored episodes; only the per-question values of the groups being compared come into Python.
 """
 
@@ -23,10 +23,7 @@ def outcome_counts(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
     """Episodes per agent x task x method x outcome (the failure taxonomy), counted in SQL."""
     if not run_ids:
         return []
-    rows = store.query(
-        f"SELECT agent, task, method, outcome, count(*) AS n FROM trajectories "
-        f"WHERE run_id IN ({', '.join('?' * len(run_ids))}) GROUP BY ALL ORDER BY agent, task, method",
-        list(run_ids))
+    rows = store.outcome_counts(run_ids)
     order = {name: i for i, name in enumerate(OUTCOMES)}
     return sorted(rows, key=lambda r: (r["agent"], r["task"], r["method"], order.get(r["outcome"], len(order))))
 
@@ -89,18 +86,7 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
 def compare(store: Store, a: Side, b: Side, only: str | None = None, limit: int = 500) -> Comparison:
     """The questions both sides answered (without error), paired; `only` = "a" or "b" keeps the questions that
     side alone got right. Rows are the first `limit` after filtering; the counts are over all of them."""
-    sql = """
-        SELECT a.task, a.question_id, a.method, a.noise, a.question, a.gold,
-               a.prediction AS a_prediction, coalesce(a.correct, false) AS a_correct, a.key AS a_key,
-               b.prediction AS b_prediction, coalesce(b.correct, false) AS b_correct, b.key AS b_key
-        FROM trajectories a JOIN trajectories b
-          ON a.task = b.task AND a.question_id = b.question_id AND a.method = b.method AND a.noise = b.noise
-             AND coalesce(a.split, '') = coalesce(b.split, '')
-        WHERE a.run_id = ? AND a.agent = ? AND b.run_id = ? AND b.agent = ?
-          AND a.error IS NULL AND b.error IS NULL
-        ORDER BY a.task, a.method, a.noise, a.question_id
-    """
-    rows = store.query(sql, [a.run_id, a.agent, b.run_id, b.agent])
+    rows = store.paired_answers(a.run_id, a.agent, b.run_id, b.agent)
     other = {"a": "b", "b": "a"}.get(only or "")
     shown = [r for r in rows if r[f"{only}_correct"] and not r[f"{other}_correct"]] if other else rows
     return Comparison(a, b, rows, shown[:limit])
@@ -108,7 +94,7 @@ def compare(store: Store, a: Side, b: Side, only: str | None = None, limit: int 
 
 def sides(store: Store) -> list[Side]:
     """Every (run, agent) with stored episodes, newest run first: what a comparison can pick."""
-    rows = store.query("SELECT DISTINCT run_id, agent FROM trajectories ORDER BY run_id DESC, agent")
+    rows = store.run_agents()
     return [Side(r["run_id"], r["agent"]) for r in rows]
 
 
@@ -138,9 +124,7 @@ def agent_scores(store: Store, run_ids: list[int] | None = None) -> dict[int, li
     """EM per agent of each run (every run when `run_ids` is None), never blended over agents."""
     if run_ids is not None and not run_ids:
         return {}
-    where, args = ("", []) if run_ids is None else (f"AND run_id IN ({', '.join('?' * len(run_ids))})", run_ids)
-    rows = store.query(f"SELECT run_id, agent, count(em) AS n, sum(em) AS n_right FROM trajectories "
-                       f"WHERE error IS NULL AND em IS NOT NULL {where} GROUP BY ALL", args)
+    rows = store.agent_right_counts(run_ids)
     order = {agent: i for i, agent in enumerate(get_args(Agent))}  # the baseline first: prompted, finetuned
     out: dict[int, list[AgentScore]] = {}
     for r in sorted(rows, key=lambda r: (r["run_id"], order.get(r["agent"], len(order)), r["agent"])):
@@ -182,8 +166,7 @@ def seed_spread(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
         except (KeyError, TypeError):  # stored before a section the evaluate stage reads existed: left out
             return None
 
-    runs = store.query("SELECT id, recipe FROM runs WHERE stage = 'evaluate' AND status IN ('done', 'failed') "
-                       "AND recipe IS NOT NULL")
+    runs = store.evaluate_run_recipes()
     members: dict[str, dict[int, int]] = {}  # family -> seed -> latest run
     keyed: dict[int, str] = {}
     for run in runs:
@@ -197,10 +180,7 @@ def seed_spread(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
         if len(seeds) < 2:
             continue
         ids = list(seeds.values())
-        rows = store.query(
-            f"SELECT run_id, agent, task, method, 100 * avg(em) AS em FROM trajectories WHERE run_id IN "
-            f"({', '.join('?' * len(ids))}) AND error IS NULL AND agent = 'finetuned' AND noise = 0 GROUP BY ALL",
-            ids)
+        rows = store.finetuned_em(ids)
         for group in dict.fromkeys((r["agent"], r["task"], r["method"]) for r in rows):
             ems = [r["em"] for r in rows if (r["agent"], r["task"], r["method"]) == group]
             if len(ems) >= 2:

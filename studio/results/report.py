@@ -16,28 +16,10 @@ def run_report(store: Store, with_scores: bool = True) -> list[dict[str, Any]]:
     """One entry per run: id, name, stage, status, counts by method and task, the metrics so far, and (unless
     `with_scores` is off, as for the studio's run list) each evaluate run's scores table."""
     counts: dict[int, dict[str, dict[str, int]]] = {}
-    for row in store.query(
-        "SELECT run_id, 'method' AS kind, method AS value, count(*) AS n FROM trajectories GROUP BY ALL "
-        "UNION ALL SELECT run_id, 'task', task, count(*) FROM trajectories GROUP BY ALL"
-    ):
+    for row in store.method_and_task_counts():
         counts.setdefault(row["run_id"], {"method": {}, "task": {}})[row["kind"]][row["value"]] = row["n"]
-    metrics = {
-        row.pop("run_id"): row
-        for row in store.query(
-            "SELECT run_id, count(*) AS trajectories, avg(em) AS em, avg(f1) AS f1, "
-            "avg(CASE WHEN correct THEN 1.0 WHEN NOT correct THEN 0.0 END) AS correct_rate, "
-            "avg(CASE WHEN finished THEN 1.0 ELSE 0.0 END) AS finished_rate, avg(n_steps) AS mean_steps, "
-            "sum(cost) AS cost, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out, "
-            "sum(latency_s) AS time_s, count(error) AS errors FROM trajectories GROUP BY run_id"
-        )
-    }
-    train = {
-        row.pop("run_id"): row
-        for row in store.query(
-            "SELECT run_id, max(step) AS train_steps, arg_max(loss, step) AS final_loss "
-            "FROM train_metrics GROUP BY run_id"
-        )
-    }
+    metrics = {row.pop("run_id"): row for row in store.episode_metrics()}
+    train = {row.pop("run_id"): row for row in store.train_summaries()}
     report = []
     for run in store.list_runs():
         rid = run["id"]

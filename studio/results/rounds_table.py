@@ -20,8 +20,7 @@ def _found(store: Store, recipe: Recipe, stage: str, round: int) -> dict[str, An
 def candidates(store: Store, run_id: int, recipe: Recipe) -> list[dict[str, Any]]:
     """The explore run's attempts that the keep rule may take (finished, right by EM or F1), with only the
     columns it reads: a round of hundreds of attempts is counted in SQL, not loaded."""
-    return store.query(f"SELECT {', '.join(KEPT_COLUMNS)} FROM trajectories WHERE run_id = ? AND error IS NULL "
-                       "AND prediction IS NOT NULL AND (em >= 1 OR f1 >= ?)", [run_id, recipe.rounds.f1_threshold])
+    return store.right_attempts(run_id, KEPT_COLUMNS, recipe.rounds.f1_threshold)
 
 
 def round_table(store: Store, recipe: Recipe) -> list[dict[str, Any]]:
@@ -36,10 +35,9 @@ def round_table(store: Store, recipe: Recipe) -> list[dict[str, Any]]:
                                "vs_round0": None}
         explored = _found(store, recipe, "explore", r) if r else None
         if explored is not None:
-            counts = store.query("SELECT count(*) AS attempts, count(*) FILTER (WHERE correct) AS right "
-                                 "FROM trajectories WHERE run_id = ?", [explored["id"]])[0]
-            row.update(explore=explored, **counts, kept=len(kept(candidates(store, explored["id"], recipe),
-                                                                 recipe.rounds)))
+            counts = store.run_totals(explored["id"])
+            row.update(explore=explored, attempts=counts["episodes"], right=counts["right"],
+                       kept=len(kept(candidates(store, explored["id"], recipe), recipe.rounds)))
         trained = _found(store, recipe, "train", r)
         if trained is not None:
             summary = trained["summary"] or {}

@@ -8,30 +8,12 @@ from typing import Any
 
 from storage import Store
 
-SCORES_SQL = """
-SELECT run_id, agent, model, task, method, noise,
-       count(*) AS questions,
-       round(100 * avg(em), 2) AS em,
-       round(100 * avg(f1), 2) AS f1,
-       round(100 * avg(CASE WHEN finished THEN 1.0 ELSE 0.0 END), 2) AS finished_pct,
-       round(avg(n_steps), 3) AS mean_steps,
-       round(avg(tokens_in), 1) AS tokens_in,
-       round(avg(tokens_out), 1) AS tokens_out,
-       round(avg(latency_s), 3) AS latency_s,
-       round(avg(compute_s), 3) AS compute_s,
-       round(1000 * avg(cost), 4) AS cost_per_1000
-FROM trajectories
-WHERE run_id IN ({ids}) AND error IS NULL
-GROUP BY ALL
-ORDER BY run_id, task, method, noise, agent
-"""
-
 
 def scores(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
     """One row per run x agent x model x task x method x noise level, with `em_lo/em_hi`, `f1_lo/f1_hi`."""
     if not run_ids:
         return []
-    return with_intervals(store, store.query(SCORES_SQL.format(ids=", ".join("?" * len(run_ids))), list(run_ids)))
+    return with_intervals(store, store.score_rows(run_ids))
 
 
 RESAMPLES = 1000  # bootstrap resamples of a group's mean
@@ -79,13 +61,7 @@ def with_intervals(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, A
         return rows
     ids = sorted({r["run_id"] for r in rows})
     small = BOOTSTRAP_MAX_N
-    found = store.query(
-        f"SELECT run_id, agent, model, task, method, noise, "
-        f"CASE WHEN count(em) <= {small} THEN list(em) END AS em, avg(em) AS em_mean, "
-        f"stddev_samp(em) AS em_std, count(em) AS em_n, bool_and(em IN (0, 1)) AS em_binary, "
-        f"CASE WHEN count(f1) <= {small} THEN list(f1) END AS f1, avg(f1) AS f1_mean, "
-        f"stddev_samp(f1) AS f1_std, count(f1) AS f1_n, bool_and(f1 IN (0, 1)) AS f1_binary "
-        f"FROM trajectories WHERE run_id IN ({', '.join('?' * len(ids))}) AND error IS NULL GROUP BY ALL", ids)
+    found = store.score_groups(ids, small)
     by_group = {_group(v): v for v in found}
     out = []
     for row in rows:

@@ -39,10 +39,9 @@ def run_metrics(store: Store, run_id: int) -> tuple[list[tuple[int, dict[str, fl
         name = f"{row['agent']}/{row['task']}/{row['method']}" + (f"/noise{row['noise']:g}" if row["noise"] else "")
         for metric in ("em", "em_lo", "em_hi", "f1", "finished_pct", "mean_steps", "cost_per_1000"):
             final[f"{name}/{metric}"] = row[metric]
-    counts = store.query("SELECT count(*) AS episodes, count(*) FILTER (WHERE error IS NOT NULL) AS failed, "
-                         "coalesce(sum(cost), 0) AS cost FROM trajectories WHERE run_id = ?", [run_id])[0]
+    counts = store.run_totals(run_id)
     if counts["episodes"]:
-        final |= counts
+        final |= {k: counts[k] for k in ("episodes", "failed", "cost")}
     if run["artifact"]:
         final["artifact"] = run["artifact"]
     return steps, final
