@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from studio.results.dashboards import build_dashboard, render_html
+from studio.results.dashboards import build_dashboard
+from studio.results.share_page import render_html
 from studio.trajectories.episode import Episode
 from tests.support.http import visible_text
 from tests.support.seeds import episodes, evaluated

@@ -111,7 +111,8 @@ def test_episodes_stored_before_outcomes_get_theirs_on_open(tmp_path):
 
 
 def test_dashboards_chart_intervals_and_outcomes_in_one_colour_per_agent(store):
-    from studio.results.dashboards import AGENT_COLOURS, build_dashboard
+    from studio.results.dashboards import build_dashboard
+    from studio.results.figures import AGENT_COLOURS
     from studio.results.scores import format_table
 
     run = store.create_run("eval", "evaluate")

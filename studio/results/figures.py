@@ -1,0 +1,234 @@
+"""The dashboards' plotly figures, each built from rows already read (scores, outcome and step counts, training
+metrics, the rounds table): no store here, so a figure is a plain function of its data.
+
+One colour per agent in every figure. Imports the trajectory types (the outcomes' order) and the rounds table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.trajectories.episode import OUTCOMES
+
+LOW_EM, EDGE_EM = 15, 85  # a label under a point below 15% EM, or over one above 85%, would leave the plot
+
+
+# Figures carry this small template rather than plotly's default (7 kB in every figure's JSON).
+TEMPLATE = {"layout": {"font": {"family": "system-ui, sans-serif", "size": 12}, "plot_bgcolor": "#f8fafc",
+                       "xaxis": {"gridcolor": "#e2e8f0", "zerolinecolor": "#94a3b8"},
+                       "yaxis": {"gridcolor": "#e2e8f0", "zerolinecolor": "#94a3b8"}}}
+
+
+# One colour per agent in every figure, so "fine-tuned" is the same orange wherever it appears.
+AGENT_COLOURS = {"finetuned": "#f97316", "prompted": "#3b82f6", "teacher": "#10b981"}
+OUTCOME_COLOURS = dict(zip(OUTCOMES, ("#7f1d1d", "#b91c1c", "#16a34a", "#9ca3af", "#a855f7", "#c026d3", "#f59e0b",
+                                      "#eab308", "#60a5fa", "#1e3a8a"), strict=True))
+
+
+def _colour(agent: str) -> str | None:
+    return AGENT_COLOURS.get(agent)
+
+
+def _error_bars(picked: list[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """A plotly error_y of the rows' 95% intervals (asymmetric), or None where they are missing."""
+    if any(r.get(f"{metric}_lo") is None for r in picked):
+        return None
+    return {"type": "data", "symmetric": False, "array": [r[f"{metric}_hi"] - r[metric] for r in picked],
+            "arrayminus": [r[metric] - r[f"{metric}_lo"] for r in picked]}
+
+
+def scores_figure(rows: list[dict[str, Any]]):
+    """EM and F1 bars per agent, task and method (and noise), with their 95% intervals."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    labels = [f"{r['task']} / {r['method']}" + (f" / noise {r['noise']:g}" if r["noise"] else "") for r in rows]
+    for agent in dict.fromkeys(r["agent"] for r in rows):
+        picked = [(label, r) for label, r in zip(labels, rows, strict=True) if r["agent"] == agent]
+        x, chosen = [p[0] for p in picked], [p[1] for p in picked]
+        fig.add_bar(name=f"{agent} EM", x=x, y=[r["em"] for r in chosen], marker_color=_colour(agent),
+                    error_y=_error_bars(chosen, "em"))
+        fig.add_bar(name=f"{agent} F1", x=x, y=[r["f1"] for r in chosen], opacity=0.5, marker_color=_colour(agent),
+                    error_y=_error_bars(chosen, "f1"))
+    fig.update_layout(title="EM and F1 by agent, task and method (bars: 95% interval)", barmode="group",
+                      yaxis_title="score (%)", yaxis_range=[0, 100])
+    return fig
+
+
+def outcomes_figure(counts: list[dict[str, Any]]):
+    """What became of the episodes of each agent, task and method, as shares (the failure taxonomy), from
+    `studio.results.insight.outcome_counts`."""
+    import plotly.graph_objects as go
+
+    groups = list(dict.fromkeys((r["agent"], r["task"], r["method"]) for r in counts))
+    totals = {g: sum(r["n"] for r in counts if (r["agent"], r["task"], r["method"]) == g) for g in groups}
+    fig = go.Figure()
+    for name in OUTCOMES:
+        found = {(r["agent"], r["task"], r["method"]): r["n"] for r in counts if r["outcome"] == name}
+        if found:
+            fig.add_bar(name=name, x=[" / ".join(g) for g in groups],
+                        y=[100 * found.get(g, 0) / totals[g] for g in groups], marker_color=OUTCOME_COLOURS[name],
+                        customdata=[found.get(g, 0) for g in groups],
+                        hovertemplate="%{x}<br>" + name + ": %{customdata} episodes (%{y:.0f}%)<extra></extra>")
+    fig.update_layout(title="What became of the episodes", barmode="stack", yaxis_title="episodes (%)",
+                      yaxis_range=[0, 100])
+    return fig
+
+
+def _label_position(x: float, em: float, right: float) -> str:
+    """Where a point's label goes so it stays inside the plot and apart from its neighbours': away from the
+    middle (two agents at 43 and 57 label apart), but inwards near the top and bottom edges; to the right of
+    a point in the left half, to the left of one in the right half."""
+    vertical = "bottom" if em > EDGE_EM or LOW_EM <= em < 50 else "top"
+    return vertical + (" right" if x < right / 2 else " left")
+
+
+def tradeoff_figure(rows: list[dict[str, Any]], x: str, title: str, x_title: str):
+    """EM against a cost or time per question (no noise), its axis from 0 so that 1.54 against 1.59 s looks as
+    small as it is; None when no point has any (nothing billed, no time measured): a chart of zeros says nothing."""
+    import plotly.graph_objects as go
+
+    points = [r for r in rows if r["noise"] == 0 and r[x] is not None and r["em"] is not None]  # scored ones
+    if not any(r[x] > 0 for r in points):
+        return None
+    right = 1.15 * max(r[x] for r in points)  # room beside the rightmost point
+    fig = go.Figure()
+    for agent in dict.fromkeys(r["agent"] for r in points):
+        picked = [r for r in points if r["agent"] == agent]
+        fig.add_scatter(name=agent, mode="markers+text", x=[r[x] for r in picked], y=[r["em"] for r in picked],
+                        text=[f"{r['task']}/{r['method']}" for r in picked], cliponaxis=False,
+                        textposition=[_label_position(r[x], r["em"], right) for r in picked],
+                        marker={"size": 12, "color": _colour(agent)}, error_y=_error_bars(picked, "em"))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title="EM (%)", xaxis_range=[0, right],
+                      yaxis_range=[0, 100])
+    return fig
+
+
+# A trade-off figure, and the line that stands in for it when no point has any of its measure.
+TRADEOFFS = (
+    ("cost_per_1000", "EM against cost", "USD per 1000 questions",
+     "No run billed anything: every agent ran locally at no price per hour, $0, so there is no figure of EM "
+     "against cost."),
+    ("compute_s", "EM against time", "machine seconds per question",
+     "No run recorded machine time, so there is no figure of EM against time."),
+)
+
+
+def tradeoff_figures(rows: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
+    """The EM-against-cost and EM-against-time figures, and a line for each left out."""
+    figures, missing = [], []
+    for x, title, x_title, absent in TRADEOFFS:
+        fig = tradeoff_figure(rows, x, title, x_title)
+        if fig is None:
+            missing.append(absent)
+        else:
+            figures.append(fig)
+    return figures, missing
+
+
+def runs_loss_figure(train_metrics: dict[int, list[dict[str, Any]]]):
+    """One loss curve per train run, from its stored metrics (run id -> rows of step and loss)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for run_id, metrics in train_metrics.items():
+        fig.add_scatter(name=f"run {run_id}", mode="lines", x=[m["step"] for m in metrics],
+                        y=[m["loss"] for m in metrics])
+    fig.update_layout(title="Training loss", xaxis_title="step", yaxis_title="loss")
+    return fig
+
+
+def steps_figure(rows: list[dict[str, Any]]):
+    """Episodes per number of steps, per agent (rows of agent, n_steps, n: the store's `step_counts`)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for agent in dict.fromkeys(r["agent"] for r in rows):
+        picked = [r for r in rows if r["agent"] == agent]
+        fig.add_bar(name=agent, x=[r["n_steps"] for r in picked], y=[r["n"] for r in picked],
+                    marker_color=_colour(agent))
+    fig.update_layout(title="Steps per episode", barmode="group", xaxis_title="steps", yaxis_title="episodes")
+    return fig
+
+
+def noise_figure(rows: list[dict[str, Any]]):
+    """EM against the search noise probability, per agent, task and method."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for key in dict.fromkeys((r["agent"], r["task"], r["method"]) for r in rows):
+        picked = sorted((r for r in rows if (r["agent"], r["task"], r["method"]) == key), key=lambda r: r["noise"])
+        fig.add_scatter(name="/".join(key), mode="lines+markers", x=[r["noise"] for r in picked],
+                        y=[r["em"] for r in picked])
+    fig.update_layout(title="Robustness to noisy search", xaxis_title="noise probability", yaxis_title="EM (%)")
+    return fig
+
+
+def scaling_figure(points: list[dict[str, Any]]):
+    """The fine-tuned agent's EM against how many trajectories it was trained on, one point per recipe."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for key in dict.fromkeys((p["task"], p["method"]) for p in points):
+        picked = sorted((p for p in points if (p["task"], p["method"]) == key), key=lambda p: p["examples"])
+        fig.add_scatter(name="/".join(key), mode="lines+markers", x=[p["examples"] for p in picked],
+                        y=[p["em"] for p in picked], text=[p["recipe"] for p in picked])
+    fig.update_layout(title="Fine-tuned EM against training trajectories", xaxis_title="training trajectories",
+                      yaxis_title="EM (%)")
+    return fig
+
+
+def rounds_em_figure(table: list[dict[str, Any]], recipe_name: str):
+    """The fine-tuned agent's EM after each self-improvement round, with its 95% interval."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    keys = dict.fromkeys((s["task"], s["method"]) for row in table for s in row["scores"])
+    for key in keys:
+        picked = [(row["round"], s) for row in table for s in row["scores"] if (s["task"], s["method"]) == key]
+        fig.add_scatter(name="/".join(key), mode="lines+markers", x=[p[0] for p in picked],
+                        y=[p[1]["em"] for p in picked], error_y=_error_bars([p[1] for p in picked], "em"),
+                        marker_color=_colour("finetuned") if len(keys) == 1 else None)
+    fig.update_layout(title=f"{recipe_name}: fine-tuned EM per round (bars: 95% interval)", xaxis_title="round",
+                      yaxis_title="EM (%)", xaxis_dtick=1)
+    return fig
+
+
+def rounds_data_figure(table: list[dict[str, Any]], recipe_name: str):
+    """Each round's training set: teacher and student examples, and the student's share."""
+    import plotly.graph_objects as go
+
+    from studio.results.rounds_table import student_share
+
+    trained = [row for row in table if row["teacher_examples"] is not None]
+    x = [row["round"] for row in trained]
+    fig = go.Figure()
+    fig.add_bar(name="teacher examples", x=x, y=[row["teacher_examples"] for row in trained],
+                marker_color=AGENT_COLOURS["teacher"])
+    fig.add_bar(name="student examples", x=x, y=[row["student_examples"] for row in trained],
+                marker_color=AGENT_COLOURS["finetuned"],
+                text=[f"{student_share(row):.0f}% student" for row in trained], textposition="outside",
+                cliponaxis=False)
+    fig.update_layout(title=f"{recipe_name}: training set per round", barmode="stack", xaxis_title="round",
+                      yaxis_title="examples", xaxis_dtick=1)
+    return fig
+
+
+def loss_figure(points: list[tuple[int, float]], title: str = "Training loss"):
+    """One run's loss curve, as the studio's Runs tab shows it while training and after."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name="loss")
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title="loss", height=300,
+                      margin={"l": 50, "r": 20, "t": 40, "b": 40})
+    return fig
+
+
+def dashboard_style(fig) -> None:
+    """A dashboard figure's look: labels never clipped (the margins grow to fit them), the legend below, and
+    the small TEMPLATE assigned, not updated (an update merges it into plotly's default)."""
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True, rangemode="tozero")
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25}, margin={"t": 60})
+    fig.layout.template = TEMPLATE
