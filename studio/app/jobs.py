@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from storage import Store
-from studio.redact import scrub
 from studio.llm.llama_cpp import ServerProcess
 from studio.recipe.schema import Recipe
+from studio.redact import scrub
 from studio.stages.runs import PIPELINE, Progress
 
 LOG_LINES = 400
@@ -193,6 +193,7 @@ class JobQueue:
             job.status, job.started = "running", time.time()
             self._log(job, "started")
             self._changed()
+        ran: dict[str, object] = {}  # every stage's results, for the after-run dashboard
         try:
             for stage in job.stages:
                 with self._lock:
@@ -201,6 +202,7 @@ class JobQueue:
                     self._changed()
                 results = self.runner(job.recipe, self.store, (stage,), lambda p, job=job: self._progress(job, p),
                                       job.cancel)
+                ran |= results
                 for name, result in results.items():
                     run_id = getattr(result, "run_id", None)
                     with self._lock:
@@ -212,12 +214,12 @@ class JobQueue:
                         self._log_agents(job, name, run_id)
                 if job.cancel.is_set():
                     raise Cancelled("cancelled")
-            if self.make_dashboard and any(label.endswith("evaluate") for label in job.run_ids):
-                from studio.results.dashboards import save_dashboard
+            if self.make_dashboard:
+                from studio.stages.pipeline import after_run_dashboard
 
-                job.dashboard_id = save_dashboard(self.store, list(dict.fromkeys(job.run_ids.values())),
-                                                  title=job.recipe.name)
-                self._log(job, f"dashboard saved: /dashboards/{job.dashboard_id}")
+                job.dashboard_id = after_run_dashboard(job.recipe, self.store, ran)
+                if job.dashboard_id is not None:
+                    self._log(job, f"dashboard saved: /dashboards/{job.dashboard_id}")
             status, error = "done", None
         except Cancelled:
             status, error = "cancelled", None
@@ -263,12 +265,9 @@ class JobQueue:
     def _measure_speed(self, job: Job, p: Progress) -> None:
         """tokens/s: the trainer's own figure while training, else output tokens stored per second of the stage."""
         if p.stage == "train":
-            metrics = self.store.query("SELECT tokens_per_s FROM train_metrics WHERE run_id = ? ORDER BY step DESC "
-                                       "LIMIT 1", [p.run_id])
-            speed = metrics[0]["tokens_per_s"] if metrics else None
+            speed = self.store.last_tokens_per_s(p.run_id)
         else:
-            tokens = self.store.query("SELECT coalesce(sum(tokens_out), 0) AS n FROM trajectories WHERE run_id = ?",
-                                      [p.run_id])[0]["n"]
+            tokens = self.store.run_totals(p.run_id)["tokens_out"]
             now = time.time()
             with self._lock:
                 if job._tokens_base is None:  # counted from the first episode this job stored

@@ -158,7 +158,7 @@ def _plain_progress():
 
 def cmd_run(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
-    from studio.stages.pipeline import run_recipe
+    from studio.stages.pipeline import after_run_dashboard, evaluated, run_recipe
 
     recipe = load_recipe(args.recipe, owner(args))
     stages = args.stages or PIPELINE
@@ -168,19 +168,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             results = run_recipe(recipe, store, stages, progress)
         for stage, result in results.items():
             print(f"{stage}: {result.summary()}")
-        rounds = results.get("rounds")
-        if "evaluate" in results or (rounds is not None and rounds.rounds):
-            from studio.results.dashboards import save_dashboard
+        if evaluated(results):
             from studio.results.scores import format_table, scores
 
-            run_ids = [i for r in results.values() for i in getattr(r, "run_ids", [r.run_id])]
             if "evaluate" in results:
                 print("\n" + format_table(scores(store, [results["evaluate"].run_id])))
             if recipe.rounds.count:
                 from studio.results.rounds_table import format_rounds, round_table
 
                 print("\n" + format_rounds(round_table(store, recipe)))
-            dashboard_id = save_dashboard(store, run_ids, title=f"{recipe.name}", html_path=html_path)
+            dashboard_id = after_run_dashboard(recipe, store, results, html_path)
             print(f"\ndashboard {dashboard_id}: {html_path} (served by the studio at /dashboards/{dashboard_id})")
     return 0 if all(r.ok for r in results.values()) else 1
 

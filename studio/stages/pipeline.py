@@ -1,8 +1,13 @@
-"""A recipe's stages in order, each skipped when a run with the same settings is already done."""
+"""A recipe's stages in order, each skipped when a run with the same settings is already done, and the
+dashboard of what they ran: one way for the CLI and the studio's job queue alike.
+
+Imports the stages beside it and the results (tracking, dashboards) below.
+"""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from storage import Store
 from studio.errors import Cancelled
@@ -29,10 +34,9 @@ def trajectories(recipe: Recipe, store: Store, progress: ProgressFn | None = Non
                                      recipe_name=recipe.name, fingerprint=key).run_id
     else:
         run_id = found["id"]
-    counts = store.query("SELECT count(*) AS n, count(*) FILTER (WHERE correct) AS correct FROM trajectories "
-                         "WHERE run_id = ?", [run_id])[0]
-    n = counts["n"]
-    return StageResult(run_id, n, n if fresh else 0, 0 if fresh else n, 0, counts["correct"], 0.0)
+    counts = store.run_totals(run_id)
+    n = counts["episodes"]
+    return StageResult(run_id, n, n if fresh else 0, 0 if fresh else n, 0, counts["right"], 0.0)
 
 
 def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
@@ -65,5 +69,23 @@ def run_recipe(recipe: Recipe, store: Store, stages: tuple[str, ...] = PIPELINE,
 
         results["rounds"] = run_rounds(recipe, store, progress, cancel)
     return results
+
+
+def evaluated(results: dict[str, object]) -> bool:
+    """Whether the stages run scored an agent: an evaluate stage, or rounds that ran (each evaluates)."""
+    rounds = results.get("rounds")
+    return "evaluate" in results or bool(rounds is not None and rounds.rounds)
+
+
+def after_run_dashboard(recipe: Recipe, store: Store, results: dict[str, object],
+                        html_path: Path | None = None) -> str | None:
+    """The dashboard of every run the stages made (`run_recipe`'s results, of one call or several), saved under
+    the recipe's name (and written to `html_path`, when given) once they scored an agent; its id, else None."""
+    if not evaluated(results):
+        return None
+    from studio.results.dashboards import save_dashboard
+
+    run_ids = [i for r in results.values() for i in getattr(r, "run_ids", [r.run_id])]
+    return save_dashboard(store, list(dict.fromkeys(run_ids)), title=recipe.name, html_path=html_path)
 
 
