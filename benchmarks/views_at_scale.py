@@ -76,20 +76,14 @@ def main() -> None:
     print(f"CPU: {os.cpu_count()} cores, {', '.join(f for f in ('avx2', 'avx512f', 'avx512_bf16') if f in flags)}")
 
     from studio.app.jobs import JobQueue
-    from studio.app.views import (
-        Studio,
-        compare_sides,
-        episode,
-        find_trajectories,
-        run_detail,
-        runs_rows,
-        trajectory_options,
-    )
+    from studio.app.views.runs import run_detail, runs_rows
+    from studio.app.views.state import Studio
+    from studio.app.views.trajectories import compare_sides, episode, find_trajectories, trajectory_options
     from studio.results.dashboards import build_dashboard
     from studio.results.scores import scores
 
     with Store(db) as store:
-        have = store.query("SELECT count(*) AS n FROM trajectories")[0]["n"]
+        have = store.trajectory_page(("key",), 0)[1]
         if have < args.episodes:
             started = time.perf_counter()
             fill(store, args.episodes - have)
@@ -97,7 +91,7 @@ def main() -> None:
         runs = [r["id"] for r in store.list_runs()]
         studio = Studio(store, Path(tempfile.mkdtemp()), JobQueue(store, make_dashboard=False))
         last = runs[-1]
-        key = store.query("SELECT key FROM trajectories WHERE run_id = ? LIMIT 1", [last])[0]["key"]
+        key = store.trajectory_page(("key",), 1, run_id=last)[0][0]["key"]
         pairs = len(compare_sides(studio, f"{last}|finetuned", f"{last}|prompted", None).rows)
         views = {
             "runs table": lambda: runs_rows(studio),
@@ -114,7 +108,7 @@ def main() -> None:
             "dashboard of one run (all figures)": lambda: build_dashboard(store, [last]),
             "scores of every run": lambda: scores(store, runs),
         }
-        total = store.query("SELECT count(*) AS n FROM trajectories")[0]["n"]
+        total = store.trajectory_page(("key",), 0)[1]
         print(f"{total} episodes in {len(runs)} runs ({pairs} questions both agents of a run answered); "
               f"budget {BUDGET_S} s per view\n")
         worst = 0.0

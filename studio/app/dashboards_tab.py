@@ -8,36 +8,20 @@ from typing import Any
 
 import gradio as gr
 
-from studio.app import views
-from studio.app.views import Studio
+from studio.app.views import dashboards as views
+from studio.app.views import runs as run_views
+from studio.app.views.markdown import esc
+from studio.app.views.state import Studio
 
 MAX_FIGURES = 8
 SCORE_COLUMNS = ["run_id", "agent", "task", "method", "noise", "questions", "em", "em_lo", "em_hi", "f1", "f1_lo",
                  "f1_hi", "cost_per_1000", "latency_s"]
 
 
-def base_url(request: gr.Request | None) -> str:
-    """This server's address as the browser reached it (for absolute share links)."""
-    if request is None:
-        return ""
-    headers = request.headers
-    host = headers.get("x-forwarded-host") or headers.get("host") or ""
-    scheme = headers.get("x-forwarded-proto") or ("https" if str(headers.get("origin", "")).startswith("https")
-                                                 else "http")
-    return f"{scheme}://{host}" if host else ""
-
-
-def studio_notes(spec: dict[str, Any]) -> list[str]:
-    """Pointers to the studio's other tabs: shown here, never on the share page, whose reader has no studio."""
-    if len({r["agent"] for r in spec["scores"]}) < 2:
-        return []
-    return ["Compare two agents question by question, with the exact McNemar test, in the Trajectories tab."]
-
-
 def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
     """Build the Dashboards tab; returns its components."""
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
-        runs = gr.Dropdown(choices=[(label, str(i)) for label, i in views.run_choices(studio)], multiselect=True,
+        runs = gr.Dropdown(choices=[(label, str(i)) for label, i in run_views.run_choices(studio)], multiselect=True,
                            label="runs", scale=4, elem_id="dash-runs", allow_custom_value=True)
         title = gr.Textbox(label="title", placeholder="(default: the run ids)", scale=2, elem_id="dash-title")
         show = gr.Button("Show figures", scale=1, min_width=120, elem_id="dash-show")
@@ -79,9 +63,9 @@ def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
         try:
             spec = build_dashboard(studio.store, _ids(picked), title_ or None)
         except ValueError as exc:
-            return [f"⚠ {views.esc(str(exc))}", *(gr.skip() for _ in range(MAX_FIGURES + 1))]
-        note = (f"{len(spec['figures'])} figure(s) of {views.esc(spec['title'])}; **Share** saves a snapshot.\n\n"
-                + "\n\n".join(views.esc(n) for n in [*spec["notes"], *studio_notes(spec)]))
+            return [f"⚠ {esc(str(exc))}", *(gr.skip() for _ in range(MAX_FIGURES + 1))]
+        note = (f"{len(spec['figures'])} figure(s) of {esc(spec['title'])}; **Share** saves a snapshot.\n\n"
+                + "\n\n".join(esc(n) for n in [*spec["notes"], *views.studio_notes(spec)]))
         return [note, *_figures(spec)]
 
     def share_dashboard(picked: list[str], title_: str, request: gr.Request) -> list[Any]:
@@ -92,18 +76,18 @@ def create_dashboards_tab(studio: Studio) -> dict[str, Any]:
         try:
             dashboard_id = save_dashboard(studio.store, _ids(picked), title_ or None)
         except ValueError as exc:
-            return [f"⚠ {views.esc(str(exc))}", gr.skip(), gr.skip(), *(gr.skip() for _ in range(MAX_FIGURES + 1))]
+            return [f"⚠ {esc(str(exc))}", gr.skip(), gr.skip(), *(gr.skip() for _ in range(MAX_FIGURES + 1))]
         return _shared(dashboard_id, request, views.dashboards_rows(studio))
 
     def _shared(dashboard_id: str, request: gr.Request | None, saved_rows: Any) -> list[Any]:
         found = studio.store.get_dashboard(dashboard_id)
         if found is None:
-            return [f"⚠ no dashboard {views.esc(dashboard_id)}", gr.skip(), gr.skip(),
+            return [f"⚠ no dashboard {esc(dashboard_id)}", gr.skip(), gr.skip(),
                     *(gr.skip() for _ in range(MAX_FIGURES + 1))]
         path = f"/dashboards/{dashboard_id}"
-        url = base_url(request) + path
+        url = views.base_url(request) + path
         note = (f'Share link (read-only, no login needed): <a href="{path}" target="_blank" id="dash-share-link">'
-                f"{html.escape(url)}</a> · snapshot `{dashboard_id}` · {views.esc(found['title'])}")
+                f"{html.escape(url)}</a> · snapshot `{dashboard_id}` · {esc(found['title'])}")
         return [note, gr.update(value=str(views.dashboard_file(studio, dashboard_id)), visible=True), saved_rows,
                 *_figures(found["spec"])]
 

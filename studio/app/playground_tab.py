@@ -11,37 +11,25 @@ from typing import Any, get_args
 
 import gradio as gr
 
-from studio.app import views
 from studio.app.cards import lane_html
-from studio.app.views import Studio
+from studio.app.views import playground as views
+from studio.app.views import recipes as recipe_views
+from studio.app.views import runs as run_views
+from studio.app.views.markdown import esc
+from studio.app.views.state import Studio
 from studio.recipe.io import RecipeError
 from studio.recipe.schema import Agent, EngineName
 from studio.stages.playground import ask, gold_source, question_for
-from studio.tasks import draw
 
 AGENTS: tuple[str, ...] = get_args(Agent)
 RECIPE_ENGINE = "recipe's engine"
-PICK_LIMIT = 50
 CHOSEN: list[str] = ["prompted", "finetuned"]  # the agents checked when the page opens
-
-
-def pick_choices(studio: Studio, name: str | None) -> list[tuple[str, str]]:
-    """The first questions of the recipe's evaluation sets, to pick from."""
-    if not name:
-        return []
-    try:
-        recipe = views.load_saved(studio, name)
-    except (RecipeError, KeyError):
-        return []
-    questions = [q for s in recipe.evaluation.sets
-                 for q in draw(s.task, s.split, s.path, s.n, None, template=s.template)]
-    return [(f"{q.task}: {q.question}", q.question) for q in questions[:PICK_LIMIT]]
 
 
 def create_playground_tab(studio: Studio) -> dict[str, Any]:
     """Build the Playground tab; returns its components."""
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
-        recipe = gr.Dropdown(choices=views.recipe_names(studio), value=None, label="recipe", scale=2,
+        recipe = gr.Dropdown(choices=recipe_views.recipe_names(studio), value=None, label="recipe", scale=2,
                              elem_id="play-recipe", allow_custom_value=True)
         agents = gr.CheckboxGroup(list(AGENTS), value=CHOSEN, label="agents", scale=2,
                                   elem_id="play-agents")
@@ -59,7 +47,7 @@ def create_playground_tab(studio: Studio) -> dict[str, Any]:
 
     def run(name: str, text: str, chosen: list[str], engine_name: str) -> Iterator[list[Any]]:
         blank = [""] * len(AGENTS)
-        problem = views.busy_message(studio, "the playground")
+        problem = run_views.busy_message(studio, "the playground")
         if not name:
             problem = "⚠ pick a recipe first"
         elif not (text or "").strip():
@@ -70,23 +58,23 @@ def create_playground_tab(studio: Studio) -> dict[str, Any]:
             yield [problem, *blank]
             return
         try:
-            recipe_obj = views.load_saved(studio, name)
+            recipe_obj = recipe_views.load_saved(studio, name)
         except KeyError:
-            yield [f"⚠ there is no recipe named {views.esc(name)}: pick one from the list", *blank]
+            yield [f"⚠ there is no recipe named {esc(name)}: pick one from the list", *blank]
             return
         except RecipeError as exc:
-            yield [f"⚠ recipe {views.esc(name)} is not valid: {views.esc(str(exc))}", *blank]
+            yield [f"⚠ recipe {esc(name)} is not valid: {esc(str(exc))}", *blank]
             return
         asked = question_for(text, recipe_obj)
         source = gold_source(asked)
-        gold = f" (gold answer from {views.esc(source)})" if source else " (no gold answer: not scored)"
+        gold = f" (gold answer from {esc(source)})" if source else " (no gold answer: not scored)"
         engine_arg = None if engine_name in (None, RECIPE_ENGINE) else engine_name
         for state in ask(recipe_obj, studio.store, asked, [a for a in AGENTS if a in chosen], engine=engine_arg):
             done = all(lane.status in ("done", "failed") for lane in state.values())
             yield [("answered" if done else "running…") + gold,
                    *(lane_html(state.get(agent), asked) for agent in AGENTS)]
 
-    recipe.change(lambda name: gr.update(choices=pick_choices(studio, name), value=None), inputs=recipe,
+    recipe.change(lambda name: gr.update(choices=views.pick_choices(studio, name), value=None), inputs=recipe,
                   outputs=pick, api_name="playground_questions")
     agents.change(lambda chosen: [gr.update(visible=agent in (chosen or [])) for agent in AGENTS], inputs=agents,
                   outputs=lanes, api_visibility="private")

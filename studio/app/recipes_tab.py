@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from studio.app import uploads, views
+from studio.app import uploads
 from studio.app.schema_form import (
     FieldSpec,
     Section,
@@ -24,7 +24,9 @@ from studio.app.schema_form import (
     new_recipe_yaml,
     parsed,
 )
-from studio.app.views import Studio
+from studio.app.views import recipes as views
+from studio.app.views.markdown import esc
+from studio.app.views.state import Studio
 from studio.errors import StudioError
 from studio.recipe.io import RecipeError
 from studio.recipe.usage import unused_sections
@@ -252,8 +254,8 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         try:
             text = views.read_recipe(studio, name)
         except KeyError as exc:
-            return [gr.skip(), f"⚠ {views.esc(str(exc))}", *(gr.skip() for _ in shown)]
-        return [text, f"opened **{views.esc(name)}**", *view(text)]
+            return [gr.skip(), f"⚠ {esc(str(exc))}", *(gr.skip() for _ in shown)]
+        return [text, f"opened **{esc(name)}**", *view(text)]
 
     def clone_recipe(name: str, text: str) -> list[Any]:
         """A copy of the recipe in the editor (else of the one picked in the list) under a free name."""
@@ -275,11 +277,11 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         try:
             recipe, path = views.save_recipe(studio, text)
         except views.ShippedName as exc:
-            return [f"⚠ not saved: {views.esc(str(exc))}", *view(text, fill=False), gr.skip()]
+            return [f"⚠ not saved: {esc(str(exc))}", *view(text, fill=False), gr.skip()]
         except RecipeError:
             return ["⚠ not saved: fix the problems first", *view(text, fill=False), gr.skip()]
         where = str(path)
-        return [f"✓ saved **{views.esc(recipe.name)}** to {views.esc(where)} and the store",
+        return [f"✓ saved **{esc(recipe.name)}** to {esc(where)} and the store",
                 *view(text, fill=False), gr.update(choices=views.recipe_names(studio), value=recipe.name)]
 
     def upload(file: str | None) -> str:
@@ -289,7 +291,7 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
         try:
             path = uploads.save_upload(studio, file, Path(file).name)
         except StudioError as exc:
-            return f"⚠ not uploaded: {views.esc(str(exc))}"
+            return f"⚠ not uploaded: {esc(str(exc))}"
         return uploads.upload_markdown(Path(file).name, path)
 
     quiet = {"show_progress": "hidden"}

@@ -9,8 +9,8 @@ from typing import Any
 
 import gradio as gr
 
-from studio.app import views
-from studio.app.views import Studio
+from studio.app.views import recipes as views
+from studio.app.views.state import Studio
 from studio.errors import StudioError
 from studio.recipe.io import RecipeError
 
@@ -46,7 +46,7 @@ def round_card(row: dict[str, Any]) -> str:
 
 def rounds_view(studio: Studio, name: str | None) -> tuple[str, Any]:
     """The timeline's HTML and the EM-per-round figure (None when there is nothing to chart) of a saved recipe."""
-    from studio.results.dashboards import rounds_em_figure
+    from studio.results.figures import rounds_em_figure
     from studio.results.rounds_table import round_table
 
     if not name:

@@ -7,12 +7,15 @@ from typing import Any
 
 import gradio as gr
 
-from studio.app import views
 from studio.app.jobs import ACTIVE
 from studio.app.rounds_panel import create_rounds_panel, show_rounds
-from studio.app.views import Studio
+from studio.app.views import recipes as recipe_views
+from studio.app.views import runs as views
+from studio.app.views.markdown import esc
+from studio.app.views.state import Studio
 from studio.errors import StudioError
 from studio.llm.gguf_files import QUANTS
+from studio.results.figures import loss_figure
 from studio.stages.export import FORMATS, export_archive
 from studio.stages.runs import PIPELINE
 
@@ -22,7 +25,7 @@ POLL_S = 1.0
 def create_runs_tab(studio: Studio) -> dict[str, Any]:
     """Build the Runs tab; returns its components."""
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
-        recipe = gr.Dropdown(choices=views.recipe_names(studio), value=None, label="recipe", scale=3,
+        recipe = gr.Dropdown(choices=recipe_views.recipe_names(studio), value=None, label="recipe", scale=3,
                              elem_id="run-recipe", allow_custom_value=True)
         stages = gr.Radio(list(views.STAGE_CHOICES), value="all", label="stages", scale=3, elem_id="run-stages")
         estimate = gr.Button("Estimate", scale=1, min_width=100, elem_id="run-estimate")
@@ -66,18 +69,18 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
     timer = gr.Timer(POLL_S)
 
     def start_job(name: str, which: str) -> list[Any]:
-        recipe_obj = views.load_or_problem(studio, name)
+        recipe_obj = recipe_views.load_or_problem(studio, name)
         if isinstance(recipe_obj, str):
             return [recipe_obj, gr.skip()]
         chosen = PIPELINE if which in (None, "", "all") else (which,)
         job_id = studio.jobs.submit(recipe_obj, chosen)
-        return [f"job {job_id} queued: {', '.join(chosen)} of **{views.esc(name)}**",
+        return [f"job {job_id} queued: {', '.join(chosen)} of **{esc(name)}**",
                 gr.update(choices=views.job_choices(studio), value=job_id)]
 
     def estimate_recipe(name: str) -> str:
         from studio.stages.estimate import estimate as estimate_of
 
-        recipe_obj = views.load_or_problem(studio, name)
+        recipe_obj = recipe_views.load_or_problem(studio, name)
         if isinstance(recipe_obj, str):
             return recipe_obj
         busy = views.busy_message(studio, "the estimate's dry run")
@@ -86,19 +89,19 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         try:
             return views.estimate_markdown(estimate_of(recipe_obj, studio.store))
         except StudioError as exc:
-            return f"⚠ {views.esc(str(exc))}"
+            return f"⚠ {esc(str(exc))}"
 
     def export_agent(name: str, fmt: str, quant: str) -> list[Any]:
         if not name:
             return [gr.update(visible=False), "⚠ pick the recipe whose fine-tuned agent to export"]
-        recipe_obj = views.load_or_problem(studio, name)
+        recipe_obj = recipe_views.load_or_problem(studio, name)
         if isinstance(recipe_obj, str):
             return [gr.update(visible=False), recipe_obj]
         try:
             archive = export_archive(recipe_obj, studio.store, fmt, quant, studio.tmp_dir)
         except StudioError as exc:
-            return [gr.update(visible=False), f"⚠ {views.esc(str(exc))}"]
-        return [gr.update(value=str(archive), visible=True), f"exported **{views.esc(name)}** as {fmt}"]
+            return [gr.update(visible=False), f"⚠ {esc(str(exc))}"]
+        return [gr.update(value=str(archive), visible=True), f"exported **{esc(name)}** as {fmt}"]
 
     def cancel_job(job_id: int | None) -> str:
         try:
@@ -120,7 +123,7 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         out: list[Any] = [views.job_markdown(snap), views.job_log(snap)]
         points = snap["loss"] if snap else []
         if len(points) != state.get("loss") or job_id != state.get("job"):
-            out.append(gr.update(value=views.loss_figure(points) if points else None, visible=bool(points)))
+            out.append(gr.update(value=loss_figure(points) if points else None, visible=bool(points)))
         else:
             out.append(gr.skip())
         changed = studio.jobs.version != state.get("version")
@@ -139,11 +142,11 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         detail = views.run_detail(studio, run_id)
         points = (detail or {}).get("loss") or []
         return [views.run_markdown(detail),
-                gr.update(value=views.loss_figure(points) if points else None, visible=bool(points))]
+                gr.update(value=loss_figure(points) if points else None, visible=bool(points))]
 
     def refresh_runs() -> list[Any]:
         return [views.runs_rows(studio), gr.update(choices=views.run_choices(studio)),
-                gr.update(choices=views.recipe_names(studio))]
+                gr.update(choices=recipe_views.recipe_names(studio))]
 
     start.click(start_job, inputs=[recipe, stages], outputs=[message, job], api_name="start_job")
     estimate.click(estimate_recipe, inputs=recipe, outputs=message, api_name="estimate")

@@ -122,9 +122,9 @@ def create_app(store: Store, auth: tuple[str, str] | None = None, recipes_dir: s
     from studio.app.jobs import JobQueue
     from studio.app.ui import CSS, create_ui, theme
     from studio.app.uploads import MAX_BYTES
-    from studio.app.views import Studio
-    from studio.app.views import recipes_dir as resolve_recipes_dir
-    from studio.results.dashboards import render_html
+    from studio.app.views.state import Studio
+    from studio.app.views.state import recipes_dir as resolve_recipes_dir
+    from studio.results.share_page import render_html
 
     studio = Studio(store, resolve_recipes_dir(recipes_dir, store.path), jobs or JobQueue(store))
 

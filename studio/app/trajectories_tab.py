@@ -11,9 +11,9 @@ from typing import Any
 
 import gradio as gr
 
-from studio.app import views
-from studio.app.cards import lane_html, stored_lane, stored_question
-from studio.app.views import Studio
+from studio.app.views import trajectories as views
+from studio.app.views.markdown import esc
+from studio.app.views.state import Studio
 from studio.trajectories.episode import OUTCOMES
 
 CORRECT = {"any": None, "correct": True, "wrong": False}
@@ -21,14 +21,6 @@ ONLY = {"every paired question": None, "only A right": "a", "only B right": "b"}
 # Column widths (share of the table's width) so the table fits the page and its headers stay on one line.
 WIDTHS = {"run": 5, "task": 8, "method": 6.5, "agent": 8.5, "correct": 8, "outcome": 9.5, "steps": 5.5,
           "question": 23, "prediction": 13, "gold": 13}
-
-
-def _any(values: list[str]) -> list[tuple[str, str]]:
-    return [("any", ""), *((v, v) for v in values)]
-
-
-def run_filter_choices(studio: Studio) -> list[tuple[str, str]]:
-    return [("any run", ""), *((label, str(run_id)) for label, run_id in views.run_choices(studio))]
 
 
 def _picked(listed: list, evt: gr.SelectData) -> Any:
@@ -43,28 +35,20 @@ def column_widths(headers: list[str]) -> list[str]:
     return [f"{100 * WIDTHS[c] / total:.1f}%" for c in headers]
 
 
-def episode_view(studio: Studio, run_id: int, key: str) -> tuple[str, str, str]:
-    """(meta line, timeline HTML, whole text) of a stored episode."""
-    ep = views.episode(studio, run_id, key)
-    if ep is None:
-        return "That episode is gone.", "", ""
-    meta = (f"run {ep['run_id']} · {views.esc(ep['task'])} · {views.esc(ep['method'])} · "
-            f"**{views.esc(ep['outcome'] or '')}** · {ep['tokens_in']}/{ep['tokens_out']} tokens · ${ep['cost']:.4f}")
-    return meta, lane_html(stored_lane(ep, views.run_tools(studio, run_id)), stored_question(ep)), ep["text"]
-
-
 def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
     """Build the Trajectories tab; returns its components."""
     options = views.trajectory_options(studio)
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
         dynamic = {"allow_custom_value": True, "value": ""}
-        run = gr.Dropdown(choices=run_filter_choices(studio), label="run", scale=3, elem_id="traj-run", **dynamic)
-        task = gr.Dropdown(choices=_any(options["task"]), label="task", scale=1, elem_id="traj-task", **dynamic)
-        method = gr.Dropdown(choices=_any(options["method"]), label="method", scale=1, elem_id="traj-method",
-                             **dynamic)
-        agent = gr.Dropdown(choices=_any(options["agent"]), label="agent", scale=1, elem_id="traj-agent", **dynamic)
-        outcome = gr.Dropdown(choices=_any(list(OUTCOMES)), label="outcome", scale=2, elem_id="traj-outcome",
-                              **dynamic)
+        run = gr.Dropdown(choices=views.run_filter_choices(studio), label="run", scale=3, elem_id="traj-run", **dynamic)
+        task = gr.Dropdown(choices=views.any_choices(options["task"]), label="task", scale=1, elem_id="traj-task",
+                           **dynamic)
+        method = gr.Dropdown(choices=views.any_choices(options["method"]), label="method", scale=1,
+                             elem_id="traj-method", **dynamic)
+        agent = gr.Dropdown(choices=views.any_choices(options["agent"]), label="agent", scale=1, elem_id="traj-agent",
+                            **dynamic)
+        outcome = gr.Dropdown(choices=views.any_choices(list(OUTCOMES)), label="outcome", scale=2,
+                              elem_id="traj-outcome", **dynamic)
         correct = gr.Radio(list(CORRECT), value="any", label="correct", scale=2, min_width=240,
                            elem_id="traj-correct")
         search = gr.Button("Filter", variant="primary", scale=1, min_width=90, elem_id="traj-filter")
@@ -108,7 +92,7 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
             found = views.find_trajectories(studio, run_id or None, task_, method_, agent_, CORRECT.get(correct_),
                                             outcome_, int(page_ or 1))
         except ValueError:  # a typed run, not one of the list's
-            return [f"⚠ there is no run {views.esc(run_id)}: pick one from the list", gr.skip(), gr.skip(),
+            return [f"⚠ there is no run {esc(run_id)}: pick one from the list", gr.skip(), gr.skip(),
                     gr.skip()]
         table_ = views.trajectory_rows(found.rows, more_)
         if widths:
@@ -126,10 +110,10 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
         picked = _picked(listed, evt)
         if picked is None:
             return ["Pick an episode: click a row of the table.", "", ""]
-        return list(episode_view(studio, *picked))
+        return list(views.episode_view(studio, *picked))
 
     def open_episode(run_id: int, key: str) -> list[str]:
-        return list(episode_view(studio, int(run_id), key))
+        return list(views.episode_view(studio, int(run_id), key))
 
     def compare_sides(a: str | None, b: str | None, only_: str) -> list[Any]:
         if not a or not b:

@@ -8,13 +8,16 @@ from typing import Any
 
 import gradio as gr
 
-from studio.app import views
 from studio.app.dashboards_tab import create_dashboards_tab
 from studio.app.playground_tab import create_playground_tab
 from studio.app.recipes_tab import create_recipes_tab
 from studio.app.runs_tab import create_runs_tab
-from studio.app.trajectories_tab import _any, create_trajectories_tab, run_filter_choices
-from studio.app.views import Studio
+from studio.app.trajectories_tab import create_trajectories_tab
+from studio.app.views import dashboards as dashboard_views
+from studio.app.views import recipes as recipe_views
+from studio.app.views import runs as run_views
+from studio.app.views import trajectories as trajectory_views
+from studio.app.views.state import Studio
 from studio.results.episode_cards import CARDS_CSS
 
 CSS = """
@@ -98,7 +101,7 @@ def create_ui(studio: Studio) -> gr.Blocks:
                 playground = create_playground_tab(studio)
         listed = gr.State(-1)  # the job queue's version the lists below were last filled at
 
-        recipes["saved"].then(lambda: [gr.update(choices=views.recipe_names(studio))] * 2,
+        recipes["saved"].then(lambda: [gr.update(choices=recipe_views.recipe_names(studio))] * 2,
                               outputs=[runs["recipe"], playground["recipe"]], api_visibility="private")
         following = [recipes["recipe_list"], runs["recipe"], playground["recipe"], trajectories["run"],
                      trajectories["task"], trajectories["method"], trajectories["agent"], trajectories["side_a"],
@@ -107,18 +110,18 @@ def create_ui(studio: Studio) -> gr.Blocks:
         def current_lists() -> dict[Any, Any]:
             """Every recipe, run and agent list outside the Runs tab's own, as the store holds them now; only the
             choices change, so what a user picked stays picked."""
-            names = gr.update(choices=views.recipe_names(studio))
-            options = views.trajectory_options(studio)
-            sides = gr.update(choices=views.side_choices(studio))
+            names = gr.update(choices=recipe_views.recipe_names(studio))
+            options = trajectory_views.trajectory_options(studio)
+            sides = gr.update(choices=trajectory_views.side_choices(studio))
             return {
                 recipes["recipe_list"]: names, runs["recipe"]: names, playground["recipe"]: names,
-                trajectories["run"]: gr.update(choices=run_filter_choices(studio)),
-                trajectories["task"]: gr.update(choices=_any(options["task"])),
-                trajectories["method"]: gr.update(choices=_any(options["method"])),
-                trajectories["agent"]: gr.update(choices=_any(options["agent"])),
+                trajectories["run"]: gr.update(choices=trajectory_views.run_filter_choices(studio)),
+                trajectories["task"]: gr.update(choices=trajectory_views.any_choices(options["task"])),
+                trajectories["method"]: gr.update(choices=trajectory_views.any_choices(options["method"])),
+                trajectories["agent"]: gr.update(choices=trajectory_views.any_choices(options["agent"])),
                 trajectories["side_a"]: sides, trajectories["side_b"]: sides,
-                dashboards["runs"]: gr.update(choices=[(label, str(i)) for label, i in views.run_choices(studio)]),
-                dashboards["saved"]: views.dashboards_rows(studio),
+                dashboards["runs"]: gr.update(choices=[(label, str(i)) for label, i in run_views.run_choices(studio)]),
+                dashboards["saved"]: dashboard_views.dashboards_rows(studio),
             }
 
         def follow_jobs(seen: int) -> list[Any]:
@@ -143,32 +146,33 @@ def create_ui(studio: Studio) -> gr.Blocks:
             out = {listed: studio.jobs.version, **current_lists()}
             job = (studio.jobs.job_for_run(run_id) if run_id is not None else None) or studio.jobs.current()
             snap = studio.jobs.get(job)
-            out[runs["job"]] = gr.update(choices=views.job_choices(studio), value=job)
-            out[runs["jobs"]] = views.job_rows(studio)
-            out[runs["runs"]] = views.runs_rows(studio)
-            out[runs["run"]] = gr.update(choices=views.run_choices(studio))
+            out[runs["job"]] = gr.update(choices=run_views.job_choices(studio), value=job)
+            out[runs["jobs"]] = run_views.job_rows(studio)
+            out[runs["runs"]] = run_views.runs_rows(studio)
+            out[runs["run"]] = gr.update(choices=run_views.run_choices(studio))
             if snap is not None:
-                out[runs["recipe"]] = gr.update(choices=views.recipe_names(studio), value=snap["recipe"])
+                out[runs["recipe"]] = gr.update(choices=recipe_views.recipe_names(studio), value=snap["recipe"])
             if run_id is not None:
                 out[tabs] = gr.update(selected="runs")
-                out[runs["run"]] = gr.update(choices=views.run_choices(studio), value=run_id)
+                out[runs["run"]] = gr.update(choices=run_views.run_choices(studio), value=run_id)
                 out[runs["run_info"]], out[runs["run_loss"]] = runs["open_run"](run_id)
-                if views.run_detail(studio, run_id) is None:
+                if run_views.run_detail(studio, run_id) is None:
                     out[runs["run_info"]] = f"⚠ no run {run_id} in this studio's store"
-                out[trajectories["run"]] = gr.update(choices=run_filter_choices(studio), value=str(run_id))
+                out[trajectories["run"]] = gr.update(choices=trajectory_views.run_filter_choices(studio),
+                                                     value=str(run_id))
                 shown = trajectories["filter"](str(run_id), "", "", "", "any", "", 1)
                 out.update(zip([trajectories["count"], trajectories["table"], trajectories["keys"]], shown,
                                strict=True))
             a, _, b = (query.get("compare") or "").partition(",")
             if a and b:
                 out[tabs] = gr.update(selected="trajectories")
-                sides = views.side_choices(studio)
+                sides = trajectory_views.side_choices(studio)
                 out[trajectories["side_a"]] = gr.update(choices=sides, value=a)
                 out[trajectories["side_b"]] = gr.update(choices=sides, value=b)
                 found = trajectories["compare_sides"](a, b, "every paired question")
                 out.update(zip([trajectories["verdict"], trajectories["pairs"], trajectories["pair_keys"]], found,
                                strict=True))
-            names = views.recipe_names(studio)
+            names = recipe_views.recipe_names(studio)
             if query.get("playground"):
                 out[tabs] = gr.update(selected="playground")
                 out[playground["recipe"]] = gr.update(choices=names, value=query["playground"])

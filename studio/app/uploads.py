@@ -13,7 +13,8 @@ import shutil
 import unicodedata
 from pathlib import Path
 
-from studio.app.views import Studio, esc
+from studio.app.views.markdown import esc
+from studio.app.views.state import Studio
 from studio.errors import StudioError, os_error_message
 from studio.paths import ROOT, uploads_dir
 

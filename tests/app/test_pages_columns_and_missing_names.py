@@ -4,8 +4,8 @@ missing, and the playground says where a gold answer comes from, or that a free 
 
 from __future__ import annotations
 
-from studio.app import views
 from studio.app.cards import NOT_SCORED, lane_html
+from studio.app.views import trajectories as views
 from studio.recipe.schema import Recipe
 from studio.stages.playground import Lane, gold_source, question_for
 from studio.trajectories.episode import Step

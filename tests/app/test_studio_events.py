@@ -307,8 +307,8 @@ def test_job_shows_the_log_of_the_engine_its_stage_runs_on(tmp_path):
     """An agent stage's engine (here a real llama-server started inside the job, as evaluate starts one) has
     its log tail in the job's panel while it runs; a server started elsewhere (a playground lane) does not."""
     from storage import Store
-    from studio.app import views
     from studio.app.jobs import JobQueue
+    from studio.app.views import runs as views
     from studio.llm.gguf_files import bundled_gguf
     from studio.llm.llama_cpp import llama_server
     from studio.recipe.schema import Recipe

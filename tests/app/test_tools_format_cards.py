@@ -76,7 +76,7 @@ def test_a_tools_format_episode_opens_as_cards_with_its_raw_chat(served):
 
 
 def test_the_comparison_shows_a_tools_episode_beside_a_react_one(served):
-    from studio.app import views
+    from studio.app.views import trajectories as views
 
     run, teacher, prompted = seed_tools_run(served["store"])
     summary, *_ = served["client"].predict(f"{run}|teacher", f"{run}|prompted", "every paired question",

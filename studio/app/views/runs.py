@@ -1,0 +1,203 @@
+"""The Runs tab's views: the job queue's jobs and their live counters, the stored runs with each agent's EM, one
+run's details and an evaluate run's result (with the McNemar test of fine-tuned against prompted), the estimate.
+
+Imports the job queue, the results' insight and report, and the stages' run bookkeeping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.app.jobs import ACTIVE
+from studio.app.views.markdown import chance, esc, link, plural
+from studio.app.views.recipes import recipe_names
+from studio.app.views.state import Studio
+from studio.results.insight import AgentScore, agent_scores, run_result
+from studio.stages.estimate import Estimate
+from studio.stages.runs import PIPELINE
+
+STAGE_CHOICES = ("all", *PIPELINE)
+
+
+def busy_message(studio: Studio, what: str) -> str | None:
+    """Why `what` (the playground, an estimate's dry run) should wait: a running job (llama.cpp beside training
+    slows both by orders of magnitude on a small CPU)."""
+    job = studio.jobs.get(studio.jobs.current())
+    if job and job["status"] in ("running", "cancelling"):
+        return (f"⚠ job {job['id']} is running ({esc(str(job.get('stage') or ''))}); {what} waits until it is "
+                "done, so the two do not slow each other down")
+    return None
+
+
+def estimate_markdown(found: Estimate) -> str:
+    """The estimate as a Markdown table (every cell escaped), the totals first: what a new user asks."""
+    total = {line.item: line.shown for line in found.lines if line.stage == "total"}
+    lines = ["| stage | what | estimate | from |", "| --- | --- | --- | --- |"]
+    lines += [f"| {esc(line.stage)} | {esc(line.item)} | {esc(line.shown)} | {esc(line.basis)} |"
+              for line in found.lines]
+    head = f"**Estimate for {esc(found.recipe)}** (before Start)"
+    if total:
+        head += f": {esc(total.get('time', 'unknown'))} and {esc(total.get('cost', 'unknown'))} in all"
+    return head + "\n\n" + "\n".join(lines)
+
+
+RUN_COLUMNS = ["id", "name", "stage", "status", "trajectories", "EM", "cost $", "error"]
+JOB_COLUMNS = ["job", "recipe", "stages", "status", "stage", "elapsed s", "cost $", "runs"]
+
+
+def em_text(stage: str, agents: list[AgentScore], detail: bool = False) -> str:
+    """A run's EM for a list: each agent's own figure for an evaluate run ("prompted 0.0 · finetuned 10.0"), never
+    a blend; one figure for a run of one agent (teacher, explore). `detail` adds the 95% intervals and counts."""
+    def one(a: AgentScore) -> str:
+        lo, hi = a.interval
+        return f"{a.em:.1f}% [{lo:.1f}, {hi:.1f}] (n {a.questions})" if detail else f"{a.em:.1f}"
+
+    if len(agents) == 1 and stage != "evaluate":
+        return one(agents[0])
+    return " · ".join(f"{a.agent} {one(a)}" for a in agents)
+
+
+def runs_rows(studio: Studio) -> list[list[Any]]:
+    from studio.results.report import run_report
+
+    ems = agent_scores(studio.store)
+    rows = []
+    for run in reversed(run_report(studio.store, with_scores=False)):
+        m = run["metrics"]
+        rows.append([run["id"], run["name"], run["stage"], run["status"], m.get("trajectories", 0),
+                     em_text(run["stage"], ems.get(run["id"], [])), round(m.get("cost") or 0.0, 4),
+                     run["error"] or ""])
+    return rows
+
+
+def run_choices(studio: Studio) -> list[tuple[str, int]]:
+    return [(f"{r['id']} · {r['name']} ({r['stage']}, {r['status']})", r["id"])
+            for r in reversed(studio.store.list_runs())]
+
+
+def run_detail(studio: Studio, run_id: int | None) -> dict[str, Any] | None:
+    """One run: its report entry and its training loss points."""
+    if run_id is None:
+        return None
+    from studio.results.report import run_report
+
+    run = next((r for r in run_report(studio.store, with_scores=False) if r["id"] == int(run_id)), None)
+    if run is None:
+        return None
+    run["loss"] = [(m["step"], m["loss"]) for m in studio.store.train_metrics(int(run_id)) if m["loss"] is not None]
+    run["job"] = studio.jobs.job_for_run(int(run_id))
+    run["em"] = em_text(run["stage"], agent_scores(studio.store, [int(run_id)]).get(int(run_id), []), detail=True)
+    run["result"] = result_markdown(studio, [int(run_id)], run["recipe"]) if run["stage"] == "evaluate" else ""
+    return run
+
+
+def run_markdown(run: dict[str, Any] | None) -> str:
+    if run is None:
+        return "No run selected."
+    m = run["metrics"]
+    lines = [f"### Run {run['id']}: {esc(run['name'])}",
+             f"stage **{esc(run['stage'])}** · status **{esc(run['status'])}** · recipe {esc(run['recipe'] or '-')} · "
+             f"created {esc(run['created_at'])}"]
+    if run["error"]:
+        lines.append(f"⚠ {esc(run['error'])}")
+    if m.get("trajectories"):
+        lines.append(f"{m['trajectories']} trajectories · EM {esc(run.get('em')) or '-'} · "
+                     f"cost ${m.get('cost') or 0:.4f} · tokens in/out {m.get('tokens_in') or 0}/"
+                     f"{m.get('tokens_out') or 0}")
+    if m.get("train_steps"):
+        lines.append(f"{m['train_steps']} training steps · final loss {m.get('final_loss') or 0:.4f}")
+    if run.get("summary"):
+        lines.append("summary: " + esc(", ".join(f"{k}={v}" for k, v in run["summary"].items())))
+    if run.get("job"):
+        lines.append(f"started by job {run['job']} of this studio session")
+    if run.get("result"):
+        lines.append(run["result"])
+    return "\n\n".join(lines)
+
+
+def job_rows(studio: Studio) -> list[list[Any]]:
+    return [[j["id"], j["recipe"], ",".join(j["stages"]), j["status"], j["stage"] or "", j["elapsed_s"],
+             round(j["cost"], 4), ", ".join(f"{k} {v}" for k, v in j["run_ids"].items())]
+            for j in studio.jobs.list()]
+
+
+def job_choices(studio: Studio) -> list[tuple[str, int]]:
+    return [(f"job {j['id']} · {j['recipe']} · {','.join(j['stages'])} ({j['status']})", j["id"])
+            for j in studio.jobs.list()]
+
+
+def job_markdown(job: dict[str, Any] | None) -> str:
+    """The live counters of a job: per stage done/total, failed, correct, cost, loss; tokens/s."""
+    if job is None:
+        return "No job yet: pick a recipe and start a stage."
+    lines = [f"### Job {job['id']}: {esc(job['recipe'])} — **{job['status']}**",
+             f"stages {esc(', '.join(job['stages']))}"
+             + (f" · now: {esc(job['stage'] or '-')}" if job["status"] in ("running", "cancelling") else "") + " · "
+             f"{job['elapsed_s']:.0f} s · cost so far **${job['cost']:.4f}**"
+             + (f" · **{job['tokens_per_s']:.1f} tokens/s**" if job["tokens_per_s"] else "")]
+    for stage, p in job["progress"].items():
+        pct = f"{100 * p['done'] / p['total']:.0f}%" if p["total"] else "-"
+        if stage == "train":
+            loss = f" · loss {p['loss']:.4f}" if p["loss"] is not None else ""
+            lines.append(f"- **{stage}** (run {p['run_id']}): step {p['done']}/{p['total']} ({pct}){loss}")
+        else:  # an evaluate stage's agents are scored each on their own in the result, never added up here
+            right = "" if stage.endswith("evaluate") else f"{p['correct']} correct · "
+            lines.append(f"- **{stage}** (run {p['run_id']}): {p['done']}/{p['total']} episodes ({pct}) · "
+                         f"{right}{p['failed']} failed · ${p['cost']:.4f}")
+    if job["error"]:
+        lines.append(f"⚠ {esc(job['error'])}")
+    if job["dashboard_id"]:
+        lines.append(f"Dashboard: [/dashboards/{job['dashboard_id']}](/dashboards/{job['dashboard_id']})")
+    return "\n\n".join(lines)
+
+
+def job_result(studio: Studio, job: dict[str, Any] | None) -> str:
+    """The result of a job that evaluated, once it is over ("" before, and for jobs that did not evaluate)."""
+    if job is None or job["status"] in ACTIVE:
+        return ""
+    evaluated = [run_id for label, run_id in job["run_ids"].items() if label.endswith("evaluate")]
+    return result_markdown(studio, list(dict.fromkeys(evaluated)), job["recipe"])
+
+
+def result_markdown(studio: Studio, run_ids: list[int], recipe: str | None) -> str:
+    """Each evaluate run's result: every agent's EM with its 95% interval and question count; fine-tuned minus
+    prompted on the paired questions with the exact McNemar p; links to the comparison, the Playground, Export."""
+    saved = recipe in recipe_names(studio) if recipe else False
+    blocks = []
+    for run_id in run_ids:
+        found = run_result(studio.store, run_id)
+        if not found.agents:
+            continue
+        lines = [f"#### Result of evaluate run {run_id}"]
+        for a in found.agents:
+            lo, hi = a.interval
+            lines.append(f"- **{esc(a.agent)}**: EM **{a.em:.1f}%** (95% interval {lo:.1f}–{hi:.1f}%, "
+                         f"{plural(a.questions, 'question')})")
+        links = []
+        if found.tuned is not None and found.tuned.rows:
+            t = found.tuned
+            paired = plural(len(t.rows), "paired question")
+            lines.append(f"\n**fine-tuned − prompted: {t.difference:+.1f} points** on {paired} "
+                         f"(fine-tuned alone right on {t.only_b}, prompted alone on {t.only_a}) · exact McNemar "
+                         f"p = {t.p_value:.3g}: {chance(t.p_value)}")
+            links.append(f"[Compare them question by question]"
+                         f"({link({'compare': f'{run_id}|prompted,{run_id}|finetuned'})})")
+        elif found.tuned is not None:
+            lines.append("\nNo question was answered by both the prompted and the fine-tuned agent.")
+        if saved:
+            links.append(f"[Ask them in the Playground]({link({'playground': recipe})})")
+            if any(a.agent == "finetuned" for a in found.agents):
+                links.append(f"[Export the fine-tuned agent]({link({'export': recipe})})")
+        if links:
+            lines.append("\n" + " · ".join(links))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def job_log(job: dict[str, Any] | None) -> str:
+    if job is None:
+        return ""
+    text = "\n".join(job["log"])
+    for log in job["stage_logs"]:
+        text += f"\n--- {log['title']} log (tail) ---\n" + "\n".join(log["lines"])
+    return text
