@@ -1,2 +1,3 @@
-"""Agents: the prompting methods (`prompts`) and the episode loop (`loop`) that drives a model and a tool
-through one question. Imports llm, tools, tasks, trajectories."""
+"""Agents: the prompting methods (`prompts`, `tool_prompts`), the episode machinery both formats share (`loop`:
+OpenEpisodes, the Episode, time and cost sharing, scoring) and each format's step (`react_step`, `tool_step`).
+Imports llm, tools, tasks, trajectories."""

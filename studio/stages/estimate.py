@@ -2,34 +2,26 @@
 time, evaluation episodes and time, and what each stage costs.
 
 The teacher's figures come from a dry run: the teacher answers a few of the recipe's questions with each
-method (nothing is stored), and the per-episode means are multiplied by the episodes still to run. Training
-and evaluation time come from this machine's pace: earlier runs in the store where there are some (the last
-finished train run of the same student, the machine seconds per episode of earlier evaluations of the same
-model and agent), else measured now, as a new user's first estimate must be: a few optimizer steps of the real
-training worker on a sample of the training rows in a temporary folder, and a few evaluation episodes of the
-student on the recipe's engine. Nothing measured is stored. Local models bill the evaluation's
-`local_price_per_hour` (usually $0) for their machine time; a remote teacher bills its tokens.
+method through the one episode path (`episodes.run_episodes`, with no run: nothing is stored), and the
+per-episode means are multiplied by the episodes still to run. Training and evaluation time come from this
+machine's pace (`pace.py`: earlier runs in the store, else measured now). Local models bill the evaluation's
+`local_price_per_hour` (usually $0) for their machine time; a remote teacher bills its tokens. This module owns the
+estimate's plan, its lines and their sums; it imports the stages' pace, and the stages it estimates lazily.
 """
 
 from __future__ import annotations
 
 import math
-import random
-import statistics
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from storage import Store
-from studio.errors import StudioError
 from studio.llm.base import Backend, Completion, Request
 from studio.recipe.fingerprint import fingerprint
-from studio.recipe.schema import Recipe, Student
+from studio.recipe.schema import Recipe
+from studio.stages.pace import Pace
 from studio.tasks import Question
 from studio.trajectories.episode import Episode
-
-MEASURE_STEPS = 3  # optimizer steps the training probe runs on one step's rows; the first warms up, not counted
-MEASURE_TIMEOUT_S = 600  # a probe that takes longer leaves the figure open
 
 
 @dataclass
@@ -69,28 +61,6 @@ class Estimate:
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
                          for r in rows)
-
-
-@dataclass
-class TrainPace:
-    """How long training takes on this machine: a fixed start (load the model, tokenize, save) and each step."""
-
-    step_s: float
-    start_s: float
-    basis: str
-
-    def seconds(self, steps: float, runs: int = 1) -> float:
-        return runs * self.start_s + steps * self.step_s
-
-
-@dataclass
-class EpisodePace:
-    """Machine seconds and dollars of one evaluation episode of an agent."""
-
-    seconds: float
-    cost: float
-    basis: str
-    note: str = ""  # what stands in for what
 
 
 class _Counting:
@@ -137,159 +107,6 @@ def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | N
     return out
 
 
-class Pace:
-    """This machine's pace, asked for when a figure needs it: from earlier runs in the store, else measured now
-    (each at most once per estimate)."""
-
-    def __init__(self, recipe: Recipe, store: Store, rows: list[dict], questions: list[Question], measure: bool):
-        self.recipe, self.store, self.rows, self.questions, self.measure = recipe, store, rows, questions, measure
-        self.why_not: dict[str, str] = {}  # what could not be measured, and why
-        self._train: TrainPace | None = None
-        self._measured: dict[str, EpisodePace | None] = {}
-
-    def tokens_per_step(self) -> float | None:
-        """Training tokens in one optimizer step, at about 4 characters a token of the rows (None: no rows)."""
-        student, texts = self.recipe.student, [r["question"] + r["text"] for r in self.rows[:200]]
-        if not texts:
-            return None
-        return student.batch_size * student.grad_accum * min(student.max_seq_length,
-                                                             statistics.fmean(len(t) for t in texts) / 4)
-
-    def train(self) -> TrainPace | None:
-        """From the last finished train run of this student in the store (its tokens/s), else measured now."""
-        student, tokens_per_step = self.recipe.student, self.tokens_per_step()
-        speed = self.store.query(
-            "SELECT m.run_id, median(m.tokens_per_s) AS s FROM train_metrics m JOIN runs r ON r.id = m.run_id "
-            "WHERE r.stage = 'train' AND r.status = 'done' AND json_extract_string(r.recipe, '$.student.model') = ? "
-            "GROUP BY m.run_id ORDER BY m.run_id DESC LIMIT 1", [student.model])
-        if speed and speed[0]["s"] and tokens_per_step:
-            return TrainPace(tokens_per_step / speed[0]["s"], 0.0,
-                             f"run {speed[0]['run_id']} trained {speed[0]['s']:.0f} tokens/s on this machine")
-        if self._train is None and self.measure and "train" not in self.why_not:
-            try:
-                self._train = _measure_training(self.recipe, self.store, self.rows)
-            except StudioError as exc:
-                self.why_not["train"] = str(exc)
-        return self._train
-
-    def episode(self, agent: str) -> EpisodePace | None:
-        """From this agent's model in earlier evaluations in the store, else measured now (the fine-tuned agent,
-        before there is an adapter, by the base student it starts from)."""
-        model = self.recipe.teacher.model if agent == "teacher" else self.recipe.student.model
-        past = self.store.query(
-            "SELECT avg(compute_s) AS s, avg(cost) AS c FROM trajectories t JOIN runs r ON r.id = t.run_id "
-            "WHERE r.stage = 'evaluate' AND t.agent = ? AND json_extract_string(r.recipe, ?) = ?",
-            [agent, "$.teacher.model" if agent == "teacher" else "$.student.model", model])
-        if past and past[0]["s"] is not None:
-            seconds = past[0]["s"]
-            cost = past[0]["c"] if agent == "teacher" else seconds * self.recipe.evaluation.local_price_per_hour / 3600
-            return EpisodePace(seconds, cost, "machine seconds per episode of earlier evaluations in this store")
-        probe = "teacher" if agent == "teacher" else "prompted"
-        if probe not in self._measured and self.measure:
-            try:
-                self._measured[probe] = _measure_episodes(self.recipe, self.store, probe, self.questions)
-            except StudioError as exc:
-                self._measured[probe], self.why_not[probe] = None, str(exc)
-        found = self._measured.get(probe)
-        if found is None or agent == probe:
-            return found
-        return EpisodePace(found.seconds, found.cost, found.basis,
-                           "the fine-tuned agent, not trained yet, paced as the prompted student")
-
-
-def _measure_training(recipe: Recipe, store: Store, rows: list[dict]) -> TrainPace:
-    """A few optimizer steps of the real training worker, with the recipe's student settings, on the rows of one
-    typical step, in a temporary folder that is removed after. Every step sees the same batches: a CPU compiles
-    its kernels for each new shape, which a short probe of fresh shapes would time instead of the training
-    (2 to 3 times too slow)."""
-    import json
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    from studio.paths import ROOT
-    from studio.stages.training_data import worker_rows
-    from studio.train.group import launch_command, launch_env
-    from studio.train.worker import OWNER_ENV, write_inputs
-
-    student = recipe.student
-    if not rows:
-        raise StudioError("no training rows to measure a step on yet")
-    chosen = _typical_step(rows, student)
-    probe = recipe.model_copy(update={"student": student.model_copy(
-        update={"max_steps": MEASURE_STEPS, "save_merged": False, "checkpoint_every": MEASURE_STEPS + 1})})
-    with tempfile.TemporaryDirectory(prefix="studio-estimate-") as tmp:
-        folder = Path(tmp)
-        write_inputs(folder, probe, worker_rows(probe, store, chosen))
-        started = time.perf_counter()
-        with (folder / "worker.log").open("wb") as log:
-            command = launch_command(sys.executable, student.devices, ["-m", "studio.train", str(folder)])
-            env = launch_env(student.devices, {**os.environ, OWNER_ENV: str(os.getpid())})
-            try:
-                subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-                               timeout=MEASURE_TIMEOUT_S, check=False)
-            except subprocess.TimeoutExpired as exc:
-                raise StudioError(f"{MEASURE_STEPS} training steps took over {MEASURE_TIMEOUT_S} s") from exc
-        took = time.perf_counter() - started
-        metrics = folder / "metrics.jsonl"
-        events = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()] \
-            if metrics.exists() else []
-    steps = [e["seconds"] for e in events if e["event"] == "step"]
-    failed = next((e["message"] for e in events if e["event"] == "error"), "the training worker stopped")
-    if len(steps) < 2:
-        raise StudioError(f"could not time training steps: {failed}")
-    start = next(e for e in events if e["event"] == "start")
-    warm = statistics.fmean(steps[1:])
-    start_s = max(0.0, took - len(steps) * warm)
-    where = "this CPU" if start["device"] == "cpu" else f"this {start['device']}"
-    return TrainPace(warm, start_s,
-                     f"measured now: {len(steps)} optimizer steps of typical length on {where} "
-                     f"({start['precision']}), {warm:.1f} s a step after the first, plus {start_s:.0f} s to load "
-                     "the model and save")
-
-
-def _typical_step(rows: list[dict], student: Student, draws: int = 51) -> list[dict]:
-    """The rows of one optimizer step, of the median size among seeded random steps: the characters it computes
-    on, cut at `max_seq_length` (about 4 a token), padded batches costing rows x their longest, packed ones
-    their sum."""
-    from studio.train.loop import micro_batches
-
-    def size(step: list[dict]) -> int:
-        chars = [min(len(r["question"] + r["text"]), 4 * student.max_seq_length) for r in step]
-        batches = [chars[i:i + student.batch_size] for i in range(0, len(chars), student.batch_size)]
-        return sum(sum(b) if student.packing else len(b) * max(b) for b in batches)
-
-    rng = random.Random(student.seed)
-    steps = sorted((rng.sample(rows, min(student.batch_size * micro_batches(student), len(rows)))
-                    for _ in range(draws)), key=size)
-    return steps[len(steps) // 2]
-
-
-def _measure_episodes(recipe: Recipe, store: Store, agent: str, questions: list[Question]) -> EpisodePace:
-    """Evaluation episodes of `agent` (the prompted student or the teacher) on `questions` with each method,
-    on the engine the run will use; nothing is stored."""
-    from studio.llm.engines import resolved_name
-    from studio.stages.runner import agent_backend, episode_runner, open_environment
-
-    ev = recipe.evaluation
-    episodes: list[Episode] = []
-    with agent_backend(recipe, agent, None) as model, open_environment(recipe, store) as env:
-        for method in ev.methods:
-            episode_runner(recipe, agent, method, model, env).run(questions, episodes.append)
-    failed = [e.error for e in episodes if e.error]
-    episodes = [e for e in episodes if not e.error]  # an error's seconds time the failure, not the model
-    if not episodes:
-        raise StudioError("could not time an evaluation episode: " + (failed[0] if failed else "none ran"))
-    if agent == "teacher":
-        who = "the teacher on " + ("its endpoint" if recipe.teacher.backend == "openai" else
-                                   resolved_name(recipe.teacher.engine))
-    else:
-        who = f"the prompted student on {resolved_name(ev.engine)}"
-    return EpisodePace(statistics.fmean(e.compute_s for e in episodes), statistics.fmean(e.cost for e in episodes),
-                       f"measured now: {len(episodes)} episode(s) of {who}, {len(questions)} at a time")
-
-
 def _remaining(store: Store, recipe: Recipe, stage: str, keys: list[str]) -> int:
     found = store.find_run(recipe.name, stage, fingerprint(recipe, stage))
     done = store.done_keys(found["id"]) if found else set()
@@ -303,8 +120,10 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     import contextlib
 
     from studio.llm.engines import open_teacher
-    from studio.stages.generate import generation_questions
-    from studio.stages.runner import episode_runner, open_environment
+    from studio.stages.episodes import run_episodes
+    from studio.stages.generate import generation_plan, generation_questions
+    from studio.stages.runner import open_environment
+    from studio.stages.runs import StageContext
     from studio.trajectories.episode import episode_key
 
     if recipe.trajectories.source == "import":
@@ -316,14 +135,11 @@ def _generate(recipe: Recipe, store: Store, sample: int, backend: Backend | None
     questions = generation_questions(recipe)
     keys = [episode_key("teacher", m, q.task, q.split, q.id, noise) for m in recipe.methods for q in questions]
     remaining = _remaining(store, recipe, "generate", keys)
-    episodes: list[Episode] = []
     with contextlib.ExitStack() as stack:
         model = _Counting(backend or stack.enter_context(open_teacher(teacher)))
         env = stack.enter_context(open_environment(recipe, store))
         started = time.perf_counter()
-        for method in recipe.methods:
-            episode_runner(recipe, "teacher", method, model, env, purpose="generate",
-                           noise=noise).run(questions[:sample], episodes.append)
+        episodes = run_episodes(StageContext(recipe, store), generation_plan(recipe, questions[:sample], model), env)
         seconds = time.perf_counter() - started
     n = max(1, len(episodes))
     basis = f"dry run of {len(episodes)} episode(s) x {remaining} to run"
@@ -454,9 +270,7 @@ def _rounds(recipe: Recipe, store: Store, teacher_examples: float, pace: Pace, o
             None if episode is None else episode.seconds * (attempts + evaluations), "s",
             "; ".join(b for b in (episode.basis, episode.note) if b) if episode is not None else
             pace.why_not.get("prompted", "no fine-tuned evaluation in this store to measure by"))
-    right = store.query("SELECT avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS r FROM trajectories t JOIN runs r "
-                        "ON r.id = t.run_id WHERE r.stage = 'evaluate' AND r.recipe_name = ? AND t.agent = "
-                        "'finetuned'", [recipe.name])[0]["r"] or 0.0
+    right = store.finetuned_right_rate(recipe.name) or 0.0
     teacher = round(teacher_examples)
     kept_per_round = per_round * min(rounds.max_per_question, 1 - (1 - right) ** rounds.samples)
     epochs = rounds.epochs or student.epochs

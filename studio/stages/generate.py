@@ -3,17 +3,14 @@ every finished episode is committed at once; a rerun skips what is done and retr
 
 from __future__ import annotations
 
-import contextlib
 import threading
 
 from storage import Store
 from studio.llm.base import Backend
-from studio.llm.engines import open_teacher
 from studio.recipe.schema import Recipe
-from studio.stages.runner import Environment, episode_runner, open_environment
-from studio.stages.runs import EpisodeRun, ProgressFn, StageResult, check_keys, open_run
+from studio.stages.episodes import Part, Plan, run_stage
+from studio.stages.runs import ProgressFn, StageContext, StageResult
 from studio.tasks import Question, draw, question_key
-from studio.trajectories.episode import episode_key
 
 
 def evaluation_questions(recipe: Recipe) -> list[Question]:
@@ -27,35 +24,16 @@ def generation_questions(recipe: Recipe) -> list[Question]:
     return [q for t in recipe.tasks for q in draw(t.task, t.split, t.path, t.n, t.seed, exclude, t.template)]
 
 
+def generation_plan(recipe: Recipe, questions: list[Question], backend: Backend | None = None) -> Plan:
+    """The teacher on `questions` with each method, at the recipe's search noise (on `backend` when given)."""
+    parts = [Part("teacher", method, questions, recipe.search_noise.p) for method in recipe.methods]
+    return Plan("generate", parts, models={"teacher": backend} if backend is not None else {})
+
+
 def generate(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
              backend: Backend | None = None, cancel: threading.Event | None = None) -> StageResult:
-    """Run teacher x task mix x methods into the recipe's generate run."""
-    questions = generation_questions(recipe)
-    check_keys(recipe, store, "generate", teacher=backend is None)
-    with open_environment(recipe, store) as env:
-        return _generate(recipe, store, questions, env, progress, backend, cancel)
-
-
-def _generate(recipe: Recipe, store: Store, questions: list[Question], env: Environment, progress: ProgressFn | None,
-              backend: Backend | None, cancel: threading.Event | None) -> StageResult:
-    run_id, _ = open_run(store, recipe, "generate", tools=env.listing())
-    noise = recipe.search_noise.p
-    done = store.done_keys(run_id)
-    plan = {
-        method: [q for q in questions
-                 if episode_key("teacher", method, q.task, q.split, q.id, noise) not in done]
-        for method in recipe.methods
-    }
-    total = len(questions) * len(recipe.methods)
-    run = EpisodeRun(store, run_id, "generate", total, len(done), progress, recipe.teacher.max_cost_usd, cancel)
-    if not any(plan.values()):
-        return run.execute(lambda: None)
-
-    def work() -> None:
-        with contextlib.ExitStack() as stack:  # a server started for a local teacher stops with the stage
-            model = backend or stack.enter_context(open_teacher(recipe.teacher))
-            for method, qs in plan.items():
-                episode_runner(recipe, "teacher", method, model, env, purpose="generate",
-                               noise=noise).run(qs, run.commit, run)
-
-    return run.execute(work)  # a teacher that fails to start leaves the run interrupted, with its reason
+    """Run teacher x task mix x methods into the recipe's generate run, stopped by cancel or the teacher's cost
+    cap (`teacher.max_cost_usd`)."""
+    plan = generation_plan(recipe, generation_questions(recipe), backend)
+    return run_stage(StageContext(recipe, store, progress, cancel), "generate", plan, teacher=backend is None,
+                     max_cost_usd=recipe.teacher.max_cost_usd)

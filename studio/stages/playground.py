@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from storage import Store
 from studio.recipe.schema import Agent, Engine, EngineName, Recipe
-from studio.stages.runner import agent_backend, episode_runner, open_environment
-from studio.stages.runs import latest_adapter
+from studio.stages.episodes import Part, Plan, run_episodes
+from studio.stages.runner import agent_backend, open_environment
+from studio.stages.runs import StageContext, latest_adapter
 from studio.tasks import Question, TaskDataError, find_gold, load_questions, question_key
 from studio.tools.tool import text_params
 from studio.trajectories.episode import Episode, Step
@@ -122,8 +123,10 @@ def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, meth
             changed.set()
             with open_environment(recipe, store) as env:
                 lane.text_params = text_params(env.tools.specs)
-                runner = episode_runner(recipe, lane.agent, method, backend, env, one_at_a_time=True, on_step=seen)
-                runner.run([question], finished)
+                plan = Plan("evaluate", [Part(lane.agent, method, [question])], models={lane.agent: backend},
+                            one_at_a_time=True, on_step=seen)
+                for episode in run_episodes(StageContext(recipe, store), plan, env):  # nothing stored
+                    finished(episode)
         lane.status = "failed" if lane.error else "done"
     except Exception as exc:  # one agent's failure (no adapter, no key, no engine) shows in its lane only
         lane.status, lane.error = "failed", str(exc) or type(exc).__name__

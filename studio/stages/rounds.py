@@ -17,11 +17,10 @@ from typing import Any
 from storage import Store
 from studio.errors import Cancelled
 from studio.recipe.schema import Recipe
+from studio.stages.episodes import Part, Plan, run_stage
 from studio.stages.generate import evaluation_questions
-from studio.stages.runner import Environment, agent_backend, episode_runner, open_environment
-from studio.stages.runs import EpisodeRun, ProgressFn, StageError, StageResult, check_keys, open_run, trained_adapter
+from studio.stages.runs import ProgressFn, StageContext, StageError, StageResult, trained_adapter
 from studio.tasks import Question, draw, question_key
-from studio.trajectories.episode import episode_key
 
 SAMPLE_MARK = "#"  # a question's id, the mark and the attempt number: each attempt's own episode key
 
@@ -55,31 +54,9 @@ def explore(recipe: Recipe, store: Store, round: int, progress: ProgressFn | Non
     rounds = recipe.rounds
     questions = attempts(round_questions(recipe, round), rounds.samples)
     adapter = trained_adapter(recipe, store, round - 1)
-    check_keys(recipe, store, "explore", teacher=False, round=round)
-    with open_environment(recipe, store) as env:
-        run_id, _ = open_run(store, recipe, "explore", round, env.listing())
-        return _explore(recipe, store, round, run_id, questions, adapter, env, progress, cancel)
-
-
-def _explore(recipe: Recipe, store: Store, round: int, run_id: int, questions: list[Question], adapter: str,
-             env: Environment, progress: ProgressFn | None, cancel: threading.Event | None) -> StageResult:
-    rounds = recipe.rounds
-    noise = recipe.search_noise.p
-    done = store.done_keys(run_id)
-    plan = {method: [q for q in questions
-                     if episode_key("finetuned", method, q.task, q.split, q.id, noise) not in done]
-            for method in rounds.methods}
-    run = EpisodeRun(store, run_id, "explore", len(questions) * len(rounds.methods), len(done), progress,
-                     cancel=cancel, round=round)
-    if not any(plan.values()):
-        return run.execute(lambda: None)
-
-    def work() -> None:
-        with agent_backend(recipe, "finetuned", adapter, temperature=rounds.temperature) as model:
-            for method, todo in plan.items():
-                episode_runner(recipe, "finetuned", method, model, env, noise=noise).run(todo, run.commit, run)
-
-    return run.execute(work)
+    parts = [Part("finetuned", method, questions, recipe.search_noise.p) for method in rounds.methods]
+    plan = Plan("evaluate", parts, adapter=adapter, temperature=rounds.temperature)
+    return run_stage(StageContext(recipe, store, progress, cancel, round), "explore", plan, teacher=False)
 
 
 @dataclass

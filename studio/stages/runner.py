@@ -1,6 +1,8 @@
-"""Every agent's episodes are run by one `EpisodeRunner` built here: generation, evaluation, the rounds'
-exploration, the estimate's dry run and the playground differ only in the agent, the method, the model, the
-tools and whether the teacher generates training data or is evaluated. The next tools plug in here."""
+"""Every agent's episode runner is built here (`episode_runner`), with its spec, its model, its environment (the
+recipe's tools and scorers) and its format: generation, evaluation, the rounds' exploration, the estimate's dry
+run and the playground differ only in the agent, the method, the model, the tools and whether the teacher
+generates training data or is evaluated; they all run it through `episodes.run_episodes`. The next tools plug in
+here. Imports agents, llm, tools, the owner's config, the recipe and the store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""What every stage shares: finding the run to resume, and reporting progress.
+"""What every stage shares: its context (`StageContext`), finding the run to resume, the run that commits its
+episodes and is their stop signal (`EpisodeRun`), and reporting progress. Imports the recipe, the store and the
+trajectories (the llm's key check lazily).
 
 A stage's run is identified by its recipe's name and a fingerprint of the settings that stage reads
 (`studio.recipe.fingerprint`), so rerunning a recipe resumes (or skips) a stage whose settings did not change,
@@ -50,6 +52,18 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage runs with: the recipe and its store, who sees its progress, what cancels it, and its
+    self-improvement round (0: the recipe's own stages)."""
+
+    recipe: Recipe
+    store: Store
+    progress: ProgressFn | None = None
+    cancel: threading.Event | None = None
+    round: int = 0
+
+
 @dataclass
 class StageResult:
     run_id: int
@@ -80,8 +94,7 @@ class EpisodeRun:
         self.store, self.run_id, self.total, self.skipped, self.progress = store, run_id, total, skipped, progress
         self.state = Progress(stage, total=total - skipped, run_id=run_id, round=round)
         self.max_cost_usd = max_cost_usd
-        self.spent_before = store.query("SELECT coalesce(sum(cost), 0) AS c FROM trajectories WHERE run_id = ?",
-                                        [run_id])[0]["c"] if max_cost_usd else 0.0
+        self.spent_before = store.run_totals(run_id)["cost"] if max_cost_usd else 0.0
         self.cancel = cancel
 
     @property
@@ -112,7 +125,7 @@ class EpisodeRun:
         return (f"the teacher's spend on this run reached teacher.max_cost_usd (${self.spent:.4f} of "
                 f"${self.max_cost_usd:g}); raise it and rerun to go on")
 
-    def execute(self, work: Callable[[], None]) -> StageResult:
+    def execute(self, work: Callable[[], object]) -> StageResult:
         """Run `work` (which calls `commit`), then mark the run done, failed (rerun retries the failed
         episodes), capped (its cost cap was reached; raises StageError), cancelled or interrupted. A finished run
         with nothing left to do is left as it was, its times those of the attempt that did the work."""

@@ -100,11 +100,7 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
     # before it could store them had missed. Each attempt's "start" event resets `state`.
     offset, state = 0, {}
     store.set_run_status(run_id, "running")
-    with (folder / "worker.log").open("ab") as log:
-        devices = worker_recipe.student.devices
-        command = launch_command(sys.executable, devices, ["-m", "studio.train", str(folder)])
-        worker = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                  env=launch_env(devices, {**os.environ, OWNER_ENV: str(os.getpid())}))
+    worker = start_worker(folder, worker_recipe.student.devices)
 
     def drain() -> None:
         """Store the complete lines the worker has written since the last call."""
@@ -133,12 +129,12 @@ def train(recipe: Recipe, store: Store, progress: ProgressFn | None = None,
                 break
             if cancel is not None and cancel.is_set():
                 cancelled = True
-                _kill(worker)
+                stop_worker(worker)
                 drain()
                 break
             time.sleep(0.5)
     except BaseException:
-        _kill(worker)
+        stop_worker(worker)
         store.set_run_status(run_id, "interrupted", error="training interrupted; rerun to resume")
         drain()  # after the status: should storing fail too, the run still says it can be resumed
         raise
@@ -175,7 +171,17 @@ def _steps(recipe: Recipe, examples: int) -> int:
     return total_steps(recipe.student, examples)
 
 
-def _kill(worker: subprocess.Popen) -> None:
+def start_worker(folder: Path, devices: int) -> subprocess.Popen:
+    """The training worker (`python -m studio.train FOLDER`) on a folder `write_inputs` wrote, on `devices`
+    processes, its output added to the folder's worker.log; in a session of its own, so that `stop_worker` stops
+    everything it started. The train stage and the estimate's training probe both start it here."""
+    with (folder / "worker.log").open("ab") as log:
+        command = launch_command(sys.executable, devices, ["-m", "studio.train", str(folder)])
+        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=launch_env(devices, {**os.environ, OWNER_ENV: str(os.getpid())}))
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
     """Stop the worker and anything it started; SIGKILL if it does not go within 5 s."""
     if worker.poll() is not None:
         return
