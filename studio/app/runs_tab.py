@@ -98,10 +98,12 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         if isinstance(recipe_obj, str):
             return [gr.update(visible=False), recipe_obj]
         try:
-            archive = export_archive(recipe_obj, studio.store, fmt, quant, studio.tmp_dir)
+            result = export_archive(recipe_obj, studio.store, fmt, quant, studio.tmp_dir)
         except StudioError as exc:
             return [gr.update(visible=False), f"⚠ {esc(str(exc))}"]
-        return [gr.update(value=str(archive), visible=True), f"exported **{esc(name)}** as {fmt}"]
+        serve = "\n".join(result.serving)
+        return [gr.update(value=str(result.archive), visible=True),
+                f"exported **{esc(name)}** as {fmt}; serve it (in the unzipped folder) with:\n\n```\n{serve}\n```"]
 
     def cancel_job(job_id: int | None) -> str:
         try:

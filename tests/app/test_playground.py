@@ -79,6 +79,7 @@ def test_export_button_gives_a_zip(studio_with_agent):
     client = studio_with_agent["client"]
     update, message = client.predict("tiny-agent", "peft", "q8_0", api_name="/export_agent")
     assert "exported" in message and update["visible"] is True
+    assert "vllm serve google/gemma-3-270m --enable-lora --lora-modules tiny-agent=adapter" in message  # #35.8
     archive = update["value"]
     names = zipfile.ZipFile(archive if isinstance(archive, str) else archive["path"]).namelist()
     assert any(n.endswith("adapter/adapter_config.json") for n in names) and any(n.endswith("README.md") for n in names)
