@@ -24,7 +24,14 @@ from studio.llm.chat_template import ChatTemplate
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.io import dump_recipe
 from studio.recipe.schema import Recipe
-from studio.stages.export_chat import TEMPLATE_FILE, agent_template, chat_agent, chat_modelfile, serving_section
+from studio.stages.export_chat import (
+    TEMPLATE_FILE,
+    VLLM_TOOLS,
+    agent_template,
+    chat_agent,
+    chat_modelfile,
+    serving_section,
+)
 from studio.stages.runs import StageError, latest_adapter
 from studio.trajectories.episode import question_block
 from studio.trajectories.messages import AGENT_SYSTEM
@@ -111,7 +118,7 @@ def serving_commands(recipe: Recipe, result: ExportResult) -> list[str]:
     """The commands that serve this export as an OpenAI-compatible endpoint (llama-server, vLLM, Ollama), run in
     the export's folder; a chat agent's with its template and tool-call parsing. The model card explains them."""
     chat, name = chat_agent(recipe), recipe.name
-    tools = f" --enable-auto-tool-choice --tool-call-parser hermes --chat-template {TEMPLATE_FILE}" if chat else ""
+    tools = f" {VLLM_TOOLS}" if chat else ""
     jinja = " --jinja" if chat else ""
     if result.format == "gguf":
         merged, lora, base = result.files[:3]

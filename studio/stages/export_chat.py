@@ -16,6 +16,7 @@ from studio.llm.chat_template import GEMMA3_TOOLS, TEMPLATES, ChatTemplate, toke
 from studio.recipe.schema import Recipe
 
 TEMPLATE_FILE = "chat_template.jinja"
+VLLM_TOOLS = f"--enable-auto-tool-choice --tool-call-parser hermes --chat-template {TEMPLATE_FILE}"  # calls parsed back
 OLLAMA_GEMMA3_TOOLS = TEMPLATES / "gemma3_tools.ollama"  # gemma3_tools.jinja in Ollama's Go template syntax
 
 
@@ -85,12 +86,11 @@ calls come back in `message.tool_calls`.
         return f"""Served as a tool-calling chat endpoint: `model/` saves the agent's chat template with its \
 tokenizer, and `{TEMPLATE_FILE}` is the same template on its own.
 
-- vLLM: `vllm serve model --enable-auto-tool-choice --tool-call-parser hermes --chat-template {TEMPLATE_FILE}`, \
+- vLLM: `vllm serve model {VLLM_TOOLS}`, \
 then `{request}
 - transformers: `tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True)`.
 """
     return f"""The agent is prompted through the chat template in `{TEMPLATE_FILE}` (saved with the adapter's \
 tokenizer too): `tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True)`. vLLM: \
-`vllm serve BASE --enable-lora --lora-modules agent=adapter --enable-auto-tool-choice --tool-call-parser hermes \
---chat-template {TEMPLATE_FILE}`, then `{request}
+`vllm serve BASE --enable-lora --lora-modules agent=adapter {VLLM_TOOLS}`, then `{request}
 """

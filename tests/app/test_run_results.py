@@ -5,49 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
-from tests.support.seeds import FakeRunner, seed_store
-
-PROMPTED_RIGHT, TUNED_RIGHT, QUESTIONS = 1, 7, 10
-
-
-class EvaluatingRunner(FakeRunner):
-    """A FakeRunner that marks each stage's run done, whose evaluate stage stores real episodes of two agents on the
-    same questions: the prompted agent right on 1 of 10, the fine-tuned one on 7 (the prompted one's included)."""
-
-    def __call__(self, recipe, store, stages, progress=None, cancel=None):
-        from studio.trajectories.episode import Episode
-
-        results = super().__call__(recipe, store, stages, progress, cancel)
-        if stages == ("evaluate",):
-            right = {"prompted": PROMPTED_RIGHT, "finetuned": TUNED_RIGHT}
-            store.add_episodes(results["evaluate"].run_id, [
-                Episode(task="hotpotqa", split="eval250", question_id=f"q{i}", question=f"Question {i}?",
-                        method="react", agent=agent, gold="yes", prediction="yes" if i < right[agent] else "no",
-                        em=float(i < right[agent]), f1=float(i < right[agent]), correct=i < right[agent],
-                        finished=True, text="Action: finish[yes]\n")
-                for agent in right for i in range(QUESTIONS)])
-        store.set_run_status(results[stages[0]].run_id, "done")  # as a stage leaves its run when it ends
-        return results
-
-
-@contextmanager
-def serving(tmp, runner: FakeRunner, make_dashboard: bool = False) -> Iterator[dict[str, object]]:
-    """The studio over a seeded store (plus a saved recipe `judged`) whose job queue runs `runner`."""
-    from storage import Store
-    from studio.app.jobs import JobQueue
-    from studio.app.server import create_app, running
-
-    with Store(tmp / "studio.duckdb") as store:
-        ids = seed_store(store, tmp)
-        (tmp / "recipes" / "judged.yaml").write_text("name: judged\n")
-        app = create_app(store, recipes_dir=tmp / "recipes", jobs=JobQueue(store, runner, make_dashboard))
-        with running(app) as url:
-            yield {"url": url, "store": store, "ids": ids, "runner": runner, "studio": app.state.studio}
+from tests.support.seeds import EvaluatingRunner, serving
 
 
 @pytest.fixture(scope="module")

@@ -7,44 +7,7 @@ from __future__ import annotations
 import re
 
 from tests.support.http import get
-
-CALC = {"type": "function", "function": {
-    "name": "calculate", "description": "Evaluate an arithmetic expression.",
-    "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}}
-QUESTION = "What are 12 times 7 and 3 times 4?"
-NO_LOOKUP = "Invalid call: there is no tool 'lookup'; the tools are calculate."
-
-
-def seed_tools_run(store) -> tuple[int, str, str]:
-    """An evaluate run of the calculator: the teacher's `tools`-format episode (two calls in its first turn, a
-    call to a tool it was not offered, then its answer) and the prompted agent's ReAct episode of the same
-    question. Returns (run id, the teacher's episode key, the prompted one's)."""
-    from studio.tools.toolbox import INVALID_CALL
-    from studio.trajectories.episode import Episode, Step, render_steps
-    from studio.trajectories.messages import AGENT_SYSTEM, messages_from_steps, steps_from_messages, tool_call
-
-    params = {"calculate": "expression"}
-    acted = [Step("Both <products> at once.", "calculate", "12 * 7", "84"),
-             Step("Check it.", "lookup", '{"q": "12*7"}', NO_LOOKUP), Step("Done.", "finish", "84 and 12")]
-    messages = messages_from_steps(QUESTION, acted, params, AGENT_SYSTEM)
-    messages[2]["tool_calls"].append(tool_call("call_0b", "calculate", {"expression": "3 * 4"}))
-    messages.insert(4, {"role": "tool", "tool_call_id": "call_0b", "name": "calculate", "content": "12"})
-    steps = steps_from_messages(messages, params)
-    steps[2].status = INVALID_CALL
-    steps[3].observation = "Episode finished, reward = True"
-    listing = [{"name": "calculate", "description": "arithmetic", "server": "calculator", "version": None,
-                "input_schema": CALC["function"]["parameters"]}]
-    run = store.create_run("calc-tools evaluate", "evaluate", {"name": "calc-tools"}, "calc-tools", tools=listing)
-    teacher = Episode(task="arithmetic", question_id="m2", question=QUESTION, method="react", agent="teacher",
-                      gold="84 and 12", steps=steps, text=render_steps(steps), prediction="84 and 12", correct=True,
-                      finished=True, format="tools", messages=messages, offered_tools=[CALC])
-    react = [Step("Multiply.", "calculate", "12 * 7", "84"), Step("", "finish", "84", "Episode finished")]
-    prompted = Episode(task="arithmetic", question_id="m2", question=QUESTION, method="react", agent="prompted",
-                       gold="84 and 12", steps=react, text=render_steps(react), prediction="84", correct=False,
-                       finished=True)
-    store.add_episodes(run, [teacher, prompted])
-    store.set_run_status(run, "done")
-    return run, teacher.key, prompted.key
+from tests.support.seeds import seed_tools_run
 
 
 def assert_tools_cards(shown: str) -> None:
