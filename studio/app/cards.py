@@ -47,7 +47,7 @@ def lane_html(lane: Lane | None, question: Question | None) -> str:
     head = (f"<div class='lane-head'><b>{e(lane.agent)}</b>{format_marker(lane.format)} "
             f"<span class='hint'>{e(lane.model or '')} · {state.get(lane.status, e(lane.status))} · "
             f"{lane.seconds:.1f} s</span></div>")
-    cards = step_cards(lane.steps, lane.text_params, unscored)
+    cards = step_cards(lane.steps, lane.text_params, unscored, tools=lane.format == "tools")
     tail = ""
     if lane.error:
         tail = f"<div class='lane-error'>⚠ {e(lane.error)}</div>"

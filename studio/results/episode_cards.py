@@ -5,8 +5,10 @@ Every piece of model or user text is HTML-escaped, so nothing an agent writes be
 A tool call (search, an MCP server's tool, a native function call) is a tool card: the tool's name, its arguments as
 formatted JSON where they can be read as JSON (a one-string call as `{"param": text}` when the tool's parameter is
 known), the observation it gave, and a badge when the call was invalid or the tool reported an error. A `tools`-format
-episode also carries its raw conversation and the tools it was offered, shown folded as JSON under the cards, so a
-reader sees exactly what the model saw and wrote."""
+episode ends with a plain assistant message, not a call: its last card shows that answer as the agent wrote it, not
+the `finish[...]` step and reward observation the loop records for it (the score is the lane's verdict). It also
+carries its raw conversation and the tools it was offered, shown folded as JSON under the cards, so a reader sees
+exactly what the model saw and wrote."""
 
 from __future__ import annotations
 
@@ -79,14 +81,25 @@ def tool_card(number: int, step: Step, params: dict[str, str]) -> str:
     return f"<div class='step-card tool-card{failed}'>{thought}{call}{observation}</div>"
 
 
-def step_cards(steps: list[Step], params: dict[str, str], unscored: bool = False) -> str:
-    """Every step as a card: tool calls (and invalid calls) as tool cards, the rest as Thought / Action /
-    Observation. `unscored`: the episode had no gold answer, so its finish says so rather than "reward = False"."""
+def answer_card(number: int, step: Step) -> str:
+    """A `tools`-format episode's final assistant message: its thought and the answer it gave, nothing it never saw."""
+    e = html.escape
+    thought = f"<div><b>Thought {number}</b> {e(step.thought)}</div>" if step.thought else ""
+    return f"<div class='step-card answer-card'>{thought}<div><b>Answered</b> {e(step.argument)}</div></div>"
+
+
+def step_cards(steps: list[Step], params: dict[str, str], unscored: bool = False, tools: bool = False) -> str:
+    """Every step as a card: tool calls (and invalid calls) as tool cards, a `tools`-format episode's answer
+    (`tools`) as its answer card, the rest as Thought / Action / Observation. `unscored`: the episode had no gold
+    answer, so its finish says so rather than "reward = False"."""
     e = html.escape
     cards = []
     for i, step in enumerate(steps, 1):
         if step.action not in NOT_TOOLS or step.status:
             cards.append(tool_card(i, step, params))
+            continue
+        if tools and step.action == "finish":
+            cards.append(answer_card(i, step))
             continue
         action = step.argument if step.action == "invalid" else f"{step.action}[{step.argument}]"
         said = step.observation

@@ -66,7 +66,7 @@ def _sample_html(sample: dict[str, Any]) -> str:
     if sample.get("format") == "tools":
         offered = sample.get("offered_tools")
         cards = step_cards([Step(**s) for s in sample.get("steps") or []], string_params(offered),
-                           unscored=sample["correct"] is None)
+                           unscored=sample["correct"] is None, tools=True)
         body = f"<div class='cards'>{cards}</div>{raw_chat(sample.get('messages'), offered)}"
     else:
         body = f"<pre>{html.escape(sample['text'])}</pre>"
