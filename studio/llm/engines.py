@@ -18,6 +18,7 @@ import importlib.util
 import json
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,13 @@ from studio.recipe.schema import Engine, Servers, Teacher
 VLLM_INSTALL = "pip install vllm (on a machine with a CUDA GPU)"
 SERVER_RETRIES = 2  # a server of ours that stops answering fails its episodes fast; a rerun retries them
 MIN_SHARED_CHARS = 1000  # prompts sharing fewer characters are not worth priming the slots for
+PRELOADED = {  # package: {module: the names taken from it}, as local.py, kv_slots.py and chat_template.py take them
+    "transformers": {"torch": (), "transformers": ("AutoTokenizer", "AutoModelForCausalLM", "AttentionInterface"),
+                     "transformers.cache_utils": ("Cache", "DynamicLayer"),
+                     "transformers.utils.chat_template_utils": ("render_jinja_template",)},
+    "peft": {"peft": ("PeftModel",)},
+}
+_PRELOADING = threading.Lock()
 
 
 class EngineError(StudioError, RuntimeError):
@@ -62,6 +70,21 @@ def resolved_name(engine: Engine) -> str:
     if _cuda():
         return "vllm" if _vllm_installed() else "transformers"
     return "llama.cpp" if _llama_cpp_installed() else "transformers"
+
+
+def preload(packages: set[str]) -> None:
+    """Import `packages` ("transformers", "peft") and what the engines and chat templates take from them, here.
+
+    Two threads importing transformers for the first time at once fail about one run in three ("cannot import name
+    'AutoTokenizer' from 'transformers'"), and the engines import it lazily: whoever starts threads that open
+    backends or chat templates (the playground's lanes) imports it once first, in its own thread; a lock keeps two
+    such callers (two questions asked at once) from importing it together."""
+    with _PRELOADING:
+        for package in sorted(packages, key=list(PRELOADED).index):
+            for module, names in PRELOADED[package].items():
+                loaded = importlib.import_module(module)
+                for name in names:  # transformers' names are lazy: taking one imports its module
+                    getattr(loaded, name)
 
 
 def label(model: str, adapter: str | None, engine: str) -> str:

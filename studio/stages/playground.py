@@ -4,7 +4,8 @@ looking, not measuring.
 
 Agents run in threads, each on its own backend (the student on the chosen engine, with the adapter for the
 fine-tuned agent; the teacher on its endpoint), opened for the question and closed after it, so a started
-llama-server stops when its answer is in.
+llama-server stops when its answer is in. What their backends import lazily (transformers, peft) is imported
+before the threads start: two threads importing transformers at once fail.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from storage import Store
+from studio.llm.engines import preload, resolved_name
 from studio.recipe.schema import Agent, Engine, EngineName, Recipe
 from studio.stages.episodes import Part, Plan, run_episodes
 from studio.stages.runner import agent_backend, open_environment
@@ -87,6 +89,7 @@ def ask(recipe: Recipe, store: Store, question: Question, agents: list[Agent], m
     """Run `agents` on one question at once; yields every agent's lane whenever something changed, and once
     more when all are done."""
     recipe = with_engine(recipe, engine)
+    preload(set().union(*(heavy_packages(recipe, a) for a in agents)))  # before the lanes' threads import them
     lanes = {agent: Lane(agent, format=recipe.format) for agent in agents}
     changed = threading.Event()
     threads = [threading.Thread(target=_run_lane, args=(recipe, store, question, lanes[a], method, changed),
@@ -98,6 +101,19 @@ def ask(recipe: Recipe, store: Store, question: Question, agents: list[Agent], m
             changed.clear()
             yield lanes
     yield lanes
+
+
+def heavy_packages(recipe: Recipe, agent: str) -> set[str]:
+    """What an agent's lane imports lazily as it starts: transformers for a model on the transformers engine or a
+    chat template read by its tokenizer (the `tools` format but on a remote teacher's chat API, the student's chat
+    prompts; `runner.chat_model`), and peft for the fine-tuned agent's adapter on the transformers engine."""
+    remote = agent == "teacher" and recipe.teacher.backend == "openai"
+    engine = recipe.teacher.engine if agent == "teacher" else recipe.evaluation.engine
+    on_transformers = not remote and resolved_name(engine) == "transformers"
+    templated = (recipe.format == "tools" and not (remote and recipe.teacher.api == "chat")) or (
+        agent != "teacher" and recipe.student.prompt_format == "chat")
+    packages = {"transformers"} if on_transformers or templated else set()
+    return packages | ({"peft"} if on_transformers and agent == "finetuned" else set())
 
 
 def _run_lane(recipe: Recipe, store: Store, question: Question, lane: Lane, method: str,
