@@ -249,6 +249,7 @@ def fuzz_inputs(folder, recipes: int, files: int, seed: int = 0) -> dict[str, di
 
     from studio.paths import ROOT
     from studio.recipe.io import parse_recipe
+    from studio.scoring.kinds import task_score
     from studio.tasks.loaders import load_custom
     from studio.trajectories.files import episodes_from_file
 
@@ -265,8 +266,8 @@ def fuzz_inputs(folder, recipes: int, files: int, seed: int = 0) -> dict[str, di
                      for i in range(3))
     seeds = {
         "alpaca file": (json.dumps(json.loads(alpaca.read_text())[:3], indent=1),
-                        reader("t.json", lambda p: episodes_from_file(p, "alpaca", None))),
-        "chat file": (chat, reader("t.jsonl", lambda p: episodes_from_file(p, "chat", None))),
+                        reader("t.json", lambda p: episodes_from_file(p, "alpaca", None, score=task_score))),
+        "chat file": (chat, reader("t.jsonl", lambda p: episodes_from_file(p, "chat", None, score=task_score))),
         "question CSV": ("id,question,answer\n1,Who?,Bob\n2,\"Where, then?\",Paris\n", reader("q.csv", load_custom)),
         "question JSONL": ('{"question": "Who?", "answer": "Bob"}\n{"question": "Why?", "answer": 42}\n',
                            reader("q.jsonl", load_custom)),

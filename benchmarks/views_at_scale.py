@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from storage import Store
-from studio.trajectories.episode import OUTCOMES
+from studio.outcomes import OUTCOMES
 
 RUN_SIZE = 50_000
 BUDGET_S = 0.5

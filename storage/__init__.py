@@ -1,6 +1,6 @@
 """The studio's DuckDB store: schema, migrations and the one API every stage writes through and every reader
-reads through (named reads: no SQL outside this package). Imports the studio's base modules only, and for the
-one data migration that recomputes stored episodes' outcomes, the trajectories' own rule."""
+reads through (named reads: no SQL outside this package). Imports the studio's base modules only (the data
+migration that states stored episodes' outcomes reads the rule in `studio.outcomes`, as the Episode does)."""
 
 from storage.store import Store, StoreError, StoreLockedError
 

@@ -1,21 +1,29 @@
 """The store's schema as an ordered list of migrations; `Store` applies the ones a file lacks.
 
 A migration is SQL, or a function of the open connection for what SQL cannot say (a value computed by the
-studio's own Python, written into rows stored before it existed).
+studio's own Python, written into rows stored before it existed). It imports the studio's base modules alone:
+the outcome rule is `studio.outcomes`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import duckdb
 
+from studio.outcomes import outcome
+
+
+def _step(stored: dict) -> SimpleNamespace:
+    """A stored step as the outcome rule reads it; a field an older row lacks is empty, as a Step's default."""
+    return SimpleNamespace(action=stored.get("action", ""), argument=stored.get("argument", ""),
+                           status=stored.get("status", ""))
+
 
 def _outcomes(db: duckdb.DuckDBPyConnection) -> None:
-    """Each stored episode's outcome (the failure taxonomy), computed as new episodes get it."""
-    from studio.trajectories.episode import Step, outcome
-
+    """Each stored episode's outcome (the failure taxonomy), by the rule new episodes get theirs by."""
     db.execute("ALTER TABLE trajectories ADD COLUMN outcome VARCHAR")
     rows = db.execute("SELECT run_id, key, steps, finished, correct, invalid_actions, error FROM trajectories"
                       ).fetchall()
@@ -24,7 +32,7 @@ def _outcomes(db: duckdb.DuckDBPyConnection) -> None:
     import pyarrow as pa
 
     found = pa.table({"run_id": [r[0] for r in rows], "key": [r[1] for r in rows],
-                      "outcome": [outcome([Step(**s) for s in json.loads(r[2])], r[3], r[4], r[5], r[6])
+                      "outcome": [outcome([_step(s) for s in json.loads(r[2])], r[3], r[4], r[5], r[6])
                                   for r in rows]})
     db.register("outcomes", found)  # one UPDATE for all rows: row by row takes minutes on a large store
     try:

@@ -14,7 +14,7 @@ import gradio as gr
 from studio.app.views import trajectories as views
 from studio.app.views.markdown import esc
 from studio.app.views.state import Studio
-from studio.trajectories.episode import OUTCOMES
+from studio.outcomes import OUTCOMES
 
 CORRECT = {"any": None, "correct": True, "wrong": False}
 ONLY = {"every paired question": None, "only A right": "a", "only B right": "b"}

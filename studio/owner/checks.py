@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from studio.errors import StudioError
@@ -192,6 +192,12 @@ def server(owner: OwnerConfig, name: str) -> str:
     hint = f"; did you mean `{near[0]}`?" if near else ""
     declared = ", ".join(sorted(owner.servers))
     raise Refused(f"MCP server `{name}` is not declared in {owner.where}{hint} (declared: {declared})")
+
+
+def unknown_scorer(name: str, declared: Mapping[str, object]) -> str:
+    """The message for a recipe naming a Python scorer the config file does not declare."""
+    listed = ", ".join(sorted(declared)) or "none"
+    return f"no scorer {name!r} is declared in the `scorers` section of the studio's config file (declared: {listed})"
 
 
 def recipe_name(name: str) -> str:

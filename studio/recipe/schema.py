@@ -24,9 +24,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from studio.owner import checks
 from studio.owner.config import ENV_NAME, OwnerConfig
 from studio.paths import resolve
-from studio.scoring.calls import CallsError, expected_calls
-from studio.scoring.kinds import regex_pattern
-from studio.scoring.registry import unknown_scorer
+from studio.tasks.gold import CallsError, expected_calls, regex_pattern
 from studio.tasks.loaders import SPLITS, TaskDataError, TemplateError, load_custom
 
 TaskName = Literal["hotpotqa", "bamboogle", "strategyqa", "mmlu", "arithmetic", "custom"]
@@ -252,7 +250,7 @@ class Scorer(Spec):
         """Checked when the recipe is validated with the config's scorers as context ({"scorers": {...}})."""
         declared = (info.context or {}).get("scorers")
         if name is not None and declared is not None and name not in declared:
-            raise ValueError(unknown_scorer(name, declared))
+            raise ValueError(checks.unknown_scorer(name, declared))
         return name
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from studio.trajectories.episode import OUTCOMES
+from studio.outcomes import OUTCOMES
 
 LOW_EM, EDGE_EM = 15, 85  # a label under a point below 15% EM, or over one above 85%, would leave the plot
 

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from storage import Store
+from studio.outcomes import OUTCOMES
 from studio.recipe.fingerprint import stored_fingerprint
 from studio.recipe.schema import Agent
 from studio.results.scores import wilson
-from studio.trajectories.episode import OUTCOMES
 
 
 def outcome_counts(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:

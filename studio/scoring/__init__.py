@@ -4,8 +4,11 @@ exact.py     the task's own scores: exact match and token F1 (HotpotQA), yes/no 
 kinds.py     the kinds a recipe's `scorer:` names: numeric, contains, regex, choice; `task_score`, each task's own
 calls.py     the `tool_calls` kind: the calls made against the expected calls
 registry.py  the Python scorers the owner's config file declares
+judge.py     the `judge` kind: a model grades the answer by the recipe's rubric, grades cached in the store
+scorer.py    which scorer scores which question: the recipe's `scorer:` per source, set up before a run
 
-Plain functions over a prediction and its Question: they import the base and `studio.tasks` alone, so the
-recipe validates with them and the trajectory files score with them. The judge (a model) and the choice of a
-scorer per question need the models and the recipe, above: `studio.agents.judge` and `studio.agents.scorer`.
+It imports the base, the owner's checks, the tasks (their Question and the gold as scorers read it,
+`studio.tasks.gold`), the recipe, the store and the models (for the judge); the agents and the stages import it.
+Nothing below imports it: the recipe checks a scorer's settings with `studio.tasks.gold` and the
+owner's checks, and the trajectory files score imported records with the score function a stage hands them.
 """

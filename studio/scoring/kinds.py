@@ -2,9 +2,9 @@
 tolerance, the gold inside the prediction, a regular expression, a multiple-choice letter (a Python function
 declared in the studio's config file: `studio.scoring.registry`; the expected tool calls: `studio.scoring.calls`).
 
-They are plain functions over a prediction and its Question, below the recipe and the models, so the
-recipe can validate with them and they are tested without a model; the judge model and the choice of a
-scorer per question live in `studio.agents.judge` and `studio.agents.scorer`.
+They are plain functions over a prediction and its Question (a regex's `{gold}` written in by
+`studio.tasks.gold`), tested without a model; the judge model and the choice of a scorer per question are
+`studio.scoring.judge` and `studio.scoring.scorer`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from studio.scoring.exact import ZERO, Score, extract_choice, normalize_answer, score
+from studio.tasks.gold import regex_pattern
 from studio.tasks.loaders import Question
 
 
@@ -103,11 +104,6 @@ def contains(prediction: str, gold: str) -> Score:
     Paris, France"; not "Par" in "Paris"), else 0."""
     needle = normalize_answer(gold)
     return graded(float(bool(needle) and f" {needle} " in f" {normalize_answer(prediction)} "), 1.0)
-
-
-def regex_pattern(pattern: str, gold: str) -> str:
-    """The pattern with every `{gold}` replaced by the escaped gold answer (other braces are regex syntax)."""
-    return pattern.replace("{gold}", re.escape(gold))
 
 
 def regex(prediction: str, gold: str, pattern: str, full: bool) -> Score:

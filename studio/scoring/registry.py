@@ -2,7 +2,8 @@
 `scorers` section of the studio's config file (`studio.owner.config` reads it), loaded from a module file or an
 importable module, and called on each answer without letting the user's code stop a run.
 
-It imports the base, the tasks' Question and `studio.scoring.kinds`; nothing heavy.
+It imports the base, the owner's checks (the message for an undeclared scorer, which the recipe gives too), the
+tasks' Question and `studio.scoring.kinds`; nothing heavy.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.owner.checks import unknown_scorer
 from studio.scoring.exact import Score
 from studio.scoring.kinds import failed, graded
 from studio.tasks.loaders import Question
@@ -23,12 +25,6 @@ class ScorerError(StudioError, ValueError):
 
 
 PythonScorer = Callable[[str, dict], float]
-
-
-def unknown_scorer(name: str, declared: Mapping[str, object]) -> str:
-    """The message for a recipe naming a Python scorer the config file does not declare."""
-    listed = ", ".join(sorted(declared)) or "none"
-    return f"no scorer {name!r} is declared in the `scorers` section of the studio's config file (declared: {listed})"
 
 
 def load_python_scorer(name: str, declared: Mapping[str, dict], base_dir: Path | None = None) -> PythonScorer:

@@ -172,10 +172,11 @@ def _training_rows(recipe: Recipe, store: Store, expected: float | None,
         rows = [e.as_row() for e in dry_run]
         return expected, "the dry run's share of correct episodes", rows
     from studio.paths import resolve
+    from studio.scoring.kinds import task_score
     from studio.trajectories.files import episodes_from_file
 
     found = episodes_from_file(resolve(recipe.trajectories.path), recipe.trajectories.format,
-                               recipe.trajectories.task)
+                               recipe.trajectories.task, score=task_score)
     rows = [e.as_row() for e in found]
     return float(len(found)), f"{recipe.trajectories.path} (before the data filters)", rows
 

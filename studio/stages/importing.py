@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage import Store
+from studio.scoring.kinds import task_score
 from studio.trajectories.files import read_episodes
 
 
@@ -39,10 +40,10 @@ SKIPPED_LISTED = 5
 def import_trajectories(store: Store, path: str | Path, fmt: str, task: str | None = None,
                         name: str | None = None, recipe: dict | None = None,
                         recipe_name: str | None = None, fingerprint: str | None = None) -> ImportSummary:
-    """Parse the whole file first (a bad record raises before anything is stored), then store every
-    trajectory and the run in one transaction."""
+    """Parse the whole file first, each known question's record scored against its gold by its task's scoring (a
+    bad record raises before anything is stored), then store every trajectory and the run in one transaction."""
     path = Path(path)
-    episodes, skipped = read_episodes(path, fmt, task, model=f"recorded:{path.name}")
+    episodes, skipped = read_episodes(path, fmt, task, model=f"recorded:{path.name}", score=task_score)
     with store.transaction():
         run_id = store.create_run(name or f"import {path.name}", "import", recipe, recipe_name,
                                   fingerprint=fingerprint)

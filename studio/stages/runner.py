@@ -14,7 +14,6 @@ from typing import Literal
 from storage import Store
 from studio.agents.loop import AgentSpec, Scorer
 from studio.agents.react_step import EpisodeRunner
-from studio.agents.scorer import recipe_scorer
 from studio.agents.tool_step import ToolCallRunner
 from studio.llm.base import Backend, ChatModel
 from studio.llm.chat_template import model_template
@@ -22,6 +21,7 @@ from studio.llm.engines import open_backend, open_teacher, teacher_in_flight
 from studio.llm.template_chat import TemplateChat
 from studio.owner.config import active_config
 from studio.recipe.schema import Noise, Recipe
+from studio.scoring.scorer import recipe_scorer
 from studio.tools.toolbox import Toolbox, open_toolbox
 from studio.trajectories.episode import Episode
 

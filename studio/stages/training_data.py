@@ -10,6 +10,7 @@ from storage import Store
 from studio.paths import resolve
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Data, Recipe
+from studio.scoring.kinds import task_score
 from studio.stages.runs import StageError, stored_tools
 from studio.tools.tool import stored_specs
 from studio.tools.toolbox import open_toolbox
@@ -46,7 +47,7 @@ def training_preview_rows(recipe: Recipe, store: Store) -> list[dict]:
         rows = training_rows(store, [source], recipe.data)
     elif recipe.trajectories.source == "import":
         t = recipe.trajectories
-        rows = [e.as_row() for e in episodes_from_file(resolve(t.path), t.format, t.task)[:20]]
+        rows = [e.as_row() for e in episodes_from_file(resolve(t.path), t.format, t.task, score=task_score)[:20]]
     else:
         rows = []
     if not rows:

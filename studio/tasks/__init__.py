@@ -1,5 +1,6 @@
 """Tasks: the shipped datasets (HotpotQA, Bamboogle, StrategyQA, MMLU, arithmetic and its calculator), custom
-CSV/JSONL files. Their scoring is `studio.scoring`, one layer up; tasks import only the base.
+CSV/JSONL files, and a question's gold in the forms scorers read it (`gold`: expected tool calls, a regex with the
+gold written in). Their scoring is `studio.scoring`, layers up; tasks import only the base.
 
 load_questions(task, split=None, path=None, template=None) -> list[Question]
 draw(task, split, path, n, seed, exclude=frozenset(), template=None) -> list[Question]

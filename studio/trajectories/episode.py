@@ -5,50 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
+from studio.outcomes import outcome
+
 MARKER = re.compile(r"^(Thought|Action|Observation)(?: \d+)?: ?", re.MULTILINE)
 ACTION = re.compile(r"^\s*([\w.-]+)\[(.*)\]\s*$", re.DOTALL)
 REFLECTION_START = "Now that I haven't solved the task"
-
-
-# What became of an episode, for failure analysis. The first that applies, in this order.
-OUTCOMES = (
-    "tool error",                 # a tool failed: the search backend (ending the episode) or a call's result
-    "model error",                # the model's endpoint or engine failed (after its retries)
-    "right",                      # correct by the task's scoring
-    "not scored",                 # no gold answer to score against
-    "invalid action",             # wrote an action that names no tool (nor finish) at least once
-    "invalid call",               # called a tool with arguments that do not fit its schema
-    "repeated the same search",   # called a tool with the same argument twice
-    "step limit reached",         # made to answer when its steps ran out
-    "answered without searching",
-    "wrong answer after searching",
-)
-
-
-def outcome(steps: list[Step], finished: bool, correct: bool | None, invalid_actions: int,
-            error: str | None) -> str:
-    """The episode's place in OUTCOMES, from what is stored of it."""
-    if error:
-        if error.startswith("scorer failed"):
-            return "not scored"
-        return "tool error" if error.startswith(("search failed", "tool failed")) else "model error"
-    if correct:
-        return "right"
-    if correct is None:
-        return "not scored"
-    if invalid_actions:
-        return "invalid action"
-    if any(s.status == "invalid call" for s in steps):
-        return "invalid call"
-    if any(s.status == "tool error" for s in steps):
-        return "tool error"
-    calls = [(s.action, " ".join(s.argument.lower().split()))
-             for s in steps if s.action not in ("", "finish", "invalid")]
-    if len(calls) != len(set(calls)):
-        return "repeated the same search"
-    if not finished:
-        return "step limit reached"
-    return "wrong answer after searching" if calls else "answered without searching"
 
 
 def episode_key(agent: str, method: str, task: str, split: str | None, question_id: str, noise: float) -> str:

@@ -3,6 +3,9 @@ tool-calling conversations as OpenAI fine-tuning JSONL or ShareGPT/Hermes (`tool
 
 Reading ReAct text is all-or-nothing: a malformed record stops the import with its file and line, before
 anything is stored. Tool-calling files skip and report their malformed records instead.
+
+A record whose question the shipped data knows is scored against its gold by the `score` its reader is handed
+(the stages pass `studio.scoring.kinds.task_score`: the scoring sits above the trajectories, which never import it).
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from studio.errors import StudioError
 from studio.files import check_output_file, write_text
@@ -22,6 +26,17 @@ from studio.trajectories.tool_files import TOOL_FORMATS, Skipped, read_tool_epis
 REWARD = re.compile(r"Episode finished, reward = (\w+(?:\.\d+)?)")
 CHOICES = re.compile(r"\nA\. .*\nB\. .*", re.DOTALL)
 YES_NO_START = re.compile(r"^(is|are|was|were|do|does|did|can|could|would|will|should|has|have|had)\b", re.I)
+
+
+class Graded(Protocol):
+    """What a score says of an answer, as an episode keeps it."""
+
+    em: float
+    f1: float
+    correct: bool
+
+
+ScoreFn = Callable[[str, str | None, str], Graded]  # (task, prediction, gold) -> its score
 
 
 class TrajectoryFileError(StudioError, ValueError):
@@ -156,10 +171,9 @@ def guess_task(question: str, answer: str | None, text: str) -> str:
     return "hotpotqa"
 
 
-def record_to_episode(record: Record, task: str | None, model: str | None) -> Episode:
-    """Parse, label and score one record: gold from the shipped data where the question is known,
-    else the recorded reward stands for correctness and EM/F1 stay unknown."""
-    from studio.scoring.kinds import task_score
+def record_to_episode(record: Record, task: str | None, model: str | None, score: ScoreFn) -> Episode:
+    """Parse, label and score one record: by `score` against the gold of the shipped data where the question is
+    known, else the recorded reward stands for correctness and EM/F1 stay unknown."""
     from studio.tasks import find_gold
 
     steps = parse_steps(record.text)
@@ -168,7 +182,7 @@ def record_to_episode(record: Record, task: str | None, model: str | None) -> Ep
     task = task or (known.task if known else guess_task(record.question, prediction, record.text))
     if known is not None and known.task == task:
         qid, gold, split = known.id, known.answer, known.split
-        result = task_score(task, prediction, gold)
+        result = score(task, prediction, gold)
         em, f1, correct = result.em, result.f1, result.correct
     else:
         qid = f"{task}-" + hashlib.sha1(record.question.encode()).hexdigest()[:12]
@@ -181,10 +195,11 @@ def record_to_episode(record: Record, task: str | None, model: str | None) -> Ep
     )
 
 
-def read_episodes(path: str | Path, fmt: str, task: str | None = None,
-                  model: str | None = None) -> tuple[list[Episode], list[Skipped]]:
+def read_episodes(path: str | Path, fmt: str, task: str | None = None, model: str | None = None, *,
+                  score: ScoreFn) -> tuple[list[Episode], list[Skipped]]:
     """All records of a file as episodes, with keys made unique where a question repeats for a method, and the
-    records skipped (tool-calling formats only; the ReAct text formats raise on the first bad record)."""
+    records skipped (tool-calling formats only; the ReAct text formats raise on the first bad record). `score`
+    scores the ReAct records of known questions (tool-calling records carry no gold)."""
     path = Path(path)
     skipped: list[Skipped] = []
     if fmt in TOOL_FORMATS:
@@ -193,7 +208,7 @@ def read_episodes(path: str | Path, fmt: str, task: str | None = None,
             why = f": {len(skipped)} malformed, the first {skipped[0]}" if skipped else ""
             raise TrajectoryFileError(f"{path}: no readable {fmt} trajectories in the file{why}")
     else:
-        found = [record_to_episode(record, task, model) for record in read_records(path, fmt)]
+        found = [record_to_episode(record, task, model, score) for record in read_records(path, fmt)]
     episodes = []
     seen: dict[str, int] = {}
     for episode in found:
@@ -204,10 +219,10 @@ def read_episodes(path: str | Path, fmt: str, task: str | None = None,
     return episodes, skipped
 
 
-def episodes_from_file(path: str | Path, fmt: str, task: str | None = None,
-                       model: str | None = None) -> list[Episode]:
+def episodes_from_file(path: str | Path, fmt: str, task: str | None = None, model: str | None = None, *,
+                       score: ScoreFn) -> list[Episode]:
     """The episodes of `read_episodes`, the skipped records left out."""
-    return read_episodes(path, fmt, task, model)[0]
+    return read_episodes(path, fmt, task, model, score=score)[0]
 
 
 def _tool_array_items(path: Path, text: str) -> list[tuple[int, Any]]:

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from studio.scoring.kinds import task_score
 from studio.stages.importing import import_trajectories
 from studio.trajectories.files import TrajectoryFileError, episodes_from_file, write_file
 from tests.support.paths import FINETUNE, needs_shared
@@ -45,7 +46,7 @@ def test_mmlu_choices_stay_with_the_question(tmp_path):
                         "Observation: Episode finished, reward = 1\n"}
     path = tmp_path / "mmlu.json"
     path.write_text(json.dumps([record]))
-    (episode,) = episodes_from_file(path, "alpaca")
+    (episode,) = episodes_from_file(path, "alpaca", score=task_score)
     assert episode.question == "Which is a planet?\nA. Sun\nB. Mars\nC. Moon\nD. Comet"
     assert episode.task == "mmlu" and episode.method == "cot" and episode.prediction == "B"
     assert episode.correct is True and episode.em is None  # gold unknown: the recorded reward stands
@@ -56,7 +57,7 @@ def test_known_question_is_scored_against_gold(tmp_path):
     messages = [{"role": "user", "content": "Question: Were Scott Derrickson and Ed Wood of the same nationality?"},
                 {"role": "assistant", "content": "Thought: Both American.\nAction: finish[no]"}]
     path.write_text(json.dumps({"messages": messages}) + "\n")
-    (episode,) = episodes_from_file(path, "chat", task="hotpotqa")
+    (episode,) = episodes_from_file(path, "chat", task="hotpotqa", score=task_score)
     assert episode.gold == "yes" and episode.em == 0.0 and episode.correct is False
     assert episode.question_id.startswith("hotpotqa-dev-")
 

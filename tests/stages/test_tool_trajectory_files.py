@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from studio.recipe.schema import Data
+from studio.scoring.kinds import task_score
 from studio.stages.importing import import_trajectories
 from studio.stages.training_data import run_tool_schemas, training_rows
 from studio.trajectories.episode import parse_steps
@@ -25,7 +26,7 @@ REACT = ("Thought: Search it.\nAction: search[Sinister director]\nObservation: S
 
 
 def test_openai_records_become_tools_episodes():
-    episodes, skipped = read_episodes(OPENAI, "openai", task="custom")
+    episodes, skipped = read_episodes(OPENAI, "openai", task="custom", score=task_score)
     assert skipped == [] and [e.format for e in episodes] == ["tools"] * 3
     weather, parallel, legacy = episodes
     assert weather.question == "What is the weather in San Francisco?" and weather.task == "custom"
@@ -47,7 +48,7 @@ def test_openai_records_become_tools_episodes():
 
 
 def test_hermes_records_like_the_public_set():
-    (stock, currency, search), skipped = read_episodes(HERMES, "sharegpt")
+    (stock, currency, search), skipped = read_episodes(HERMES, "sharegpt", score=task_score)
     assert skipped == []
     # func-calling-singleturn: tools as Python literals in the system turn, which is dropped; ends on the call
     assert [t["function"]["name"] for t in stock.offered_tools] == ["get_stock_price"]
@@ -172,7 +173,7 @@ def test_react_rows_become_calls_with_the_runs_tools(store, tmp_path):
     assert hermes["conversations"][2]["value"] == ('Search it.\n<tool_call>\n{"name": "search", "arguments": '
                                                    '{"query": "Sinister director"}}\n</tool_call>')
     assert json.loads(hermes["tools"]) == record["tools"]
-    (episode,), _ = read_episodes(tmp_path / "export-sharegpt.jsonl", "sharegpt")
+    (episode,), _ = read_episodes(tmp_path / "export-sharegpt.jsonl", "sharegpt", score=task_score)
     assert [(s.action, s.argument, s.observation) for s in episode.steps] == [
         (s.action, s.argument, s.observation) for s in parse_steps(REACT)]
 

@@ -11,11 +11,11 @@ from studio.agents.tool_prompts import LAST_STEP, tools_prompt
 from studio.agents.tool_step import ToolCallRunner
 from studio.llm.chat_template import gemma3_tools
 from studio.llm.template_chat import TemplateChat
+from studio.outcomes import outcome
 from studio.recipe.schema import Recipe
 from studio.stages.generate import generate
 from studio.tasks import Question
 from studio.tools.toolbox import search_toolbox
-from studio.trajectories.episode import outcome
 from studio.trajectories.messages import AGENT_SYSTEM
 from tests.support.openai_server import Call, Reply, wire_call
 from tests.support.scripted_model import Scripted

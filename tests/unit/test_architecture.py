@@ -10,16 +10,19 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: tests/unit/ is two
 
 # Lowest first. A module may import its own layer's packages and the layers below, never one above.
 LAYERS = [
-    ("studio.errors", "studio.paths", "studio.files", "studio.redact"),
+    # the outcome rule is here so the store's migration and the Episode share it
+    ("studio.errors", "studio.paths", "studio.files", "studio.redact", "studio.outcomes"),
     # what the studio's owner declared, and the checks the recipe schema runs against it
     ("studio.owner",),
+    # the gold as scorers read it (tasks/gold.py) is here too, so the recipe checks it without the scoring
     ("studio.tasks",),
-    # scores of answers and calls: plain functions the recipe validates with and trajectory files score with
-    ("studio.scoring",),
     ("studio.recipe",),
     ("studio.trajectories",),
     ("storage",),
     ("studio.llm", "studio.tools", "studio.train"),
+    # all of the scoring: the judge asks a model (llm) and caches in the store, the recipe's scorer reads the Recipe;
+    # the agents' loop scores with it, the stages pass its task score to the trajectory files
+    ("studio.scoring",),
     ("studio.agents",),
     ("studio.results",),
     ("studio.stages",),

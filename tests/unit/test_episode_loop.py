@@ -132,9 +132,9 @@ def test_prompted_agents_get_examples_with_or_without_instructions(instructions)
 
 
 def test_a_question_without_gold_is_not_scored_rather_than_failed():
-    from studio.agents.scorer import make_scorer
+    from studio.outcomes import outcome
     from studio.recipe.schema import Scorer
-    from studio.trajectories.episode import outcome
+    from studio.scoring.scorer import make_scorer
 
     free = Question("playground-1", "arithmetic", None, "What is 6 times 7?", "")
     backend = Scripted(lambda prompt: " It is 42.\nAction: finish[42]")

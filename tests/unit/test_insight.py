@@ -12,9 +12,10 @@ import pytest
 
 from storage import Store
 from storage.migrations import MIGRATIONS
+from studio.outcomes import OUTCOMES, outcome
 from studio.results.insight import Side, compare, mcnemar_exact, outcome_counts
 from studio.results.scores import interval, scores
-from studio.trajectories.episode import OUTCOMES, Episode, Step, outcome
+from studio.trajectories.episode import Episode, Step
 
 SEARCH = Step(action="search", argument="Paris")
 FINISH = Step(action="finish", argument="x")

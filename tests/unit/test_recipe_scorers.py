@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from studio.agents.judge import Judge, judge_value
-from studio.agents.scorer import make_scorer, recipe_scorer
 from studio.owner.config import Endpoint
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe, Scorer
 from studio.scoring.exact import Score, score
+from studio.scoring.judge import Judge, judge_value
 from studio.scoring.kinds import parse_number
 from studio.scoring.registry import ScorerError
+from studio.scoring.scorer import make_scorer, recipe_scorer
 from studio.tasks.loaders import Question, load_custom, load_questions
 from tests.support.openai_server import Reply
 from tests.support.owner import owner_config

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from studio.agents.scorer import make_scorer, recipe_scorer
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Scorer
 from studio.scoring.calls import read_calls, same_value, score_calls
+from studio.scoring.scorer import make_scorer, recipe_scorer
 from studio.tasks.loaders import Question, load_custom
 
 

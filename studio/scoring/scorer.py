@@ -10,8 +10,7 @@ A `tool_calls` scorer scores the calls an agent made, not its answer: it and the
 `scores_calls = True`, and `recipe_scorer(...).wants_calls(question)` says it per question, so the loop passes
 `json.dumps([{"name": ..., "arguments": {...}}, ...])` as the prediction.
 
-The kinds are `studio.scoring`'s; this module and the judge stay above it, beside the agents, because they need
-the recipe, the store and a model, which the scoring below the recipe may not import.
+It reads the recipe and hands the judge the store; the stages' runner builds it for the agents' loop, above.
 """
 from __future__ import annotations
 
@@ -19,12 +18,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from storage import Store
-from studio.agents.judge import Judge
 from studio.errors import StudioError
 from studio.recipe.schema import QuestionSource, Recipe, Scorer
 from studio.scoring import kinds, registry
 from studio.scoring.calls import tool_calls
 from studio.scoring.exact import Score
+from studio.scoring.judge import Judge
 from studio.scoring.registry import ScorerError
 from studio.tasks.loaders import Question
 

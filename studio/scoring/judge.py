@@ -4,7 +4,8 @@ It talks through the teacher's client (`OpenAIBackend`), so it retries, fails ov
 same way. Grades are cached in the store's tool cache under backend `judge:<model>`, keyed by a hash of the
 rubric, question, answer and gold, so a rerun (or the same answer twice) asks the model once and costs nothing
 the second time. The cost of each request is returned on the Score for the loop to add to the episode's.
-It needs a model client (`studio.llm`) and the store, so it sits above `studio.scoring`, whose scores it returns.
+It needs a model client (`studio.llm`), the recipe's Scorer spec and the store: that is why `studio.scoring` sits
+above the models and the store, below the agents that score with it.
 """
 
 from __future__ import annotations
