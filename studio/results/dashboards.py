@@ -98,16 +98,21 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
     # Later rounds' agents are charted per round (below), not beside round 0's agents under the same name.
     episode_runs = [r["id"] for r in runs if r["stage"] in ("evaluate", "generate", "import") and not r["round"]]
     rows = scores(store, episode_runs)
+    # An import holds recorded trajectories, most often kept to the right ones: its EM, steps and outcomes say
+    # what was kept, not how an agent does, so they stay in the table but out of the figures that compare agents.
+    imported = [r for r in runs if r["id"] in episode_runs and r["stage"] == "import"]
+    measured = [r["id"] for r in runs if r["id"] in episode_runs and r["stage"] != "import"]
+    compared = [r for r in rows if r["run_id"] in measured]
     train_runs = [r["id"] for r in runs if r["stage"] == "train"]
     train_runs += [t["id"] for r in runs if r["stage"] == "evaluate" and not r["round"]
                    for t in [store.latest_train_run(r["recipe_name"], round=0)] if t and t["id"] not in train_runs]
     figures, missing = [], []
-    if rows:
-        tradeoffs, missing = tradeoff_figures(rows)
-        figures += [scores_figure(rows), *tradeoffs, steps_figure(store.step_counts(episode_runs)),
-                    outcomes_figure(outcome_counts(store, episode_runs))]
-        if len({r["noise"] for r in rows}) > 1:
-            figures.append(noise_figure(rows))
+    if compared:
+        tradeoffs, missing = tradeoff_figures(compared)
+        figures += [scores_figure(compared), *tradeoffs, steps_figure(store.step_counts(measured)),
+                    outcomes_figure(outcome_counts(store, measured))]
+        if len({r["noise"] for r in compared}) > 1:
+            figures.append(noise_figure(compared))
     if train_runs:
         figures.append(runs_loss_figure({run_id: store.train_metrics(run_id) for run_id in train_runs}))
     points = _scaling_points(store, [r for r in runs if r["stage"] == "evaluate"], rows)
@@ -124,7 +129,7 @@ def build_dashboard(store: Store, run_ids: list[int], title: str | None = None) 
         "scores": rows,
         "rounds": round_rows,
         "seed_spread": spread,
-        "notes": missing + _notes(rows, spread),
+        "notes": missing + _imported_notes(imported) + _notes(rows, spread),
         "figures": [json.loads(f.to_json()) for f in figures],
         "samples": _samples(store, episode_runs),
     }
@@ -136,6 +141,13 @@ def _samples(store: Store, run_ids: list[int]) -> list[dict[str, Any]]:
     if not run_ids:
         return []
     return store.sample_episodes(run_ids, SAMPLES_PER_KIND)
+
+
+def _imported_notes(imported: list[dict[str, Any]]) -> list[str]:
+    """Why the imported runs in the table are in no figure."""
+    return [f"Run {r['id']} ({r['name']}) imported recorded trajectories, kept to the right ones as training data: "
+            "its scores in the table say what was kept, not how an agent does on evaluation questions, so the "
+            "figures leave it out." for r in imported]
 
 
 def _notes(rows: list[dict[str, Any]], spread: list[dict[str, Any]]) -> list[str]:

@@ -1,7 +1,7 @@
 """The dashboards' plotly figures, each built from rows already read (scores, outcome and step counts, training
 metrics, the rounds table): no store here, so a figure is a plain function of its data.
 
-One colour per agent in every figure. Imports the trajectory types (the outcomes' order) and the rounds table.
+One colour per agent in every figure. Imports the outcomes' order and the rounds table.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ TEMPLATE = {"layout": {"font": {"family": "system-ui, sans-serif", "size": 12}, 
 
 # One colour per agent in every figure, so "fine-tuned" is the same orange wherever it appears.
 AGENT_COLOURS = {"finetuned": "#f97316", "prompted": "#3b82f6", "teacher": "#10b981"}
-OUTCOME_COLOURS = dict(zip(OUTCOMES, ("#7f1d1d", "#b91c1c", "#16a34a", "#9ca3af", "#a855f7", "#c026d3", "#f59e0b",
-                                      "#eab308", "#60a5fa", "#1e3a8a"), strict=True))
+# The outcomes in plotly's colour-blind-safe qualitative "Safe" palette: no two of them look alike (the amber and
+# yellow they had before did), right is green and not scored grey.
+OUTCOME_COLOURS = dict(zip(OUTCOMES, ("#661100", "#cc6677", "#117733", "#888888", "#aa4499", "#332288", "#44aa99",
+                                      "#ddcc77", "#88ccee", "#882255"), strict=True))
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")  # the lines of one agent, told apart
 
 
 def _colour(agent: str) -> str | None:
@@ -139,27 +142,35 @@ def runs_loss_figure(train_metrics: dict[int, list[dict[str, Any]]]):
 
 
 def steps_figure(rows: list[dict[str, Any]]):
-    """Episodes per number of steps, per agent (rows of agent, n_steps, n: the store's `step_counts`)."""
+    """How many steps each agent's episodes took, as shares of that agent's episodes (rows of agent, n_steps, n:
+    the store's `step_counts`): an agent evaluated on 500 questions beside one on 50 would dwarf it in counts."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     for agent in dict.fromkeys(r["agent"] for r in rows):
         picked = [r for r in rows if r["agent"] == agent]
-        fig.add_bar(name=agent, x=[r["n_steps"] for r in picked], y=[r["n"] for r in picked],
-                    marker_color=_colour(agent))
-    fig.update_layout(title="Steps per episode", barmode="group", xaxis_title="steps", yaxis_title="episodes")
+        total = sum(r["n"] for r in picked)
+        fig.add_bar(name=agent, x=[r["n_steps"] for r in picked], y=[100 * r["n"] / total for r in picked],
+                    marker_color=_colour(agent), customdata=[r["n"] for r in picked],
+                    hovertemplate=f"{agent}: %{{customdata}} episodes of {total} took %{{x}} steps (%{{y:.0f}}%)"
+                                  "<extra></extra>")
+    fig.update_layout(title="Steps per episode", barmode="group", xaxis_title="steps",
+                      yaxis_title="share of the agent's episodes (%)")
     return fig
 
 
 def noise_figure(rows: list[dict[str, Any]]):
-    """EM against the search noise probability, per agent, task and method."""
+    """EM against the search noise probability, per agent, task and method: a line in its agent's colour, dashed
+    apart from the agent's other tasks and methods."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    lines = list(dict.fromkeys((r["task"], r["method"]) for r in rows))
     for key in dict.fromkeys((r["agent"], r["task"], r["method"]) for r in rows):
         picked = sorted((r for r in rows if (r["agent"], r["task"], r["method"]) == key), key=lambda r: r["noise"])
         fig.add_scatter(name="/".join(key), mode="lines+markers", x=[r["noise"] for r in picked],
-                        y=[r["em"] for r in picked])
+                        y=[r["em"] for r in picked], marker_color=_colour(key[0]),
+                        line_dash=DASHES[lines.index(key[1:]) % len(DASHES)])
     fig.update_layout(title="Robustness to noisy search", xaxis_title="noise probability", yaxis_title="EM (%)")
     return fig
 
@@ -226,9 +237,13 @@ def loss_figure(points: list[tuple[int, float]], title: str = "Training loss"):
 
 
 def dashboard_style(fig) -> None:
-    """A dashboard figure's look: labels never clipped (the margins grow to fit them), the legend below, and
-    the small TEMPLATE assigned, not updated (an update merges it into plotly's default)."""
+    """A dashboard figure's look: labels never clipped (the margins grow to fit them), and the small TEMPLATE
+    assigned, not updated (an update merges it into plotly's default). The legend lies along the figure's bottom
+    edge (placed in the container, not the plot): plotly then grows the bottom margin by the legend's height on
+    top of the tick labels and the axis title, so it never covers them, however tall rotated labels make them;
+    one placed under the plot (paper y -0.25) lay over the x-axis title."""
     fig.update_xaxes(automargin=True)
     fig.update_yaxes(automargin=True, rangemode="tozero")
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25}, margin={"t": 60})
+    fig.update_layout(legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0},
+                      margin={"t": 60})
     fig.layout.template = TEMPLATE

@@ -125,3 +125,91 @@ def test_the_model_card_keeps_the_prompt_block_and_gives_intervals(store, tmp_pa
 
 def test_the_model_card_of_an_unevaluated_recipe_says_so(store, tmp_path):
     assert "Not evaluated yet" in card(store, tmp_path, None)
+
+
+def imported_run(store, tmp_path) -> int:
+    """An import of six recorded HotpotQA trajectories (the teacher's, scored against their gold)."""
+    from studio.paths import DATA_DIR
+    from studio.stages.importing import import_trajectories
+
+    records = json.loads((DATA_DIR / "fireact/finetune/alpaca_format/hotpotqa.json").read_text())[:6]
+    (tmp_path / "six.json").write_text(json.dumps(records))
+    return import_trajectories(store, tmp_path / "six.json", "alpaca", task="hotpotqa", name="six recorded").run_id
+
+
+def test_imported_trajectories_stay_out_of_the_figures_that_compare_agents(store, tmp_path):
+    """Recorded trajectories kept to the right ones score EM 100 by construction: beside a measured evaluation they
+    mislead, so the figures leave the import out, the table keeps it and a note says why (issue #35.5)."""
+    imported = imported_run(store, tmp_path)
+    spec = build_dashboard(store, [evaluated(store, {"compute_s": 1.5}, {"compute_s": 1.6}), imported])
+    for title in ("EM and F1 by agent, task and method (bars: 95% interval)", "EM against time", "Steps per episode",
+                  "What became of the episodes"):
+        named = " ".join(trace["name"] for trace in figure(spec, title)["data"])
+        xs = " ".join(str(x) for trace in figure(spec, title)["data"] for x in trace["x"])
+        assert "teacher" not in named + xs and "finetuned" in named + xs, title
+    assert {r["agent"] for r in spec["scores"]} == {"finetuned", "prompted", "teacher"}
+    assert any(f"Run {imported} (six recorded) imported recorded trajectories" in n for n in spec["notes"])
+
+
+def test_steps_are_shares_of_each_agents_episodes(store):
+    """An agent with twice the episodes would stand twice as tall in counts: each agent's bars add up to 100%."""
+    run = store.create_run("eval", "evaluate", None, "demo")
+    store.add_episodes(run, episodes("finetuned", [True] * 8))
+    store.add_episodes(run, episodes("prompted", [False] * 2))
+    fig = figure(build_dashboard(store, [run]), "Steps per episode")
+    assert {trace["name"]: sum(trace["y"]) for trace in fig["data"]} == {"finetuned": 100, "prompted": 100}
+    assert {trace["name"]: trace["customdata"] for trace in fig["data"]} == {"finetuned": [8], "prompted": [2]}
+    assert fig["layout"]["yaxis"]["title"]["text"] == "share of the agent's episodes (%)"
+
+
+def test_every_legend_lies_along_the_figures_bottom_edge(store):
+    """A legend under the plot in paper coordinates (y -0.25) lay over the x-axis title; one placed in the
+    container is added to the margin below the tick labels and the title (the share page's Chromium test checks
+    the boxes)."""
+    spec = build_dashboard(store, [evaluated(store, {"cost": 0.002, "compute_s": 1.0},
+                                             {"cost": 0.003, "compute_s": 2.0})])
+    for fig in spec["figures"]:
+        legend = fig["layout"]["legend"]
+        assert (legend["orientation"], legend["yref"], legend["yanchor"], legend["y"]) == ("h", "container",
+                                                                                           "bottom", 0), legend
+
+
+def lab(colour: str) -> tuple[float, float, float]:
+    """CIE L*a*b* of an sRGB colour "#rrggbb" (D65)."""
+    rgb = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92 for c in rgb)
+    xyz = ((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b,
+           (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883)
+    x, y, z = (t ** (1 / 3) if t > 216 / 24389 else (24389 / 27 * t + 16) / 116 for t in xyz)
+    return 116 * y - 16, 500 * (x - y), 200 * (y - z)
+
+
+DISTINCT = 20  # CIE76 difference below which two colours read as one at a glance (amber and yellow were 16)
+
+
+@pytest.mark.parametrize("palette", ["AGENT_COLOURS", "OUTCOME_COLOURS"])
+def test_no_two_agents_or_outcomes_look_alike(palette):
+    import itertools
+    import math
+
+    import studio.results.figures
+
+    colours = getattr(studio.results.figures, palette)
+    for (a, first), (b, second) in itertools.combinations(colours.items(), 2):
+        assert math.dist(lab(first), lab(second)) >= DISTINCT, (a, first, b, second)
+
+
+def test_the_noise_figure_draws_each_agent_in_its_colour(store):
+    """Without its agent's colour a line took the next of plotly's, whose orange is the fine-tuned agent's."""
+    from studio.results.figures import AGENT_COLOURS
+
+    run = store.create_run("eval", "evaluate", None, "demo")
+    for noise in (0.0, 0.5):
+        for agent in ("prompted", "teacher"):
+            made = episodes(agent, [True, False])
+            for episode in made:
+                episode.noise = noise
+            store.add_episodes(run, made)
+    fig = figure(build_dashboard(store, [run]), "Robustness to noisy search")
+    assert {trace["name"]: trace["marker"]["color"] for trace in fig["data"]} == {
+        "prompted/hotpotqa/react": AGENT_COLOURS["prompted"], "teacher/hotpotqa/react": AGENT_COLOURS["teacher"]}
