@@ -21,6 +21,10 @@ ONLY = {"every paired question": None, "only A right": "a", "only B right": "b"}
 # Column widths (share of the table's width) so the table fits the page and its headers stay on one line.
 WIDTHS = {"run": 5, "task": 8, "method": 6.5, "agent": 8.5, "correct": 8, "outcome": 9.5, "steps": 5.5,
           "question": 23, "prediction": 13, "gold": 13}
+# The compare table's: without them a long question took the table's whole width and hid the gold and both
+# answers behind the table's own horizontal scrollbar.
+COMPARE_WIDTHS = {"task": 8, "method": 7, "question": 27, "gold": 15, "A answer": 15, "A right": 6.5,
+                  "B answer": 15, "B right": 6.5}
 
 
 def _picked(listed: list, evt: gr.SelectData) -> Any:
@@ -29,10 +33,10 @@ def _picked(listed: list, evt: gr.SelectData) -> Any:
     return listed[int(row)] if row is not None and listed and 0 <= int(row) < len(listed) else None
 
 
-def column_widths(headers: list[str]) -> list[str]:
-    """Widths of the trajectory table's columns that fit the page, whichever columns it shows."""
-    total = sum(WIDTHS[c] for c in headers)
-    return [f"{100 * WIDTHS[c] / total:.1f}%" for c in headers]
+def column_widths(headers: list[str], widths: dict[str, float] = WIDTHS) -> list[str]:
+    """Widths of a table's columns that fit the page, whichever of its columns it shows."""
+    total = sum(widths[c] for c in headers)
+    return [f"{100 * widths[c] / total:.1f}%" for c in headers]
 
 
 def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
@@ -76,9 +80,10 @@ def create_trajectories_tab(studio: Studio) -> dict[str, Any]:
         only = gr.Radio(list(ONLY), value="every paired question", label="show", scale=3, elem_id="cmp-only")
         compare = gr.Button("Compare", variant="primary", scale=1, min_width=100, elem_id="cmp-go")
     verdict = gr.Markdown(elem_id="cmp-summary")
-    pairs = gr.Dataframe(headers=views.COMPARE_COLUMNS, datatype="str", interactive=False, wrap=True,
-                         max_height=300, label="paired questions (click a row to see both episodes)",
-                         elem_id="cmp-table")
+    pairs = gr.Dataframe(headers=views.COMPARE_COLUMNS,
+                         column_widths=column_widths(views.COMPARE_COLUMNS, COMPARE_WIDTHS), datatype="str",
+                         interactive=False, wrap=True, max_height=300,
+                         label="paired questions (click a row to see both episodes)", elem_id="cmp-table")
     pair_keys = gr.State([])
     with gr.Row(equal_height=False):
         lane_a = gr.HTML(elem_id="cmp-lane-a")

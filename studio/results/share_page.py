@@ -76,14 +76,23 @@ def _sample_html(sample: dict[str, Any]) -> str:
             f"{html.escape(str(sample['gold']))}</p>{body}</details>")
 
 
-# The page fits any width from a phone's up: tables scroll in their own box, long words and text wrap.
+# The page fits any width from a phone's up: long words and text wrap. The scores' 17 columns fit a desktop
+# window, their cells wrapping between words (cells kept on one line cut the last columns off); on a narrower page
+# a table scrolls in its own box, whose scrollbar is always drawn (not an overlay shown only while scrolling) and
+# whose edge is shaded where columns lie beyond it (the shade stays put, the white covers move with the table).
 PAGE_CSS = """*,*::before,*::after{box-sizing:border-box}
 body{font-family:system-ui,sans-serif;margin:0 auto;padding:1rem 2rem;max-width:1200px}
 p,summary,h1{overflow-wrap:anywhere}
-.table{overflow-x:auto;margin:.5rem 0}
-table{border-collapse:collapse;font-size:.85rem}
-td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
-td{white-space:nowrap}
+.table{overflow-x:auto;margin:.5rem 0;
+  background:linear-gradient(to right,#fff 30%,#fff0) left/2rem 100% no-repeat local,
+    linear-gradient(to left,#fff 30%,#fff0) right/2rem 100% no-repeat local,
+    radial-gradient(farthest-side at 0 50%,#0003,#0000) left/.75rem 100% no-repeat scroll,
+    radial-gradient(farthest-side at 100% 50%,#0003,#0000) right/.75rem 100% no-repeat scroll}
+.table::-webkit-scrollbar{height:.6rem}
+.table::-webkit-scrollbar-track{background:#f1f5f9}
+.table::-webkit-scrollbar-thumb{background:#94a3b8;border-radius:.3rem}
+table{border-collapse:collapse;font-size:.8rem}
+td,th{border:1px solid #ddd;padding:.2rem .35rem;text-align:left;vertical-align:top}
 th{background:#f3f4f6}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f6f6;padding:.5rem}
 details{margin:.25rem 0}
