@@ -25,7 +25,7 @@ from studio.app.schema_form import (
     parsed,
 )
 from studio.app.views import recipes as views
-from studio.app.views.markdown import esc
+from studio.app.views.markdown import esc, help_html, help_plain
 from studio.app.views.state import Studio
 from studio.errors import StudioError
 from studio.recipe.io import RecipeError
@@ -66,17 +66,21 @@ def _component(spec: FieldSpec, value: Any, unused: str | None) -> gr.components
 
 
 def _table_help(spec: FieldSpec, problems: list[str] | None = None, unused: str | None = None) -> str:
-    cols = " · ".join(f"**{c.label}**: {html.escape(c.help)}" for c in spec.columns)
-    text = f"{html.escape(spec.help)}<br><small>{cols}</small>"
+    """A table field's help, its columns', and its note or errors: HTML throughout, in one element, so it reads the
+    same in every state (a Markdown component reads no Markdown inside an HTML element: behind an unused note's
+    <div>, the columns' **names** and `code` showed as typed)."""
+    cols = " · ".join(f"<b>{html.escape(c.label)}</b>: {help_html(c.help)}" for c in spec.columns)
+    text = f"{help_html(spec.help)}<br><small>{cols}</small>"
     if unused:
-        text = f'<div class="unused-note">not used: {html.escape(unused)}</div>' + text
+        text = f'<div class="unused-note">not used: {help_html(unused)}</div>' + text
     if problems:
         text = "".join(f'<div class="field-error-text">⚠ {html.escape(p)}</div>' for p in problems) + text
-    return text
+    return f"<div>{text}</div>"
 
 
 def _section_label(section: Section, unused: str | None) -> str:
-    return f"{section.title} — {section.help}" + (f" — not used: {unused}" if unused else "")
+    """An accordion's label, plain text: its help's Markdown markup dropped."""
+    return help_plain(f"{section.title} — {section.help}" + (f" — not used: {unused}" if unused else ""))
 
 
 def _render(section: Section, values: dict[str, Any], unused: dict[str, str], fields: dict[str, Any],

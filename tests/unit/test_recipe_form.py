@@ -6,10 +6,12 @@ import pytest
 import yaml
 
 from studio.app.schema_form import (
+    all_sections,
     apply_form,
     data_to_values,
     field_problems,
     form_fields,
+    form_sections,
 )
 from studio.paths import RECIPES_DIR
 from studio.recipe.io import RecipeError, parse_recipe
@@ -60,3 +62,21 @@ def test_problems_map_to_their_fields():
     assert by_field["teacher.max_tokens"] == ["must be > 0 (line 5)"]
     assert by_field["trajectories.path"] == ["source `import` needs a `path` (line 6)"]
     assert "student.lr: is not a recipe field (line 7)" in all_problems
+
+
+def test_dimmed_help_shows_no_markup():
+    """A table's help is read by a Markdown component, which reads no Markdown inside an HTML element: behind an
+    unused field's note (a <div>) its columns' **names** and `code` showed as typed (issue #35.9). It is HTML in
+    every state now, and an unused section's accordion label (plain text) drops the markup."""
+    from studio.app.recipes_tab import _section_label, _table_help
+    from studio.recipe.usage import unused_sections
+
+    tasks = next(spec for spec in form_fields() if spec.path == "tasks")
+    unused = unused_sections({"name": "x", "trajectories": {"source": "import"}, "tools": [{"search": {}}]})
+    for shown in (_table_help(tasks), _table_help(tasks, unused=unused["tasks"]),
+                  _table_help(tasks, ["tasks[0].n: must be positive"], unused["tasks"])):
+        assert "**" not in shown and "`" not in shown, shown
+        assert shown.startswith("<div>") and "<b>task</b>" in shown and "<code>custom</code>" in shown
+    tool = next(section for section in all_sections(form_sections()) if section.path == "tool")
+    label = _section_label(tool, unused["tool"])
+    assert "`" not in label and "when tools is empty" in label and "not used: tools lists" in label, label

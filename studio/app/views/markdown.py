@@ -5,6 +5,7 @@ link, and the few words (plurals, the McNemar verdict, deep links) several tabs 
 from __future__ import annotations
 
 import html
+import re
 import urllib.parse
 from typing import Any
 
@@ -18,6 +19,18 @@ def esc(value: Any) -> str:
     for ch in "\\`*_[]#|!~":
         text = text.replace(ch, "\\" + ch)
     return text.replace(":", "&#58;").replace("@", "&#64;").replace("www.", "www&#46;").replace("WWW.", "WWW&#46;")
+
+
+def help_html(text: str) -> str:
+    """Help text (a schema description, an unused section's reason) as HTML, for a Markdown component that reads
+    it inside an HTML element, where Markdown is not read: escaped, its `code` and **bold** written as tags."""
+    shown = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", shown)
+
+
+def help_plain(text: str) -> str:
+    """Help text for a label shown as plain text (an accordion's): its `code` and **bold** markup dropped."""
+    return re.sub(r"\*\*(.+?)\*\*", r"\1", text).replace("`", "")
 
 
 def plural(n: int, noun: str) -> str:
