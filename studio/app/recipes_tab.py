@@ -1,5 +1,6 @@
 """Recipes tab: list, open, clone and create recipes; a form generated from the Recipe schema beside a YAML
-editor, kept in sync both ways; validation problems shown at the fields they are about."""
+editor, kept in sync both ways; validation problems shown at the fields they are about; the owner's MCP config in
+use, read again on Reload."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from studio.app.schema_form import (
     new_recipe_yaml,
     parsed,
 )
+from studio.app.views import owner as owner_views
 from studio.app.views import recipes as views
 from studio.app.views.markdown import esc, help_html, help_plain
 from studio.app.views.state import Studio
@@ -237,6 +239,9 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
                             "where recipes may read it", elem_classes=["hint"])
             status = gr.Markdown(elem_id="recipe-status")
             tools_found = gr.Markdown(elem_id="recipe-tools")
+            with gr.Accordion("MCP config: the servers a recipe can name", open=False, elem_id="owner-panel"):
+                owner = gr.HTML(owner_views.owner_config_html(studio), elem_id="owner-config")
+                reload_btn = gr.Button("Reload", min_width=90, elem_id="owner-reload")
     specs = form_fields()
     field_list = [fields[s.path] for s in specs]
     help_list = [helps[s.path] for s in specs if s.kind == "table"]
@@ -301,10 +306,16 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
     quiet = {"show_progress": "hidden"}
     # Textboxes send `input` on key presses only: `blur` also catches text pasted with the mouse.
     texts = [fields[s.path].blur for s in specs if s.kind in ("text", "yaml")]
-    gr.on([f.input for f in field_list] + texts, form_to_yaml, inputs=[*field_list, yaml_code],
-          outputs=[yaml_code, *shown], api_name="form_to_yaml", trigger_mode="always_last", **quiet)
-    yaml_code.input(view, inputs=yaml_code, outputs=shown, api_name="yaml_to_form", trigger_mode="always_last",
-                    **quiet)
+    def follow_status(previous: str, text: str) -> Any:
+        found = views.edit_status(studio, previous, text or "")
+        return gr.skip() if found is None else found
+
+    edited = [gr.on([f.input for f in field_list] + texts, form_to_yaml, inputs=[*field_list, yaml_code],
+                    outputs=[yaml_code, *shown], api_name="form_to_yaml", trigger_mode="always_last", **quiet),
+              yaml_code.input(view, inputs=yaml_code, outputs=shown, api_name="yaml_to_form",
+                              trigger_mode="always_last", **quiet)]
+    for event in edited:
+        event.then(follow_status, inputs=[status, yaml_code], outputs=status, api_visibility="private", **quiet)
     validate_btn.click(lambda text: view(text, fill=False), inputs=yaml_code, outputs=shown,
                        api_name="validate_recipe")
     tools_btn.click(lambda text: views.tools_check_html(studio, text or ""), inputs=yaml_code, outputs=tools_found,
@@ -312,10 +323,14 @@ def create_recipes_tab(studio: Studio) -> dict[str, Any]:
     loaded = [yaml_code, status, *shown]
     gr.on([open_btn.click, recipe_list.input], open_recipe, inputs=recipe_list, outputs=loaded,
           api_name="open_recipe")
-    clone_btn.click(clone_recipe, inputs=[recipe_list, yaml_code], outputs=loaded, api_name="clone_recipe")
-    new_btn.click(new_recipe, outputs=loaded, api_name="new_recipe")
+    unpicked = {"fn": lambda: gr.update(value=None), "outputs": recipe_list, "api_visibility": "private"}
+    clone_btn.click(clone_recipe, inputs=[recipe_list, yaml_code], outputs=loaded, api_name="clone_recipe").then(
+        **unpicked)
+    new_btn.click(new_recipe, outputs=loaded, api_name="new_recipe").then(**unpicked)
     saved = save_btn.click(save, inputs=yaml_code, outputs=[status, *shown, recipe_list], api_name="save_recipe")
     upload_btn.upload(upload, inputs=upload_btn, outputs=status, api_name="upload_file")
+    reload_btn.click(lambda text: [owner_views.owner_config_html(studio), *view(text or "", fill=False)],
+                     inputs=yaml_code, outputs=[owner, *shown], api_name="reload_owner_config")
     return {"recipe_list": recipe_list, "yaml": yaml_code, "problems": problems, "status": status,
             "fields": fields, "sections": boxes, "tools": tools_found, "banner": banner, "save": save_btn,
-            "saved": saved}
+            "saved": saved, "owner": owner}

@@ -1,5 +1,5 @@
 """Runs tab: start a recipe's stages as a job, watch it live (counters, cost, loss, tokens/s, log), cancel it;
-browse stored runs. A timer polls the job queue, so a reloaded page picks running jobs up again."""
+browse stored runs. The page's timer polls the job queue, so a reloaded page picks running jobs up again."""
 
 from __future__ import annotations
 
@@ -19,11 +19,9 @@ from studio.results.figures import loss_figure
 from studio.stages.export import FORMATS, export_archive
 from studio.stages.runs import PIPELINE
 
-POLL_S = 1.0
 
-
-def create_runs_tab(studio: Studio) -> dict[str, Any]:
-    """Build the Runs tab; returns its components."""
+def create_runs_tab(studio: Studio, timer: gr.Timer) -> dict[str, Any]:
+    """Build the Runs tab, polled on the page's `timer`; returns its components."""
     with gr.Row(equal_height=False, elem_classes=["toolbar"]):
         recipe = gr.Dropdown(choices=recipe_views.recipe_names(studio), value=None, label="recipe", scale=3,
                              elem_id="run-recipe", allow_custom_value=True)
@@ -66,16 +64,16 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
     runs_table = gr.Dataframe(value=views.runs_rows(studio), headers=views.RUN_COLUMNS, interactive=False,
                               label="runs in the store", elem_id="run-table", max_height=360)
     seen = gr.State({"version": -1, "loss": -1, "job": None})
-    timer = gr.Timer(POLL_S)
+    started = gr.State({"job": None, "said": ""})  # the job Start queued and the line shown about it
 
     def start_job(name: str, which: str) -> list[Any]:
         recipe_obj = recipe_views.load_or_problem(studio, name)
         if isinstance(recipe_obj, str):
-            return [recipe_obj, gr.skip()]
+            return [recipe_obj, gr.skip(), gr.skip()]
         chosen = PIPELINE if which in (None, "", "all") else (which,)
         job_id = studio.jobs.submit(recipe_obj, chosen)
-        return [f"job {job_id} queued: {', '.join(chosen)} of **{esc(name)}**",
-                gr.update(choices=views.job_choices(studio), value=job_id)]
+        said = views.start_message(studio.jobs.get(job_id))
+        return [said, gr.update(choices=views.job_choices(studio), value=job_id), {"job": job_id, "said": said}]
 
     def estimate_recipe(name: str) -> str:
         from studio.stages.estimate import estimate as estimate_of
@@ -113,9 +111,10 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         ok = studio.jobs.cancel(job_id)
         return f"cancelling job {job_id}" if ok else f"job {job_id} is not running or queued"
 
-    def poll(job_id: int | None, name: str | None, state: dict[str, Any]) -> list[Any]:
-        """Every second: the selected job's counters and log, the jobs table while a job runs (its elapsed time);
-        the lists, the rounds timeline and the job's result only when some job changed or another is picked."""
+    def poll(job_id: int | None, name: str | None, state: dict[str, Any], started: dict[str, Any]) -> list[Any]:
+        """Every second: the selected job's counters and log, the jobs and runs tables while a job runs (elapsed
+        time, counts); the lists, the rounds timeline and the job's result only when some job changed or another is
+        picked; the line under Start as the job it started stands now."""
         try:
             job_id = int(job_id) if job_id not in (None, "") else None
         except (TypeError, ValueError):
@@ -135,10 +134,13 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
             state["version"] = studio.jobs.version
             out += [views.job_rows(studio), gr.update(choices=views.job_choices(studio)),
                     views.runs_rows(studio), gr.update(choices=views.run_choices(studio)), *show_rounds(studio, name)]
+        elif any(j["status"] in ACTIVE for j in studio.jobs.list()):
+            out += [views.job_rows(studio), gr.skip(), views.runs_rows(studio), *[gr.skip()] * 3]
         else:
-            running = any(j["status"] in ACTIVE for j in studio.jobs.list())
-            out += [views.job_rows(studio) if running else gr.skip(), *[gr.skip()] * 5]
-        return [*out, result, state]
+            out += [gr.skip()] * 6
+        said = views.start_message(studio.jobs.get((started or {}).get("job")))
+        line = [gr.skip(), gr.skip()] if said == (started or {}).get("said") else [said, {**started, "said": said}]
+        return [*out, result, state, *line]
 
     def open_run(run_id: int | None) -> list[Any]:
         detail = views.run_detail(studio, run_id)
@@ -150,21 +152,23 @@ def create_runs_tab(studio: Studio) -> dict[str, Any]:
         return [views.runs_rows(studio), gr.update(choices=views.run_choices(studio)),
                 gr.update(choices=recipe_views.recipe_names(studio))]
 
-    start.click(start_job, inputs=[recipe, stages], outputs=[message, job], api_name="start_job")
-    estimate.click(estimate_recipe, inputs=recipe, outputs=message, api_name="estimate")
+    start.click(start_job, inputs=[recipe, stages], outputs=[message, job, started], api_name="start_job")
+    estimate.click(estimate_recipe, inputs=recipe, outputs=message, api_name="estimate").then(
+        lambda: {"job": None, "said": ""}, outputs=started, api_visibility="private")  # the line is the estimate's now
     cancel.click(cancel_job, inputs=job, outputs=message, api_name="cancel_job")
     export.click(export_agent, inputs=[recipe, export_format, export_quant], outputs=[export_file, export_message],
                  api_name="export_agent")
     polled = [progress, log, loss, jobs_table, job, runs_table, run, rounds["timeline"], rounds["figure"], result,
-              seen]
-    timer.tick(poll, inputs=[job, recipe, seen], outputs=polled, api_name="poll_job", show_progress="hidden",
-               trigger_mode="always_last")
-    job.input(poll, inputs=[job, recipe, seen], outputs=polled, api_visibility="private", show_progress="hidden")
+              seen, message, started]
+    timer.tick(poll, inputs=[job, recipe, seen, started], outputs=polled, api_name="poll_job",
+               show_progress="hidden", trigger_mode="always_last")
+    job.input(poll, inputs=[job, recipe, seen, started], outputs=polled, api_visibility="private",
+              show_progress="hidden")
     recipe.change(lambda name: show_rounds(studio, name), inputs=recipe,
                   outputs=[rounds["timeline"], rounds["figure"]], api_name="show_rounds", show_progress="hidden")
     run.input(open_run, inputs=run, outputs=[run_info, run_loss], api_name="open_run")
     refresh.click(refresh_runs, outputs=[runs_table, run, recipe], api_name="list_runs")
     return {"recipe": recipe, "stages": stages, "start": start, "cancel": cancel, "message": message, "job": job,
             "progress": progress, "loss": loss, "log": log, "jobs": jobs_table, "run": run, "run_info": run_info,
-            "run_loss": run_loss, "runs": runs_table, "timer": timer, "open_run": open_run,
+            "run_loss": run_loss, "runs": runs_table, "open_run": open_run,
             "rounds": rounds["timeline"], "result": result, "export_panel": export_panel}

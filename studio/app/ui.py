@@ -1,6 +1,7 @@
 """The studio's Gradio Blocks: five tabs, each built by its own `create_*_tab()`; the page-load event that
-refreshes the lists and follows deep links (`/?run=ID`, `?compare=`, `?playground=`, `?export=`), and the lists of
-every tab following the job queue on the Runs tab's timer."""
+refreshes the lists and follows deep links (`/?run=ID`, `?compare=`, `?playground=`, `?export=`), and the page's
+timer: the Runs tab's counters and every tab's lists follow the job queue on it. It sits outside the tabs, as a tab's
+components mount only once the tab is first opened (a timer inside one would never tick in a page that had not)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from studio.app.views import runs as run_views
 from studio.app.views import trajectories as trajectory_views
 from studio.app.views.state import Studio
 from studio.results.episode_cards import CARDS_CSS
+
+POLL_S = 1.0  # the page's timer: how often it asks the job queue what changed
 
 CSS = """
 .gradio-container {max-width: 1440px !important; overflow: clip !important}
@@ -88,11 +91,12 @@ def create_ui(studio: Studio) -> gr.Blocks:
         gr.Markdown("# FireAct Studio\nBuild a recipe, generate teacher trajectories, fine-tune a small "
                     "agent, evaluate it against prompted baselines, and share the dashboards.",
                     elem_id="studio-header")
+        timer = gr.Timer(POLL_S)
         with gr.Tabs(selected="recipes", elem_id="studio-tabs") as tabs:
             with gr.Tab("Recipes", id="recipes", elem_id="tab-recipes"):
                 recipes = create_recipes_tab(studio)
             with gr.Tab("Runs", id="runs", elem_id="tab-runs") as runs_page:
-                runs = create_runs_tab(studio)
+                runs = create_runs_tab(studio, timer)
             with gr.Tab("Trajectories", id="trajectories", elem_id="tab-trajectories"):
                 trajectories = create_trajectories_tab(studio)
             with gr.Tab("Dashboards", id="dashboards", elem_id="tab-dashboards"):
@@ -125,14 +129,14 @@ def create_ui(studio: Studio) -> gr.Blocks:
             }
 
         def follow_jobs(seen: int) -> list[Any]:
-            """On the Runs tab's timer: the lists again whenever a job changed something (a new run, a run over)."""
+            """On the page's timer: the lists again whenever a job changed something (a new run, a run over)."""
             version = studio.jobs.version
             if version == seen:
                 return [gr.skip()] * (len(following) + 1)
             lists = current_lists()
             return [*(lists[c] for c in following), version]
 
-        runs["timer"].tick(follow_jobs, inputs=listed, outputs=[*following, listed], api_name="follow_jobs",
+        timer.tick(follow_jobs, inputs=listed, outputs=[*following, listed], api_name="follow_jobs",
                            show_progress="hidden", trigger_mode="always_last")
         runs_page.select(None, js=log_tail_js(force=True))
         runs["log"].change(None, js=log_tail_js(force=False))

@@ -81,7 +81,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
         for spec in found:
             print(f"  {spec.name}: {' '.join(spec.description.split())}")
             print(f"    arguments: {json.dumps(spec.input_schema, sort_keys=True)}")
-    return 1 if check.failures else 0
+    return 2 if check.failures else 0  # the status of every command's errors
 
 
 def cmd_search(args: argparse.Namespace) -> int:

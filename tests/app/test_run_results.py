@@ -22,9 +22,9 @@ def served(tmp_path_factory):
 
 
 def poll(client, job_id: int) -> dict[str, object]:
-    progress, log, _loss, jobs, _job, runs, _run, _timeline, _figure, result = client.predict(
+    progress, log, _loss, jobs, _job, runs, _run, _timeline, _figure, result, message = client.predict(
         job_id, None, api_name="/poll_job")
-    return {"progress": progress, "log": log, "jobs": jobs, "runs": runs, "result": result}
+    return {"progress": progress, "log": log, "jobs": jobs, "runs": runs, "result": result, "message": message}
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,7 @@ def finished(served):
     """The job of the `judged` recipe, run to its end through the Start button's event."""
     message, _ = served["client"].predict("judged", "all", api_name="/start_job")
     job_id = int(message.split()[1])
+    assert message.startswith((f"job {job_id} queued: ", f"job {job_id} started: ")), message
     snap = served["studio"].jobs.wait(job_id, 30)
     assert snap["status"] == "done", snap["log"]
     return {"job": job_id, "evaluate": snap["run_ids"]["evaluate"], "train": snap["run_ids"]["train"]}
@@ -40,6 +41,7 @@ def finished(served):
 def test_a_job_that_evaluated_ends_with_each_agents_result(served, finished):
     shown = poll(served["client"], finished["job"])
     result, run = shown["result"], finished["evaluate"]
+    assert shown["message"] == ""  # the line under Start ("job N queued") is gone once its job is over (#35)
     assert f"Result of evaluate run {run}" in result
     assert "**prompted**: EM **10.0%** (95% interval 1.8–40.4%, 10 questions)" in result
     assert "**finetuned**: EM **70.0%** (95% interval 39.7–89.2%, 10 questions)" in result

@@ -273,7 +273,10 @@ def test_job_shows_the_training_workers_log_in_any_round(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDIO_RUNS", str(tmp_path / "runs"))
     step, seen = threading.Event(), threading.Event()
 
+    folder = None
+
     def runner(recipe, store, stages, progress, cancel):
+        nonlocal folder
         run_id = store.create_run("rounds train", "train", None, recipe.name)
         folder = run_dir_for(store, run_id)
         folder.mkdir(parents=True)
@@ -291,7 +294,7 @@ def test_job_shows_the_training_workers_log_in_any_round(tmp_path, monkeypatch):
         while not jobs.get(job_id)["stage_logs"]:
             assert time.monotonic() < deadline, jobs.get(job_id)
             time.sleep(0.02)
-        assert jobs.get(job_id)["stage_logs"] == [{"title": "training worker",
+        assert jobs.get(job_id)["stage_logs"] == [{"title": "training worker", "path": str(folder / "worker.log"),
                                                     "lines": ["loading the student", "round 2 worker ready"]}]
         seen.set()
         while jobs.get(job_id)["stage_logs"]:
@@ -305,7 +308,8 @@ def test_job_shows_the_training_workers_log_in_any_round(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_job_shows_the_log_of_the_engine_its_stage_runs_on(tmp_path):
     """An agent stage's engine (here a real llama-server started inside the job, as evaluate starts one) has
-    its log tail in the job's panel while it runs; a server started elsewhere (a playground lane) does not."""
+    its log tail in the job's snapshot while it runs, a server started elsewhere (a playground lane) not; the
+    panel shows none of its chatter."""
     from storage import Store
     from studio.app.jobs import JobQueue
     from studio.app.views import runs as views
@@ -342,7 +346,9 @@ def test_job_shows_the_log_of_the_engine_its_stage_runs_on(tmp_path):
             (log,) = jobs.get(job_id)["stage_logs"]
             assert log["title"] == f"llama-server on port {started['port']}"
             assert any("listening" in line or "server" in line for line in log["lines"]), log
-            assert f"--- llama-server on port {started['port']} log (tail) ---" in views.job_log(jobs.get(job_id))
+            chatter = [line for line in log["lines"] if not views.PROBLEM.search(line)]
+            shown_log = views.job_log(jobs.get(job_id))  # the server's chatter stays in its file (#35)
+            assert chatter and not any(line in shown_log for line in chatter), shown_log
             shown.set()
             assert jobs.wait(job_id, 60)["status"] == "done"
             assert jobs.get(job_id)["stage_logs"] == []
@@ -351,3 +357,22 @@ def test_job_shows_the_log_of_the_engine_its_stage_runs_on(tmp_path):
         shown.set()
         done.set()
         other.join(30)
+
+
+def test_the_job_log_shows_the_studios_lines_and_only_the_problems_of_its_processes_logs():
+    """Library warnings and llama-server's per-request lines stay in their files; an error line is shown, with
+    the file it came from."""
+    from studio.app.views import runs as views
+
+    job = {"log": ["10:00:01 started", "10:00:02 train: 3/48 loss 1.9"], "stage_logs": [
+        {"title": "training worker", "path": "/runs/7/worker.log", "lines": [
+            "/venv/peft/tuners/lora.py:12: UserWarning: fan_in_fan_out is set to False", "  warnings.warn(",
+            "FutureWarning: loading the fast tokenizer failed, the slow one is used",
+            "RuntimeError: CUDA error: out of memory"]},
+        {"title": "llama-server on port 8081", "lines": [
+            "slot update_slots: id  0 | task 4 | prompt done, n_past = 212", "srv  log_server_r: request: POST"]}]}
+    shown = views.job_log(job)
+    assert shown.splitlines() == [
+        "10:00:01 started", "10:00:02 train: 3/48 loss 1.9",
+        "--- training worker: problems in its log (all of it in /runs/7/worker.log) ---",
+        "RuntimeError: CUDA error: out of memory"]

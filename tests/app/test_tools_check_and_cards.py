@@ -40,3 +40,38 @@ def test_a_stored_tool_call_opens_as_a_tool_card(served):
     _, timeline, _ = served["client"].predict(run, episode.key, api_name="/open_episode")
     assert "class='step-card tool-card'" in timeline and "<code class='tool-name'>calculate</code>" in timeline
     assert "{\n  &quot;expression&quot;: &quot;2+3&quot;\n}" in timeline and "<b>Observation</b> 5" in timeline
+
+
+def test_the_recipes_tab_shows_the_mcp_config_in_use_and_reloads_it_after_an_edit(served, monkeypatch, tmp_path):
+    """A server the owner adds to the config file is listed, and a recipe naming it validates, after Reload and
+    without a restart; the panel never shows a server's arguments, environment or a URL's query (secrets)."""
+    import json
+    import sys
+
+    client = served["client"]
+    config = tmp_path / "mcp.json"
+    config.write_text("{}")
+    monkeypatch.setenv("STUDIO_MCP_CONFIG", str(config))
+    geo = "name: geo-tools\nformat: tools\ntools: [{mcp: geo}]\n"
+    shown, problems, *_ = client.predict(geo, api_name="/reload_owner_config")
+    assert f"<b>MCP config in use</b>: <code>{config}</code>" in shown
+    assert "<code>calculator</code>: built in" in shown and "geo" not in shown.split("An example")[0]
+    assert "tools[0].mcp" in problems and "is not declared" in problems
+    assert "&quot;mcpServers&quot;" in shown  # the example to copy
+
+    config.write_text(json.dumps({"mcpServers": {
+        "geo": {"command": sys.executable, "args": ["geo.py", "--token", "s3cret"], "env": {"K": "${GEO_KEY}"}},
+        "maps": {"url": "http://127.0.0.1:9000/mcp?key=s3cret"}}}))
+    shown, problems, *_ = client.predict(geo, api_name="/reload_owner_config")
+    assert f"<code>geo</code>: a program, <code>{sys.executable.rsplit('/', 1)[-1]}</code> (stdio)" in shown
+    assert "<code>maps</code>: HTTP <code>http://127.0.0.1:9000/mcp</code>" in shown
+    assert "s3cret" not in shown and "GEO_KEY" not in shown and "geo.py" not in shown
+    assert "is not declared" not in problems and "✓" in problems
+
+    config.write_text("{oops")
+    shown, problems, *_ = client.predict(geo, api_name="/reload_owner_config")
+    assert "recipe-problems" in shown and f"{config} line 1" in shown
+    assert "cannot check the recipe: the studio&#x27;s config: " in problems and f"{config} line 1" in problems
+    monkeypatch.delenv("STUDIO_MCP_CONFIG")
+    shown, *_ = client.predict(geo, api_name="/reload_owner_config")
+    assert "none found; the studio looks for <code>" in shown and "mcp.json</code>" in shown

@@ -95,3 +95,28 @@ def test_a_yaml_syntax_error_shows_its_line_and_keeps_the_last_form(page):
         page.keyboard.press("Backspace")
     expect(banner).to_be_hidden()
     expect(field).to_have_value("5")  # the form follows the fixed text again
+
+
+def test_status_lines_follow_the_editor_after_clone_rename_and_new(page):
+    """"cloned as X (not saved yet)" turns into what is edited now once the name changes; after Clone and New the
+    saved-recipes list no longer shows the recipe the editor stopped holding (#35)."""
+    from playwright.sync_api import expect
+
+    status, picked = page.locator("#recipe-status"), page.locator("#recipe-list input")
+    expect(picked).to_have_value("quickstart")
+    page.locator("#recipe-clone").click()
+    expect(status).to_have_text("cloned as quickstart-copy (not saved yet)")
+    expect(picked).to_have_value("")
+    name = page.locator("#field-name textarea")
+    name.fill("my-experiment")
+    name.blur()
+    expect(status).to_have_text("editing my-experiment (not saved yet)")
+    assert "name: my-experiment" in yaml_text(page)
+    page.locator("#recipe-list input").click()
+    page.get_by_role("option", name="quickstart", exact=True).click()
+    page.locator("#recipe-open").click()
+    expect(status).to_have_text("opened quickstart")
+    expect(picked).to_have_value("quickstart")
+    page.locator("#recipe-new").click()
+    expect(status).to_have_text("new recipe (not saved yet)")
+    expect(picked).to_have_value("")

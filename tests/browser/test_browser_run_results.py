@@ -139,6 +139,21 @@ def test_a_finished_job_shows_its_result_and_every_tab_follows(page, served):
     assert log_at_its_end(page), "the log box does not show its newest lines while it updates"
 
 
+def test_lists_follow_the_job_queue_in_a_page_that_never_opened_runs(page, served):
+    """A job started elsewhere (another page, the CLI's queue) while this page stays on Recipes: Trajectories and
+    Dashboards list its run all the same, with no reload and without the Runs tab ever opened."""
+    from studio.app.views import recipes as recipe_views
+
+    studio = served["studio"]
+    job = studio.jobs.submit(recipe_views.load_or_problem(studio, "judged"), ("evaluate",))
+    studio.jobs.wait(job, 60)
+    run = studio.jobs.get(job)["run_ids"]["evaluate"]
+    tab(page, "Trajectories")
+    wait_for_option(page, "traj-run", re.compile(rf"^{run} · judged evaluate \(evaluate, done\)"))
+    tab(page, "Dashboards")
+    wait_for_option(page, "dash-runs", re.compile(rf"^{run} · judged evaluate"))
+
+
 def test_an_unknown_recipe_reads_plainly(page):
     from playwright.sync_api import expect
 

@@ -81,3 +81,20 @@ def test_progress_in_a_log_is_a_line_a_tenth_not_a_line_a_redraw(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 11 and lines[0] == "generate (run 3): 1/100 0 failed, 0 correct, $0.0000"
     assert lines[-1].startswith("generate (run 3): 100/100 ")
+
+
+def test_tools_lists_a_failing_server_and_exits_2(cli, tmp_path):
+    """`launch.py tools` names the server that fails and exits with the status every command's errors have."""
+    import sys
+
+    from tests.support.paths import MCP_SERVERS
+
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {
+        "broken": {"command": sys.executable, "args": [str(MCP_SERVERS / "broken_start.py")]}}}))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\nformat: tools\ntools:\n  - mcp: broken\n  - mcp: calculator\n")
+    res = cli("tools", str(recipe), "--mcp-config", str(config))
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "tools[0] mcp `broken`: FAILED: " in res.stdout and "cannot open the database" in res.stdout
+    assert "tools[1] mcp `calculator`:\n  calculate: " in res.stdout and "Traceback" not in res.stderr

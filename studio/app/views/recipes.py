@@ -16,6 +16,7 @@ from studio.app.views.markdown import esc, plural
 from studio.app.views.state import Studio
 from studio.errors import StudioError
 from studio.owner import checks
+from studio.owner.config import OwnerConfigError
 from studio.recipe.edit import set_fields
 from studio.recipe.io import RecipeError, parse_recipe
 from studio.recipe.schema import Recipe
@@ -50,8 +51,13 @@ class ShippedName(RecipeError):
 
 
 def parse(studio: Studio, text: str, source: str = "recipe") -> Recipe:
-    """The recipe text validated against this studio's owner config (RecipeError naming field and line)."""
-    return parse_recipe(text, source, studio.owner)
+    """The recipe text validated against this studio's owner config (RecipeError naming field and line; a config
+    file that does not load is the one problem then, as no recipe can be checked against it)."""
+    try:
+        owner = studio.owner
+    except OwnerConfigError as exc:
+        raise RecipeError([f"cannot check the recipe: the studio's config: {exc}"]) from None
+    return parse_recipe(text, source, owner)
 
 
 def save_recipe(studio: Studio, text: str) -> tuple[Recipe, Path]:
@@ -91,6 +97,28 @@ def renamed(text: str, name: str) -> str:
         return set_fields(text, {"name": name})
     except RecipeError:
         return new_recipe_yaml(name)
+
+
+# Status lines about the recipe in the editor (Open, Clone, New, Save): an edit makes them stale.
+EDITOR_STATUS = ("opened ", "cloned as ", "new recipe", "✓ saved ", "editing ")
+
+
+def edit_status(studio: Studio, previous: str, text: str) -> str | None:
+    """The status line after an edit of the editor's text: a line about the recipe there ("cloned as X (not saved
+    yet)") says what is being edited now, under its current name; None keeps any other line (an upload's `path:`
+    to write, a problem) and one that still holds (the text is the saved recipe's)."""
+    if not (previous or "").startswith(EDITOR_STATUS):
+        return None
+    data = parsed(text) or {}
+    name = data.get("name") if isinstance(data.get("name"), str) else None
+    if name is None:
+        return "editing a recipe with no name yet (not saved)"
+    try:
+        if read_recipe(studio, name) == text:
+            return None
+    except KeyError:
+        pass
+    return f"editing **{esc(name)}** (not saved yet)"
 
 
 def unused_name(studio: Studio, base: str) -> str:

@@ -6,6 +6,7 @@ Imports the job queue, the results' insight and report, and the stages' run book
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from studio.app.jobs import ACTIVE
@@ -17,6 +18,9 @@ from studio.stages.estimate import Estimate
 from studio.stages.runs import PIPELINE
 
 STAGE_CHOICES = ("all", *PIPELINE)
+# A line of a worker's or server's log worth showing beside the studio's own: an error, not a library's warning.
+PROBLEM = re.compile(r"^(?!.*warn)(?=.*\b(error|exception|traceback|fatal|failed|killed|out of memory)\b)",
+                     re.IGNORECASE)
 
 
 def busy_message(studio: Studio, what: str) -> str | None:
@@ -194,10 +198,25 @@ def result_markdown(studio: Studio, run_ids: list[int], recipe: str | None) -> s
     return "\n\n".join(blocks)
 
 
+def start_message(job: dict[str, Any] | None) -> str:
+    """The line under Start about the job it queued, as that job stands now: queued, started, or nothing once it
+    is over (its result and status stand below then, and a stale "queued" would mislead)."""
+    if job is None or job["status"] not in ACTIVE:
+        return ""
+    said = "queued" if job["status"] == "queued" else "started"
+    return f"job {job['id']} {said}: {', '.join(job['stages'])} of **{esc(job['recipe'])}**"
+
+
 def job_log(job: dict[str, Any] | None) -> str:
+    """The studio's own lines of the job, then, of the logs its stage's processes write (the training worker, the
+    engine servers), only the lines that report a problem: their library warnings and per-request chatter stay in
+    the file, which the heading names where there is one."""
     if job is None:
         return ""
     text = "\n".join(job["log"])
     for log in job["stage_logs"]:
-        text += f"\n--- {log['title']} log (tail) ---\n" + "\n".join(log["lines"])
+        problems = [line for line in log["lines"] if PROBLEM.search(line)]
+        if problems:
+            where = f" (all of it in {log['path']})" if log.get("path") else ""
+            text += f"\n--- {log['title']}: problems in its log{where} ---\n" + "\n".join(problems)
     return text
