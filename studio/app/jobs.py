@@ -270,7 +270,8 @@ class JobQueue:
             self._measure_speed(job, p)
 
     def _measure_speed(self, job: Job, p: Progress) -> None:
-        """tokens/s: the trainer's own figure while training, else output tokens stored per second of the stage."""
+        """tokens/s: the trainer's own figure while training, else output tokens stored per second of the stage
+        (none while too few to mean anything: `stage_speed`)."""
         if p.stage == "train":
             speed = self.store.last_tokens_per_s(p.run_id)
         else:
