@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import duckdb
 
-from studio.outcomes import outcome
+from studio.outcomes import RENAMED, outcome
 
 
 def _step(stored: dict) -> SimpleNamespace:
@@ -141,7 +141,7 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
     ALTER TABLE runs ADD COLUMN owner_started DOUBLE;
     """,
-    # 6: what became of each episode (right, step limit reached, repeated the same search, ...).
+    # 6: what became of each episode (right, step limit reached, repeated the same call, ...).
     _outcomes,
     # 7: the self-improvement round a run belongs to (0: the recipe's own generate, train and evaluate).
     """
@@ -161,4 +161,6 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     ALTER TABLE trajectories ADD COLUMN messages JSON;
     ALTER TABLE trajectories ADD COLUMN offered_tools JSON;
     """,
+    # 11: outcomes named by tool call, not by search (a calculator agent never searches).
+    "".join(f"UPDATE trajectories SET outcome = '{new}' WHERE outcome = '{old}';\n" for old, new in RENAMED.items()),
 ]

@@ -26,11 +26,15 @@ OUTCOMES = (
     "not scored",                 # no gold answer to score against
     "invalid action",             # wrote an action that names no tool (nor finish) at least once
     "invalid call",               # called a tool with arguments that do not fit its schema
-    "repeated the same search",   # called a tool with the same argument twice
+    "repeated the same call",     # called a tool with the same argument twice
     "step limit reached",         # made to answer when its steps ran out
-    "answered without searching",
-    "wrong answer after searching",
+    "answered without a tool call",
+    "wrong answer after tool calls",
 )
+# Names of the last three before the tools were more than search (a store migration renames stored ones).
+RENAMED = {"repeated the same search": "repeated the same call",
+           "answered without searching": "answered without a tool call",
+           "wrong answer after searching": "wrong answer after tool calls"}
 
 
 def outcome(steps: Sequence[StepLike], finished: bool, correct: bool | None, invalid_actions: int,
@@ -53,7 +57,7 @@ def outcome(steps: Sequence[StepLike], finished: bool, correct: bool | None, inv
     calls = [(s.action, " ".join(s.argument.lower().split()))
              for s in steps if s.action not in ("", "finish", "invalid")]
     if len(calls) != len(set(calls)):
-        return "repeated the same search"
+        return "repeated the same call"
     if not finished:
         return "step limit reached"
-    return "wrong answer after searching" if calls else "answered without searching"
+    return "wrong answer after tool calls" if calls else "answered without a tool call"

@@ -121,7 +121,7 @@ def test_an_episode_reads_as_escaped_cards(served):
     client, ids = served["client"], served["ids"]
     key = next(r["key"] for r in served["store"].trajectories(ids["evaluate"], agent="prompted", question_id="q0"))
     meta, timeline, text = client.predict(ids["evaluate"], key, api_name="/open_episode")
-    assert "answered without searching" not in meta and "wrong answer after searching" in meta
+    assert "answered without a tool call" not in meta and "wrong answer after tool calls" in meta
     assert "<script>" not in timeline and "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in timeline
     assert timeline.count("step-card") == 2 and "✗ wrong" in timeline and text.startswith("Thought: try <script>")
 

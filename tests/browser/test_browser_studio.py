@@ -173,7 +173,7 @@ def test_a_trajectory_holding_script_tags_renders_as_text(page, served):
     expect(timeline).to_contain_text("search[<img src=x onerror=alert(1)>]")
     expect(timeline).to_contain_text("finish[<script>alert(2)</script>]")
     expect(timeline).to_contain_text("✗ wrong (gold: yes)")
-    expect(page.locator("#traj-meta")).to_contain_text("wrong answer after searching")
+    expect(page.locator("#traj-meta")).to_contain_text("wrong answer after tool calls")
     assert page.evaluate("window.__pwned") is None
     assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('__pwned'))")
     assert page.locator("#traj-table img, #traj-meta img, #traj-table script, #traj-timeline img, "

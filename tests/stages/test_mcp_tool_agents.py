@@ -77,7 +77,7 @@ def test_the_agent_calls_mcp_tools_by_name_and_sees_every_failure_as_an_observat
     assert episodes[7].invalid_actions == 2 and first[7].action == "invalid"  # no such tool: retried, then invalid
     assert episodes[8].invalid_actions == 2  # an excluded tool is not offered at all
     rows = [e.as_row() for e in episodes]
-    assert [r["outcome"] for r in rows[3:8]] == ["invalid call", "tool error", "wrong answer after searching",
+    assert [r["outcome"] for r in rows[3:8]] == ["invalid call", "tool error", "wrong answer after tool calls",
                                                  "invalid call", "invalid action"]
     assert all(e.error is None and e.tool == "mcp:toy" for e in episodes)
 

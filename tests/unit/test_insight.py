@@ -27,10 +27,10 @@ FINISH = Step(action="finish", argument="x")
     ({"correct": True}, "right"),
     ({"correct": None}, "not scored"),
     ({"invalid_actions": 1}, "invalid action"),
-    ({"steps": [SEARCH, Step(action="search", argument=" paris "), FINISH]}, "repeated the same search"),
+    ({"steps": [SEARCH, Step(action="search", argument=" paris "), FINISH]}, "repeated the same call"),
     ({"steps": [SEARCH, FINISH], "finished": False}, "step limit reached"),
-    ({"steps": [FINISH]}, "answered without searching"),
-    ({"steps": [SEARCH, FINISH]}, "wrong answer after searching"),
+    ({"steps": [FINISH]}, "answered without a tool call"),
+    ({"steps": [SEARCH, FINISH]}, "wrong answer after tool calls"),
 ])
 def test_every_episode_has_one_outcome(kwargs, expected):
     args = {"steps": [SEARCH, FINISH], "finished": True, "correct": False, "invalid_actions": 0, "error": None}
@@ -81,8 +81,8 @@ def test_two_agents_compared_question_by_question(store):
     fine = next(r for r in rows if r["agent"] == "finetuned")
     assert fine["em_lo"] <= fine["em"] <= fine["em_hi"] and fine["em_hi"] - fine["em_lo"] > 10
     counts = {(r["agent"], r["outcome"]): r["n"] for r in outcome_counts(store, [run])}
-    assert counts == {("finetuned", "right"): 5, ("finetuned", "answered without searching"): 1,
-                      ("prompted", "right"): 2, ("prompted", "answered without searching"): 4}
+    assert counts == {("finetuned", "right"): 5, ("finetuned", "answered without a tool call"): 1,
+                      ("prompted", "right"): 2, ("prompted", "answered without a tool call"): 4}
 
 
 def test_a_page_of_episodes_is_cut_and_counted_in_sql(store):
@@ -108,7 +108,27 @@ def test_episodes_stored_before_outcomes_get_theirs_on_open(tmp_path):
                [steps])
     db.close()
     with Store(path) as store:
-        assert store.trajectories(1)[0]["outcome"] == "repeated the same search"
+        assert store.trajectories(1)[0]["outcome"] == "repeated the same call"
+
+
+def test_outcomes_stored_under_their_search_names_are_renamed_by_tool_call_on_open(tmp_path):
+    """A store written when the last outcomes spoke of searching opens with the names a calculator agent fits."""
+    path = tmp_path / "searching.duckdb"
+    with Store(path):
+        pass
+    db = duckdb.connect(str(path))
+    db.execute("DELETE FROM schema_version")
+    db.execute("INSERT INTO schema_version VALUES (10)")
+    db.execute("INSERT INTO runs (name, stage, status) VALUES ('old', 'evaluate', 'done')")
+    for key, named in enumerate(["wrong answer after searching", "answered without searching",
+                                 "repeated the same search", "right"]):
+        db.execute("INSERT INTO trajectories (run_id, key, task, question_id, question, method, agent, text, steps, "
+                   "outcome) VALUES (1, ?, 'arithmetic', 'q', 'Q?', 'react', 'prompted', '', '[]', ?)",
+                   [str(key), named])
+    db.close()
+    with Store(path) as store:
+        assert [t["outcome"] for t in sorted(store.trajectories(1), key=lambda t: t["key"])] == [
+            "wrong answer after tool calls", "answered without a tool call", "repeated the same call", "right"]
 
 
 def test_dashboards_chart_intervals_and_outcomes_in_one_colour_per_agent(store):
@@ -126,7 +146,7 @@ def test_dashboards_chart_intervals_and_outcomes_in_one_colour_per_agent(store):
     fine_em = next(b for b in bars if b["name"] == "finetuned EM")
     assert fine_em["marker"]["color"] == AGENT_COLOURS["finetuned"] and fine_em["error_y"]["array"][0] > 0
     outcomes = spec["figures"][titles.index("What became of the episodes")]["data"]
-    assert {b["name"] for b in outcomes} == {"right", "answered without searching"}
+    assert {b["name"] for b in outcomes} == {"right", "answered without a tool call"}
     assert "EM 95%" in format_table(spec["scores"]).splitlines()[0]
 
 
