@@ -43,6 +43,7 @@ CSS = """
 .section-unused > button, .section-unused .label-wrap, .field-unused {opacity: 0.55}
 .field-unused [data-testid="block-info"], .unused-note {font-style: italic}
 .table-help {font-size: 0.85rem; padding: 0 0.5rem 0.4rem}
+#run-message td, #run-message th {overflow-wrap: break-word; word-break: normal}
 .hint {font-size: 0.85rem; color: var(--body-text-color-subdued)}
 .lane {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 0.5rem 0.7rem}
 .lane-head {margin-bottom: 0.4rem}

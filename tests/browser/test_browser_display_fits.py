@@ -1,7 +1,7 @@
 """What issue #35 found cut or covered, measured in Chromium: the compare table shows the gold and both answers of
 a long question without a scrollbar of its own, the share page's scores table fits a desktop window (and on a
-narrow one scrolls in its own box, its edge shaded), and no figure's legend lies over an axis title, its tick
-labels or the figure's title."""
+narrow one scrolls in its own box, its edge shaded), no figure's legend lies over an axis title, its tick labels
+or the figure's title, and the estimate's table breaks no word in two."""
 
 from __future__ import annotations
 
@@ -40,10 +40,33 @@ def busy_episodes():
     return made
 
 
+ESTIMATED = ("name: {name}\ntrajectories: {{source: import, task: hotpotqa, "
+             "path: studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json}}\n"
+             "student: {{max_steps: 30, batch_size: 2}}\n"
+             "evaluation: {{sets: [{{task: hotpotqa, split: eval250, n: 4}}], local_price_per_hour: 3.6}}\n")
+
+
+def estimated_before(store) -> None:
+    """A trained and evaluated recipe of the same student, which the estimate paces by (so it measures nothing)."""
+    from studio.recipe.io import parse_recipe
+    from studio.trajectories.episode import Episode
+
+    earlier = parse_recipe(ESTIMATED.format(name="earlier")).model_dump(mode="json")
+    train = store.create_run("earlier train", "train", earlier, "earlier")
+    for step in range(1, 4):
+        store.add_train_metric(train, step, loss=2.0, tokens_per_s=1000.0)
+    store.set_run_status(train, "done")
+    evaluate = store.create_run("earlier evaluate", "evaluate", earlier, "earlier")
+    store.add_episodes(evaluate, [Episode(task="hotpotqa", split="eval250", question_id=f"q{i}", question="Who?",
+                                          method="react", agent=agent, compute_s=2.0)
+                                  for i, agent in enumerate(["prompted", "finetuned"] * 2)])
+    store.set_run_status(evaluate, "done")
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """The studio over a store with an evaluation of two agents on long questions with long answers, and the saved
-    dashboard of a busy evaluation."""
+    """The studio over a store with an evaluation of two agents on long questions with long answers, the saved
+    dashboard of a busy evaluation, and a recipe to estimate by earlier runs."""
     from storage import Store
     from studio.app.jobs import JobQueue
     from studio.app.server import create_app, running
@@ -53,7 +76,9 @@ def served(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("fits")
     (tmp / "recipes").mkdir()
+    (tmp / "recipes" / "priced.yaml").write_text(ESTIMATED.format(name="priced"))
     with Store(tmp / "studio.duckdb") as store:
+        estimated_before(store)
         long = store.create_run("long answers", "evaluate", None, "demo")
         store.add_episodes(long, [Episode(task="hotpotqa", split="eval250", question_id=f"q{i}", question=QUESTION,
                                           method="react", agent=agent, gold=GOLD, prediction=answer(agent), em=0.0,
@@ -140,3 +165,45 @@ def test_no_legend_covers_a_title_or_the_tick_labels(browser, served, width):
         page.screenshot(path=str(SHOTS / f"dashboard-legends-{width}.png"), full_page=True)
     finally:
         context.close()
+
+
+# Every place where a cell's text continues on the next line between two letters: a word broken in two.
+BROKEN_WORDS_JS = """() => {
+  const broken = [], range = document.createRange();
+  for (const cell of document.querySelectorAll('#run-message td, #run-message th')) {
+    const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+      const text = node.textContent;
+      let top = null;
+      for (let i = 0; i < text.length; i++) {
+        range.setStart(node, i);
+        range.setEnd(node, i + 1);
+        const rect = range.getClientRects()[0];
+        if (!rect) continue;
+        if (top !== null && Math.round(rect.top) > top && /\\w/.test(text[i - 1]) && /\\w/.test(text[i]))
+          broken.push(text.slice(Math.max(0, i - 8), i) + '|' + text.slice(i, i + 8));
+        top = Math.round(rect.top);
+      }
+    }
+  }
+  const table = document.querySelector('#run-message table');
+  return {broken, table: table.getBoundingClientRect().width,
+          box: document.querySelector('#run-message').getBoundingClientRect().width};
+}"""
+
+
+@pytest.mark.parametrize("width", (1000, 600))
+def test_the_estimate_table_breaks_no_word_in_two(page, width):
+    """Gradio's table CSS (`overflow-wrap: anywhere`) broke "generate" into "gene" and "rate" in a narrow column;
+    the table's paths break after a `/` or `.` instead."""
+    from playwright.sync_api import expect
+
+    page.set_viewport_size({"width": width, "height": 1000})
+    tab(page, "Runs")
+    choose(page, "run-recipe", "priced")
+    page.locator("#run-estimate").click()
+    expect(page.locator("#run-message table")).to_contain_text("every stage above")
+    layout = page.evaluate(BROKEN_WORDS_JS)
+    print(width, "estimate table:", layout)
+    assert not layout["broken"], f"words broken in two: {layout['broken']}"
+    assert layout["table"] <= layout["box"] + 1, layout

@@ -33,11 +33,19 @@ def busy_message(studio: Studio, what: str) -> str | None:
     return None
 
 
+def _breakable(text: str) -> str:
+    """Text for a cell that breaks between words only, escaped, with a `<wbr>` (which a copied path does not keep)
+    after each `/` and `.` before a word (not "tokens/s", "$3.60"): where a path or a setting's name may break."""
+    return re.sub(r"([/.])(?=[A-Za-z]{2})", r"\1<wbr>", esc(text))
+
+
 def estimate_markdown(found: Estimate) -> str:
-    """The estimate as a Markdown table (every cell escaped), the totals first: what a new user asks."""
+    """The estimate as a Markdown table (every cell escaped), the totals first: what a new user asks. Its cells
+    break between words only (the studio's CSS for #run-message), its paths where `_breakable` says: Gradio's own
+    table CSS, `overflow-wrap: anywhere`, let a narrow column break "generate" into "gene" and "rate"."""
     total = {line.item: line.shown for line in found.lines if line.stage == "total"}
     lines = ["| stage | what | estimate | from |", "| --- | --- | --- | --- |"]
-    lines += [f"| {esc(line.stage)} | {esc(line.item)} | {esc(line.shown)} | {esc(line.basis)} |"
+    lines += [f"| {esc(line.stage)} | {esc(line.item)} | {esc(line.shown)} | {_breakable(line.basis)} |"
               for line in found.lines]
     head = f"**Estimate for {esc(found.recipe)}** (before Start)"
     if total:
