@@ -81,7 +81,7 @@ def test_every_list_follows_the_job_queue(served, finished):
     assert all(update == {"__type__": "update"} for update in again)  # nothing changed: nothing sent
 
 
-def test_the_jobs_table_keeps_time_while_a_job_runs(served, finished):
+def test_the_jobs_and_runs_tables_follow_while_a_job_runs(served, finished):
     from studio.recipe.schema import Recipe
 
     client, studio, runner = served["client"], served["studio"], served["runner"]
@@ -93,9 +93,12 @@ def test_the_jobs_table_keeps_time_while_a_job_runs(served, finished):
             time.sleep(0.02)
         first = {row[0]: row[5] for row in poll(client, job_id)["jobs"]["data"]}[job_id]
         time.sleep(0.5)
-        later = poll(client, job_id)["jobs"]
+        shown = poll(client, job_id)
+        later, runs = shown["jobs"], shown["runs"]
         assert later != {"__type__": "update"}, "the jobs table was not sent while the job runs"
         assert {row[0]: row[5] for row in later["data"]}[job_id] > first
+        assert runs != {"__type__": "update"}, "the runs table lags the counters while the job runs (#35)"
+        assert "slow generate" in [row[1] for row in runs["data"]]  # the run the job's stage has open
     finally:
         gate.set()
         runner.gate = None
