@@ -163,4 +163,14 @@ MIGRATIONS: list[str | Callable[[duckdb.DuckDBPyConnection], None]] = [
     """,
     # 11: outcomes named by tool call, not by search (a calculator agent never searches).
     "".join(f"UPDATE trajectories SET outcome = '{new}' WHERE outcome = '{old}';\n" for old, new in RENAMED.items()),
+    # 12: each estimate's time for a stage, by the settings it was made for, to set beside the run's actual time.
+    """
+    CREATE TABLE estimates (
+        recipe_name VARCHAR NOT NULL,
+        stage VARCHAR NOT NULL,
+        fingerprint VARCHAR NOT NULL,
+        seconds DOUBLE NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    );
+    """,
 ]

@@ -165,6 +165,17 @@ class Reads:
             "WHERE r.stage = 'evaluate' AND t.agent = ? AND json_extract_string(r.recipe, ?) = ?",
             [agent, model_field, model])[0]
 
+    def run_time(self, run_id: int) -> dict[str, Any]:
+        """A run's time: how long it took (actual_s: from its last start to its end, for a run that is done) and
+        what the last estimate of its recipe's stage with the same settings made before that start said
+        (predicted_s); each None when there is none."""
+        rows = self.query(
+            "SELECT CASE WHEN r.status = 'done' THEN date_diff('millisecond', r.started_at, r.finished_at) / 1000.0 "
+            "END AS actual_s, (SELECT e.seconds FROM estimates e WHERE e.recipe_name = r.recipe_name AND e.stage = "
+            "r.stage AND e.fingerprint = r.fingerprint AND e.created_at <= r.started_at ORDER BY e.created_at DESC "
+            "LIMIT 1) AS predicted_s FROM runs r WHERE r.id = ?", [run_id])
+        return rows[0] if rows else {"actual_s": None, "predicted_s": None}
+
     def finetuned_right_rate(self, recipe_name: str) -> float | None:
         """The share (0 to 1) of the recipe's fine-tuned evaluation episodes that were right; None for none."""
         return self.query("SELECT avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS r FROM trajectories t JOIN runs r "

@@ -1,4 +1,4 @@
-"""One DuckDB file holds recipes, runs, trajectories, training metrics, the tool cache and dashboards.
+"""One DuckDB file holds recipes, runs, trajectories, training metrics, the tool cache, dashboards and estimates.
 
 DuckDB lets one process open a file for writing; a second one gets a `StoreLockedError` that names
 the holder. Every write commits at once, so a crash loses at most the episodes in flight. Every read outside
@@ -314,6 +314,12 @@ class Store(Reads):
             "INSERT OR REPLACE INTO tool_cache (backend, query, top_k, result) VALUES (?, ?, ?, ?)",
             [backend, query, top_k, json.dumps(result)],
         )
+
+    # -- estimates ----------------------------------------------------------------------------
+    def save_estimate(self, recipe_name: str, stage: str, fingerprint: str, seconds: float) -> None:
+        """What an estimate said a stage of these settings would take, for its run to be checked against."""
+        self._exec("INSERT INTO estimates (recipe_name, stage, fingerprint, seconds) VALUES (?, ?, ?, ?)",
+                   [recipe_name, stage, fingerprint, seconds])
 
     # -- dashboards ---------------------------------------------------------------------------
     def save_dashboard(self, dashboard_id: str, title: str, run_ids: list[int], spec: dict[str, Any]) -> None:

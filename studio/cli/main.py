@@ -159,6 +159,7 @@ def _plain_progress():
 def cmd_run(args: argparse.Namespace) -> int:
     from studio.recipe.io import load_recipe
     from studio.stages.pipeline import after_run_dashboard, evaluated, run_recipe
+    from studio.stages.timing import ESTIMATED, run_time
 
     recipe = load_recipe(args.recipe, owner(args))
     stages = args.stages or PIPELINE
@@ -167,7 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         with progress_bars() as progress:
             results = run_recipe(recipe, store, stages, progress)
         for stage, result in results.items():
-            print(f"{stage}: {result.summary()}")
+            took = run_time(store, result.run_id) if stage in ESTIMATED else None
+            print(f"{stage}: {result.summary()}" + (f"; time {took}" if took else ""))
         if evaluated(results):
             from studio.results.scores import format_table, scores
 
@@ -348,11 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("estimate", cmd_estimate, "Estimate a recipe's teacher calls, tokens and dollars, search calls, training "
             "and evaluation time and each stage's cost, from a dry run of a few questions on the teacher (a remote "
             "teacher bills them) and this machine's pace: earlier runs in the store, else a few training steps and "
-            "evaluation episodes measured now.")
+            "evaluation episodes measured now; stages already run show their time beside the estimate made before "
+            "them (as `run` does).")
     p.add_argument("recipe", type=Path)
     p.add_argument("--sample", type=whole_number(1, 50, "a number of questions"), default=2,
-                   help="questions per method in the dry run, and evaluation episodes measured per method "
-                   "(default: 2)")
+                   help="questions per method in the teacher's dry run (default: 2); evaluation is measured on as "
+                   "many questions as it runs at once (engine.parallel)")
     p.add_argument("--no-measure", action="store_true",
                    help="do not measure what this store has no earlier run to time by (training steps, evaluation "
                    "episodes); those figures stay unknown")

@@ -4,9 +4,11 @@ time, evaluation episodes and time, and what each stage costs.
 The teacher's figures come from a dry run: the teacher answers a few of the recipe's questions with each
 method through the one episode path (`episodes.run_episodes`, with no run: nothing is stored), and the
 per-episode means are multiplied by the episodes still to run. Training and evaluation time come from this
-machine's pace (`pace.py`: earlier runs in the store, else measured now). Local models bill the evaluation's
-`local_price_per_hour` (usually $0) for their machine time; a remote teacher bills its tokens. This module owns the
-estimate's plan, its lines and their sums; it imports the stages' pace, and the stages it estimates lazily.
+machine's pace (`pace.py`: earlier runs in the store, else measured now): each agent's evaluation starts its model
+once, then runs its episodes at the pace measured with as many in flight as the run has. Local models bill the
+evaluation's `local_price_per_hour` (usually $0) for their machine time; a remote teacher bills its tokens. This
+module owns the estimate's plan, its lines and their sums, and stores each stage's time for its run to be set
+beside (`timing.py`); it imports the stages' pace and timing, and the stages it estimates lazily.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from studio.llm.base import Backend, Completion, Request
 from studio.recipe.fingerprint import fingerprint
 from studio.recipe.schema import Recipe
 from studio.stages.pace import Pace
+from studio.stages.timing import ESTIMATED, minutes, recipe_times, remember
 from studio.tasks import Question
 from studio.trajectories.episode import Episode
+
+EARLIER = "runs of these settings, their time beside the estimate before them"
 
 
 @dataclass
@@ -39,7 +44,7 @@ class Line:
         if self.unit == "USD":  # cents, or the first figures of a sum below a cent that is not zero
             return f"${self.value:.4f}" if 0 < self.value < 0.01 else f"${self.value:,.2f}"
         if self.unit == "s":
-            return f"{self.value / 60:,.1f} min"
+            return minutes(self.value)
         return f"{self.value:,.0f} {self.unit}".strip()
 
 
@@ -47,6 +52,7 @@ class Line:
 class Estimate:
     recipe: str
     lines: list[Line] = field(default_factory=list)
+    earlier: list[str] = field(default_factory=list)  # the recipe's finished stages: their runs' time, as predicted
 
     def add(self, stage: str, item: str, value: float | None, unit: str, basis: str) -> None:
         self.lines.append(Line(stage, item, value, unit, basis))
@@ -55,12 +61,15 @@ class Estimate:
         return next((line.value for line in self.lines if (line.stage, line.item) == (stage, item)), None)
 
     def table(self) -> str:
-        """The estimate as a plain-text table."""
+        """The estimate as a plain-text table, then the recipe's finished runs' times beside their estimates."""
         rows = [("stage", "what", "estimate", "from")]
         rows += [(line.stage, line.item, line.shown, line.basis) for line in self.lines]
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
-                         for r in rows)
+        table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
+                          for r in rows)
+        if self.earlier:
+            table += "\n\n" + EARLIER + ":\n" + "\n".join(self.earlier)
+        return table
 
 
 class _Counting:
@@ -80,7 +89,8 @@ class _Counting:
 def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | None = None,
              measure: bool = True) -> Estimate:
     """The recipe's estimate; the dry run asks the teacher `sample` questions per method (or uses `backend`).
-    With `measure`, a pace this store has not seen yet is measured now (about half a minute on 2 cores)."""
+    With `measure`, a pace this store has not seen yet is measured now (a few optimizer steps, and as many
+    evaluation episodes as the evaluation runs at once: a minute or two on 2 cores)."""
     from studio.stages.rounds import round_questions
     from studio.tasks import draw
 
@@ -98,12 +108,14 @@ def estimate(recipe: Recipe, store: Store, sample: int = 2, backend: Backend | N
     examples, basis, rows = _training_rows(recipe, store, expected, dry_run)
     if recipe.data.max_examples is not None:
         examples = min(examples, recipe.data.max_examples)
-    pace = Pace(recipe, store, rows, questions[:sample], measure)
+    pace = Pace(recipe, store, rows, questions, measure)
     _train(recipe, store, examples, basis, pace, out)
     _evaluate(recipe, store, questions, pace, out)
     if recipe.rounds.count:
         _rounds(recipe, store, examples, pace, out)
     _total(out)
+    out.earlier = recipe_times(recipe, store)
+    remember(recipe, store, {stage: out.value(stage, "time") for stage in ESTIMATED})
     return out
 
 
@@ -236,7 +248,7 @@ def _evaluate(recipe: Recipe, store: Store, questions: list[Question], pace: Pac
         if found is None:
             unknown.append(agent)
             continue
-        seconds, cost = seconds + found.seconds * remaining, cost + found.cost * remaining
+        seconds, cost = seconds + found.seconds_for(remaining), cost + found.cost_for(remaining)
         bases += [found.basis, found.note]
     out.add("evaluate", "episodes", total, "", f"{len(questions)} questions x agents x methods x noise levels, "
             "minus those done")
@@ -267,8 +279,9 @@ def _rounds(recipe: Recipe, store: Store, teacher_examples: float, pace: Pace, o
             f"{rounds.samples} attempt(s) x {len(rounds.methods)} method(s)")
     out.add("rounds", "evaluation episodes", evaluations, "", f"{rounds.count} round(s) x the evaluation sets")
     episode = pace.episode("finetuned")
+    starts = 2 * rounds.count  # each round starts the student for its attempts, then for its evaluation
     out.add("rounds", "time (attempts and evaluations)",
-            None if episode is None else episode.seconds * (attempts + evaluations), "s",
+            None if episode is None else episode.seconds_for(attempts + evaluations, starts), "s",
             "; ".join(b for b in (episode.basis, episode.note) if b) if episode is not None else
             pace.why_not.get("prompted", "no fine-tuned evaluation in this store to measure by"))
     right = store.finetuned_right_rate(recipe.name) or 0.0
@@ -290,7 +303,7 @@ def _rounds(recipe: Recipe, store: Store, teacher_examples: float, pace: Pace, o
         out.add("rounds", "time (training)", train_s, "s", training.basis)
     cost, why = _machine_cost(recipe, train_s)
     out.add("rounds", "cost", None if cost is None or episode is None else
-            cost + episode.cost * (attempts + evaluations), "USD", why)
+            cost + episode.cost_for(attempts + evaluations, starts), "USD", why)
 
 
 def _total(out: Estimate) -> None:

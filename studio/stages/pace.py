@@ -2,9 +2,12 @@
 one evaluation episode of an agent costs in machine seconds and dollars. Earlier runs in the store give it where
 there are some (the last finished train run of the same student, the machine seconds per episode of earlier
 evaluations of the same model and agent), else it is measured now: a few optimizer steps of the real training
-worker, started as the train stage starts it, on a typical step's rows in a temporary folder, and a few evaluation
-episodes of the student on the recipe's engine through the one episode path. Nothing measured is stored. Imports
-the stages' train, runner and episodes lazily, and what they import.
+worker, started as the train stage starts it, on a typical step's rows in a temporary folder, and evaluation episodes
+of the student the way the evaluation runs them: on the recipe's engine, as many in flight as it runs at once
+(`engine.parallel`: llama-server's slots batch them), through the one episode path. What an evaluation pays once
+(start the engine, convert or load the model, build the prompt's template, start the tools) is kept apart from what
+it pays per episode, so that a dry run of a few episodes is not multiplied into hours. Nothing measured is stored.
+Imports the stages' train, runner and episodes lazily, and what they import.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from storage import Store
 from studio.errors import StudioError
 from studio.recipe.schema import Recipe, Student
 from studio.tasks import Question
+from studio.trajectories.episode import Episode
 
 MEASURE_STEPS = 3  # optimizer steps the training probe runs on one step's rows; the first warms up, not counted
 MEASURE_TIMEOUT_S = 600  # a probe that takes longer leaves the figure open
@@ -38,12 +42,32 @@ class TrainPace:
 
 @dataclass
 class EpisodePace:
-    """Machine seconds and dollars of one evaluation episode of an agent."""
+    """Machine seconds and dollars of one evaluation episode of an agent, and what starting its model costs once
+    per evaluation (0 when paced by earlier runs, which store only their episodes)."""
 
     seconds: float
     cost: float
     basis: str
     note: str = ""  # what stands in for what
+    start_s: float = 0.0
+    start_cost: float = 0.0
+
+    def seconds_for(self, episodes: int, starts: int = 1) -> float:
+        """Seconds of `episodes` episodes that start the model `starts` times; nothing when none run."""
+        return starts * self.start_s + episodes * self.seconds if episodes else 0.0
+
+    def cost_for(self, episodes: int, starts: int = 1) -> float:
+        """Dollars of `episodes` episodes that start the model `starts` times; nothing when none run."""
+        return starts * self.start_cost + episodes * self.cost if episodes else 0.0
+
+
+def dry_run_split(wall_s: float, episodes: list[Episode]) -> tuple[float, float]:
+    """A dry run's wall seconds as (once, per episode). The episodes' model calls, each call's time shared out among
+    the episodes it served (`compute_s`: what they cost in flight together), are paid per episode, averaged over
+    the episodes that did not fail (an error's seconds time the failure, not the model); the rest of the wall time
+    (starting the engine and the tools, converting or loading the model, the prompt's template) is paid once."""
+    timed = [e.compute_s for e in episodes if not e.error]
+    return max(0.0, wall_s - sum(e.compute_s for e in episodes)), statistics.fmean(timed)
 
 
 class Pace:
@@ -90,14 +114,22 @@ class Pace:
         probe = "teacher" if agent == "teacher" else "prompted"
         if probe not in self._measured and self.measure:
             try:
-                self._measured[probe] = measure_episodes(self.recipe, self.store, probe, self.questions)
+                self._measured[probe] = measure_episodes(self.recipe, self.store, probe,
+                                                         probe_questions(self.recipe, probe, self.questions))
             except StudioError as exc:
                 self._measured[probe], self.why_not[probe] = None, str(exc)
         found = self._measured.get(probe)
         if found is None or agent == probe:
             return found
-        return EpisodePace(found.seconds, found.cost, found.basis,
-                           "the fine-tuned agent, not trained yet, paced as the prompted student")
+        return replace(found, note="the fine-tuned agent, not trained yet, paced as the prompted student")
+
+
+def probe_questions(recipe: Recipe, agent: str, questions: list[Question]) -> list[Question]:
+    """The evaluation questions to time `agent` on: as many as the evaluation runs at once (fewer episodes in
+    flight than the run has would time a batch the engine never sees)."""
+    from studio.stages.runner import in_flight
+
+    return questions[:in_flight(recipe, agent)]
 
 
 def measure_training(recipe: Recipe, store: Store, rows: list[dict]) -> TrainPace:
@@ -166,25 +198,32 @@ def typical_step(rows: list[dict], student: Student, draws: int = 51) -> list[di
 
 
 def measure_episodes(recipe: Recipe, store: Store, agent: str, questions: list[Question]) -> EpisodePace:
-    """Evaluation episodes of `agent` (the prompted student or the teacher) on `questions` with each method,
-    on the engine the run will use; nothing is stored."""
+    """Evaluation episodes of `agent` (the prompted student or the teacher) on `questions` with each method, as the
+    evaluation runs them: on its engine, started as it starts it, as many in flight as `questions` (see
+    `probe_questions`); nothing is stored. The wall time is split by `dry_run_split`."""
     from studio.llm.engines import resolved_name
     from studio.stages.episodes import Part, Plan, run_episodes
-    from studio.stages.runner import agent_backend, open_environment
+    from studio.stages.runner import agent_backend, in_flight, machine_price_per_hour, open_environment
     from studio.stages.runs import StageContext
 
     ev = recipe.evaluation
+    started = time.perf_counter()
     with agent_backend(recipe, agent, None) as model, open_environment(recipe, store) as env:
         plan = Plan("evaluate", [Part(agent, method, questions) for method in ev.methods], models={agent: model})
         episodes = run_episodes(StageContext(recipe, store), plan, env)  # nothing stored
+    wall_s = time.perf_counter() - started
     failed = [e.error for e in episodes if e.error]
-    episodes = [e for e in episodes if not e.error]  # an error's seconds time the failure, not the model
-    if not episodes:
+    timed = [e for e in episodes if not e.error]
+    if not timed:
         raise StudioError("could not time an evaluation episode: " + (failed[0] if failed else "none ran"))
     if agent == "teacher":
         who = "the teacher on " + ("its endpoint" if recipe.teacher.backend == "openai" else
                                    resolved_name(recipe.teacher.engine))
     else:
         who = f"the prompted student on {resolved_name(ev.engine)}"
-    return EpisodePace(statistics.fmean(e.compute_s for e in episodes), statistics.fmean(e.cost for e in episodes),
-                       f"measured now: {len(episodes)} episode(s) of {who}, {len(questions)} at a time")
+    start_s, per_episode = dry_run_split(wall_s, episodes)
+    at_once = min(in_flight(recipe, agent), len(questions))
+    return EpisodePace(per_episode, statistics.fmean(e.cost for e in timed),
+                       f"measured now: {len(timed)} episode(s) of {who}, {at_once} at a time as the evaluation runs "
+                       f"them, plus {start_s:.0f} s once to start the model and the tools",
+                       start_s=start_s, start_cost=start_s * machine_price_per_hour(recipe, agent, "evaluate") / 3600)

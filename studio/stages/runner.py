@@ -57,6 +57,13 @@ def in_flight(recipe: Recipe, agent: str) -> int:
     return teacher_in_flight(recipe.teacher) if agent == "teacher" else recipe.evaluation.engine.parallel
 
 
+def machine_price_per_hour(recipe: Recipe, agent: str, purpose: Purpose) -> float:
+    """What an hour of an agent's machine time costs: nothing for generation or a remote teacher (whose price is
+    per token), else the evaluation's `local_price_per_hour`."""
+    remote = agent == "teacher" and recipe.teacher.backend == "openai"
+    return 0.0 if remote or purpose == "generate" else recipe.evaluation.local_price_per_hour
+
+
 @dataclass(frozen=True)
 class Environment:
     """What an agent acts in: the recipe's tools, and the scorers its answers are judged by."""
@@ -100,12 +107,11 @@ def episode_runner(recipe: Recipe, agent: str, method: str, model: Backend, env:
                    purpose: Purpose = "evaluate", noise: float = 0.0, one_at_a_time: bool = False,
                    on_step: Callable[[Episode], None] | None = None) -> EpisodeRunner | ToolCallRunner:
     """An agent's episodes with one method on `model` in the recipe's environment and format: its prompt, how many go
-    at once (`one_at_a_time` for a single question), and what its machine time costs (nothing for generation or a
-    remote teacher, whose price is per token). `on_step` sees each open episode after every model call."""
-    remote = agent == "teacher" and recipe.teacher.backend == "openai"
-    price = 0.0 if remote or purpose == "generate" else recipe.evaluation.local_price_per_hour
+    at once (`one_at_a_time` for a single question), and what its machine time costs (`machine_price_per_hour`).
+    `on_step` sees each open episode after every model call."""
     spec = agent_spec(recipe, agent, method, purpose)
-    common = {"in_flight": 1 if one_at_a_time else in_flight(recipe, agent), "noise": noise, "price_per_hour": price,
+    common = {"in_flight": 1 if one_at_a_time else in_flight(recipe, agent), "noise": noise,
+              "price_per_hour": machine_price_per_hour(recipe, agent, purpose),
               "scorer": env.scorer, "examples": custom_examples(recipe), "on_step": on_step}
     if recipe.format == "tools":
         return ToolCallRunner(chat_model(recipe, agent, model), env.tools, spec, **common)

@@ -16,6 +16,7 @@ from studio.recipe.io import load_recipe
 from studio.stages.estimate import estimate
 from studio.stages.generate import generate
 from tests.support.agents import recipe_for
+from tests.support.openai_server import Reply
 from tests.support.owner import owner_config
 
 FACTOR = 2.0  # the stated agreement: estimated and actual teacher tokens within 2x of each other
@@ -73,19 +74,19 @@ def test_a_trained_recipe_estimates_no_more_training(trained_agent, tmp_path):
 
 def test_the_first_estimate_measures_training_and_evaluation(cli, tmp_path):
     """A new user's first estimate, on a fresh store: training and evaluation are timed by a few optimizer steps
-    and episodes measured now (the bundled model, loaded for real), every stage has a dollar figure, and
-    nothing of the measurement is stored."""
+    and episodes measured now (the bundled model, loaded for real; as many episodes as the evaluation runs at
+    once, its engine's 16 slots), every stage has a dollar figure, and nothing of the measurement is stored."""
     from storage import Store
 
-    res = cli("estimate", "recipes/quickstart.yaml")
+    res = cli("estimate", "recipes/quickstart.yaml", timeout=600)  # 16 episodes measured: minutes on a busy CPU
     assert res.returncode == 0, res.stderr
     shown = res.stdout
     assert "unknown" not in shown, shown
     train = re.search(r"^train +time +([\d.,]+) min +measured now: 3 optimizer steps of typical length on this ",
                       shown, re.M)
-    evaluate = re.search(r"^evaluate +time +([\d.,]+) min +measured now: 2 episode\(s\) of the prompted student "
-                         r"on \S+, 2 at a time; the fine-tuned agent, not trained yet, paced as the prompted", shown,
-                         re.M)
+    evaluate = re.search(r"^evaluate +time +([\d.,]+) min +measured now: 16 episode\(s\) of the prompted student "
+                         r"on \S+, 16 at a time as the evaluation runs them, plus \d+ s once to start the model and "
+                         r"the tools; the fine-tuned agent, not trained yet, paced as the prompted", shown, re.M)
     assert train and evaluate, shown
     assert float(train[1]) > 0 and float(evaluate[1]) > 0
     for stage in ("generate", "train", "evaluate", "total"):
@@ -145,6 +146,66 @@ def test_an_engine_that_fails_leaves_the_evaluation_open_and_says_why(store):
     assert found.value("train", "time") > 0  # paced by the earlier run, nothing measured
     assert found.value("evaluate", "time") is None and found.value("total", "cost") is None
     assert "could not time an evaluation episode: connection error" in found.table()
+
+
+def served_recipe(url: str, n: int, parallel: int = 16) -> str:
+    """A recipe whose prompted student is evaluated on the OpenAI-compatible server at `url` (the `server` engine,
+    at the endpoint `box` an owner's config declares there), as YAML."""
+    return ("name: served\ntrajectories: {source: import, task: hotpotqa, path: "
+            "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json}\n"
+            f"evaluation: {{sets: [{{task: hotpotqa, split: eval250, n: {n}}}], agents: [prompted], "
+            f"engine: {{name: server, endpoint: box, parallel: {parallel}}}}}\n")
+
+
+FINISH = "Thought: I know it.\nAction: finish[yes]"  # every episode ends in one model call
+
+
+def test_the_evaluation_is_timed_on_its_engine_with_as_many_episodes_in_flight_as_it_runs(store, serve):
+    """The estimate's dry run of the evaluation goes to the evaluation's engine with `engine.parallel` episodes in
+    flight, as the evaluate stage runs them, whatever the teacher's `sample` (#35: 2 episodes timed 2 at a time,
+    multiplied by 100, said 55 minutes for an evaluation of 6)."""
+    from studio.owner.config import Endpoint
+    from studio.recipe.io import parse_recipe
+
+    server = serve(lambda call: Reply(text=FINISH, delay=0.3))  # slow enough for the episodes to overlap
+    recipe = parse_recipe(served_recipe(server.url, n=6, parallel=4),
+                          owner=owner_config(endpoints={"box": Endpoint("box", (server.url,))}))
+    earlier_training(store, recipe.model_dump(mode="json"))
+    found = estimate(recipe, store, sample=1)
+    assert len(server.calls) == 4 and server.max_inflight == 4  # 4 questions at once, of the 6 to run
+    assert {call.payload["model"] for call in server.calls} == {recipe.student.model}
+    assert "measured now: 4 episode(s) of the prompted student on server, 4 at a time as the evaluation runs " \
+           "them, plus" in found.table()
+    assert found.value("evaluate", "time") > 0
+
+
+def test_a_run_shows_its_time_beside_the_estimate_made_before_it(cli, tmp_path, serve):
+    """`launch.py run` prints each stage's time beside what the last estimate of its settings said, and a later
+    estimate lists the finished runs the same way."""
+    from storage import Store
+    from studio.trajectories.episode import Episode
+
+    server = serve(lambda call: Reply(text=FINISH))
+    (tmp_path / "mcp.json").write_text(json.dumps({"endpoints": {"box": {"base_url": server.url}}}))
+    path = tmp_path / "served.yaml"
+    path.write_text(served_recipe(server.url, n=3))
+    with Store(tmp_path / "cli.duckdb") as store:  # an earlier evaluation paces this one: 2 s an episode
+        earlier = store.create_run("earlier evaluate", "evaluate", {"student": {"model": "bundled:gemma-3-270m"}})
+        store.add_episodes(earlier, [Episode(task="hotpotqa", question_id="q", question="Who?", method="react",
+                                             agent="prompted", split="eval250", compute_s=2.0)])
+        store.set_run_status(earlier, "done")
+    estimated = cli("estimate", str(path), "--no-measure")
+    assert estimated.returncode == 0, estimated.stderr
+    assert re.search(r"^evaluate +time +0\.1 min +machine seconds per episode", estimated.stdout, re.M), \
+        estimated.stdout  # 3 questions at 2 s
+    ran = cli("run", str(path), "--stages", "evaluate", "--dashboard", str(tmp_path / "dashboard.html"))
+    assert ran.returncode == 0, ran.stderr
+    shown = re.search(r"^evaluate: run (\d+): 3 episodes ran.*; time predicted 0\.1 min / actual [\d.,]+ min$",
+                      ran.stdout, re.M)
+    assert shown, ran.stdout
+    again = cli("estimate", str(path), "--no-measure")
+    assert re.search(rf"^evaluate run {shown[1]}: predicted 0\.1 min / actual [\d.,]+ min$", again.stdout, re.M), \
+        again.stdout
 
 
 @pytest.fixture(scope="module")
