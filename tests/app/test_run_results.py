@@ -111,3 +111,47 @@ def test_an_unknown_recipe_says_so_plainly(served, api, args):
     shown = served["client"].predict(*args, api_name=api)
     message = shown[0] if api == "/start_job" else shown if api == "/estimate" else shown[1]
     assert message == "⚠ no recipe named no-such: save it in the Recipes tab first"
+
+
+SERVED = ("name: served\ntrajectories: {source: import, task: hotpotqa, path: "
+          "studio/tasks/data/fireact/finetune/alpaca_format/hotpotqa.json}\n"
+          "evaluation: {sets: [{task: hotpotqa, split: eval250, n: 3}], agents: [prompted], "
+          "engine: {name: server, endpoint: box}}\n")  # the prompted student on the owner's server `box`
+
+
+def test_a_finished_job_shows_each_runs_time_beside_the_estimate_before_it(tmp_path, serve):
+    """Estimate, then Start (the real pipeline, its student on a scripted server): the job's result, the run's detail
+    and the next estimate show the evaluation's time beside what the estimate said (#35: 55.2 min predicted, 6.5
+    taken, and nothing in the studio said so)."""
+    import json
+    import re
+
+    from gradio_client import Client
+
+    from studio.stages.pipeline import run_recipe
+    from tests.support.openai_server import Reply
+
+    server = serve(lambda call: Reply(text="Thought: I know it.\nAction: finish[yes]"))
+    (tmp_path / "mcp.json").write_text(json.dumps({"endpoints": {"box": {"base_url": server.url}}}))
+    with serving(tmp_path, run_recipe) as found:
+        store, studio = found["store"], found["studio"]
+        train = store.create_run("earlier train", "train", {"student": {"model": "bundled:gemma-3-270m"}})
+        store.add_train_metric(train, 1, loss=2.0, tokens_per_s=1000.0)  # paces training: nothing measured
+        store.set_run_status(train, "done")
+        client = Client(found["url"] + "/", verbose=False)
+        assert "saved" in client.predict(SERVED, api_name="/save_recipe")[0]
+        estimated = client.predict("served", api_name="/estimate")
+        predicted = re.search(r"\| evaluate \| time \| ([\d.]+ min) \|", estimated)
+        assert predicted, estimated
+        message, _ = client.predict("served", "evaluate", api_name="/start_job")
+        job_id = int(message.split()[1])
+        snap = studio.jobs.wait(job_id, 60)
+        assert snap["status"] == "done", snap["log"]
+        run_id = snap["run_ids"]["evaluate"]
+        result = poll(client, job_id)["result"]
+        assert f"- **evaluate** (run {run_id}): predicted {predicted[1]} / actual " in result, result
+        info, _loss = client.predict(run_id, api_name="/open_run")
+        assert f"time: predicted {predicted[1]} / actual " in info, info
+        again = client.predict("served", api_name="/estimate")
+        assert f"- evaluate run {run_id}&#58; predicted {predicted[1]} / actual " in again, again
+        client.close()

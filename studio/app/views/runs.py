@@ -1,7 +1,8 @@
 """The Runs tab's views: the job queue's jobs and their live counters, the stored runs with each agent's EM, one
-run's details and an evaluate run's result (with the McNemar test of fine-tuned against prompted), the estimate.
+run's details and an evaluate run's result (with the McNemar test of fine-tuned against prompted), the estimate,
+and each finished run's time beside the estimate made before it.
 
-Imports the job queue, the results' insight and report, and the stages' run bookkeeping.
+Imports the job queue, the results' insight and report, and the stages' run bookkeeping and timing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from studio.app.views.markdown import chance, esc, link, plural
 from studio.app.views.recipes import recipe_names
 from studio.app.views.state import Studio
 from studio.results.insight import AgentScore, agent_scores, run_result
-from studio.stages.estimate import Estimate
+from studio.stages.estimate import EARLIER, Estimate
 from studio.stages.runs import PIPELINE
+from studio.stages.timing import run_time
 
 STAGE_CHOICES = ("all", *PIPELINE)
 # A line of a worker's or server's log worth showing beside the studio's own: an error, not a library's warning.
@@ -50,7 +52,10 @@ def estimate_markdown(found: Estimate) -> str:
     head = f"**Estimate for {esc(found.recipe)}** (before Start)"
     if total:
         head += f": {esc(total.get('time', 'unknown'))} and {esc(total.get('cost', 'unknown'))} in all"
-    return head + "\n\n" + "\n".join(lines)
+    text = head + "\n\n" + "\n".join(lines)
+    if found.earlier:
+        text += f"\n\n{esc(EARLIER)}:\n\n" + "\n".join(f"- {esc(line)}" for line in found.earlier)
+    return text
 
 
 RUN_COLUMNS = ["id", "name", "stage", "status", "trajectories", "EM", "cost $", "error"]
@@ -98,6 +103,7 @@ def run_detail(studio: Studio, run_id: int | None) -> dict[str, Any] | None:
         return None
     run["loss"] = [(m["step"], m["loss"]) for m in studio.store.train_metrics(int(run_id)) if m["loss"] is not None]
     run["job"] = studio.jobs.job_for_run(int(run_id))
+    run["time"] = run_time(studio.store, int(run_id))
     run["em"] = em_text(run["stage"], agent_scores(studio.store, [int(run_id)]).get(int(run_id), []), detail=True)
     run["result"] = result_markdown(studio, [int(run_id)], run["recipe"]) if run["stage"] == "evaluate" else ""
     return run
@@ -116,6 +122,8 @@ def run_markdown(run: dict[str, Any] | None) -> str:
         lines.append(f"{m['trajectories']} trajectories · EM {esc(run.get('em')) or '-'} · "
                      f"cost ${m.get('cost') or 0:.4f} · tokens in/out {m.get('tokens_in') or 0}/"
                      f"{m.get('tokens_out') or 0}")
+    if run.get("time"):
+        lines.append(f"time: {esc(run['time'])}")
     if m.get("train_steps"):
         lines.append(f"{m['train_steps']} training steps · final loss {m.get('final_loss') or 0:.4f}")
     if run.get("summary"):
@@ -164,11 +172,16 @@ def job_markdown(job: dict[str, Any] | None) -> str:
 
 
 def job_result(studio: Studio, job: dict[str, Any] | None) -> str:
-    """The result of a job that evaluated, once it is over ("" before, and for jobs that did not evaluate)."""
+    """The result of a job once it is over ("" before): each finished run's time beside the estimate made before
+    it, and each evaluation's result."""
     if job is None or job["status"] in ACTIVE:
         return ""
+    times = [f"- **{esc(label)}** (run {run_id}): {esc(shown)}" for label, run_id in job["run_ids"].items()
+             if (shown := run_time(studio.store, run_id))]
     evaluated = [run_id for label, run_id in job["run_ids"].items() if label.endswith("evaluate")]
-    return result_markdown(studio, list(dict.fromkeys(evaluated)), job["recipe"])
+    blocks = ["#### Time of each run\n" + "\n".join(times) if times else "",
+              result_markdown(studio, list(dict.fromkeys(evaluated)), job["recipe"])]
+    return "\n\n".join(block for block in blocks if block)
 
 
 def result_markdown(studio: Studio, run_ids: list[int], recipe: str | None) -> str:
