@@ -51,10 +51,12 @@ def wait_for_option(page, dropdown_id: str, option: str | re.Pattern) -> None:
     """Open the dropdown until it lists the option (the lists refresh on the job queue's changes), then close it."""
     from playwright.sync_api import expect
 
+    box = page.locator(f"#{dropdown_id} input")
     for _ in range(30):
-        page.locator(f"#{dropdown_id} input").click()
+        box.click()
         found = page.get_by_role("option", name=option).count()
         page.keyboard.press("Escape")
+        box.blur()  # a dropdown left focused does not open again on a click
         if found:
             return
         page.wait_for_timeout(500)
@@ -71,7 +73,7 @@ def test_a_finished_job_shows_its_result_and_every_tab_follows(page, served):
     choose(page, "run-recipe", "judged")
     page.locator("#run-stages").get_by_label("all").check()
     page.locator("#run-start").click()
-    expect(page.locator("#run-message")).to_contain_text("queued")
+    expect(page.locator("#run-message")).to_have_text(re.compile(r"job \d+ (queued|started): "))  # until it ends
     job = served["studio"].jobs.current()
     tab(page, "Trajectories")  # the job ends while the user reads another tab: its lists follow all the same
     served["studio"].jobs.wait(job, 60)
@@ -90,6 +92,7 @@ def test_a_finished_job_shows_its_result_and_every_tab_follows(page, served):
     expect(result).to_contain_text("fine-tuned − prompted: +60.0 points on 10 paired questions")
     expect(result).to_contain_text("exact McNemar p = 0.0312: the difference is unlikely to be chance")
     expect(page.locator("#run-progress")).to_contain_text("— done")
+    expect(page.locator("#run-message")).to_have_text("")  # "job N started" went with its job (#35)
     evaluate_line = next(line for line in page.locator("#run-progress").inner_text().splitlines()
                          if line.startswith("evaluate"))
     assert "correct" not in evaluate_line  # the teacher's right answers, yes; two agents' added up, no
@@ -131,7 +134,7 @@ def test_a_finished_job_shows_its_result_and_every_tab_follows(page, served):
     assert log_at_its_end(page), "the log box opens scrolled to its start"
 
     page.locator("#run-start").click()  # the same recipe again, watched on the Runs tab
-    expect(page.locator("#run-message")).to_contain_text("queued")
+    expect(page.locator("#run-message")).to_have_text(re.compile(r"job \d+ (queued|started): "))  # until it ends
     again = served["studio"].jobs.current()
     expect(page.locator("#run-progress")).to_contain_text(f"Job {again}: judged — done", timeout=60_000)
     page.wait_for_function("() => /\\d done$/.test(document.querySelector('#run-log textarea').value.trim())")

@@ -85,7 +85,7 @@ def test_run_a_tiny_recipe_and_watch_it_to_the_end(page, served):
     choose(page, "run-recipe", "tiny-browser")
     page.locator("#run-stages").get_by_label("all").check()
     page.locator("#run-start").click()
-    expect(page.locator("#run-message")).to_contain_text("queued")
+    expect(page.locator("#run-message")).to_have_text(re.compile(r"job \d+ (queued|started): "))  # until it ends
     progress = page.locator("#run-progress")
     expect(progress).to_contain_text("train", timeout=RUN_TIMEOUT_MS)
     page.screenshot(path=str(SHOTS / "runs-training.png"), full_page=True)
