@@ -114,10 +114,10 @@ def test_episodes_stored_before_outcomes_get_theirs_on_open(tmp_path):
 def test_outcomes_stored_under_their_search_names_are_renamed_by_tool_call_on_open(tmp_path):
     """A store written when the last outcomes spoke of searching opens with the names a calculator agent fits."""
     path = tmp_path / "searching.duckdb"
-    with Store(path):
-        pass
     db = duckdb.connect(str(path))
-    db.execute("DELETE FROM schema_version")
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for step in MIGRATIONS[:10]:  # the schema as it stood then
+        db.execute(step) if isinstance(step, str) else step(db)
     db.execute("INSERT INTO schema_version VALUES (10)")
     db.execute("INSERT INTO runs (name, stage, status) VALUES ('old', 'evaluate', 'done')")
     for key, named in enumerate(["wrong answer after searching", "answered without searching",
