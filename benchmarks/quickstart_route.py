@@ -1,10 +1,11 @@
 """Which of the studio's own files the quickstart's route touches, from `launch.py run` to its dashboard: the #33
 bar (what a newcomer reads to follow one run). Two counts, over the command's process and the training worker it
 starts: the files of `studio/` and `storage/` whose functions run (a profile hook every Python process of the run
-loads, through a `sitecustomize` on its path), and the files merely imported (`PYTHONPROFILEIMPORTTIME`). Both add
+loads, through a `sitecustomize` on its path; a module or class body run on import does not count), and the files
+merely imported (`PYTHONPROFILEIMPORTTIME`). Both add
 `launch.py`.
 
-    .venv/bin/python benchmarks/quickstart_route.py [--repo PATH] [--recipe recipes/quickstart.yaml]
+    .venv/bin/python benchmarks/quickstart_route.py [--repo PATH] [--recipe recipes/quickstart.yaml] [--small]
 
 `--repo` runs another checkout (a `git worktree` of an older commit, with `.venv` and `.cache` linked in) for
 the figure before. The run uses a fresh store and run folder in a temporary directory and the repository's
@@ -28,8 +29,10 @@ HOOK = '''
 import atexit, os, sys, threading
 _seen = set()
 def _profile(frame, event, arg):
-    if event == "call" and frame.f_code.co_name != "<module>":
-        _seen.add(frame.f_code.co_filename)
+    code = frame.f_code  # a function's code is optimized; a module's or a class body's (run on import) is not
+    if event == "call" and code.co_flags & 1 and not code.co_name.startswith(("<listcomp", "<dictcomp", "<setc",
+                                                                               "<genexpr")):
+        _seen.add(code.co_filename)
 sys.setprofile(_profile)
 threading.setprofile(_profile)
 @atexit.register
@@ -59,7 +62,7 @@ def imported(repo: Path, text: str) -> set[Path]:
     return files
 
 
-def route(repo: Path, recipe: str) -> tuple[set[Path], set[Path]]:
+def route(repo: Path, recipe: str, small: bool) -> tuple[set[Path], set[Path]]:
     """The files whose functions ran, and the files imported, on one run of the recipe in `repo`."""
     with tempfile.TemporaryDirectory(prefix="route-") as tmp:
         hook = Path(tmp, "hook")
@@ -68,6 +71,11 @@ def route(repo: Path, recipe: str) -> tuple[set[Path], set[Path]]:
         env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1", "STUDIO_RUNS": f"{tmp}/runs", "ROUTE_OUT": tmp,
                "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
                "STUDIO_CACHE": str(ROOT / ".cache"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        if small:  # the same stages on 2 training steps and 2 questions a set: minutes less
+            text = Path(repo, recipe).read_text()
+            text = re.sub(r"max_steps: \d+\n  batch", "max_steps: 2\n  batch", text)
+            recipe = f"{tmp}/{Path(recipe).name}"
+            Path(recipe).write_text(re.sub(r"n: \d+}", "n: 2}", text))
         done = subprocess.run([sys.executable, "launch.py", "run", recipe, "--db", f"{tmp}/route.duckdb"],
                               cwd=repo, env=env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -84,9 +92,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=ROOT)
     parser.add_argument("--recipe", default="recipes/quickstart.yaml")
+    parser.add_argument("--small", action="store_true", help="2 training steps and 2 questions per set")
     args = parser.parse_args()
     repo = args.repo.resolve()
-    called, imports = route(repo, args.recipe)
+    called, imports = route(repo, args.recipe, args.small)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True,
                             text=True).stdout.strip()
     print(f"`launch.py run {args.recipe}` at {commit}: {len(called)} files whose functions run, "
