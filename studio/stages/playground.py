@@ -19,7 +19,7 @@ from storage import Store
 from studio.llm.engines import preload, resolved_name
 from studio.recipe.schema import Agent, Engine, EngineName, Recipe
 from studio.stages.episodes import Part, Plan, run_episodes
-from studio.stages.runner import agent_backend, open_environment
+from studio.stages.runner import agent_backend, native_chat, open_environment, remote_teacher
 from studio.stages.runs import StageContext, latest_adapter
 from studio.tasks import Question, TaskDataError, find_gold, load_questions, question_key
 from studio.tools.tool import text_params
@@ -107,10 +107,9 @@ def heavy_packages(recipe: Recipe, agent: str) -> set[str]:
     """What an agent's lane imports lazily as it starts: transformers for a model on the transformers engine or a
     chat template read by its tokenizer (the `tools` format but on a remote teacher's chat API, the student's chat
     prompts; `runner.chat_model`), and peft for the fine-tuned agent's adapter on the transformers engine."""
-    remote = agent == "teacher" and recipe.teacher.backend == "openai"
     engine = recipe.teacher.engine if agent == "teacher" else recipe.evaluation.engine
-    on_transformers = not remote and resolved_name(engine) == "transformers"
-    templated = (recipe.format == "tools" and not (remote and recipe.teacher.api == "chat")) or (
+    on_transformers = not remote_teacher(recipe, agent) and resolved_name(engine) == "transformers"
+    templated = (recipe.format == "tools" and not native_chat(recipe, agent)) or (
         agent != "teacher" and recipe.student.prompt_format == "chat")
     packages = {"transformers"} if on_transformers or templated else set()
     return packages | ({"peft"} if on_transformers and agent == "finetuned" else set())

@@ -57,10 +57,20 @@ def in_flight(recipe: Recipe, agent: str) -> int:
     return teacher_in_flight(recipe.teacher) if agent == "teacher" else recipe.evaluation.engine.parallel
 
 
+def remote_teacher(recipe: Recipe, agent: str) -> bool:
+    """Whether the agent is a teacher on an OpenAI-compatible endpoint (no engine of ours runs it)."""
+    return agent == "teacher" and recipe.teacher.backend == "openai"
+
+
+def native_chat(recipe: Recipe, agent: str) -> bool:
+    """Whether the agent's endpoint takes chat turns with tools itself, so no chat template of ours renders them."""
+    return remote_teacher(recipe, agent) and recipe.teacher.api == "chat"
+
+
 def machine_price_per_hour(recipe: Recipe, agent: str, purpose: Purpose) -> float:
     """What an hour of an agent's machine time costs: nothing for generation or a remote teacher (whose price is
     per token), else the evaluation's `local_price_per_hour`."""
-    remote = agent == "teacher" and recipe.teacher.backend == "openai"
+    remote = remote_teacher(recipe, agent)
     return 0.0 if remote or purpose == "generate" else recipe.evaluation.local_price_per_hour
 
 
@@ -97,7 +107,7 @@ def custom_examples(recipe: Recipe) -> dict[str, str]:
 def chat_model(recipe: Recipe, agent: str, model: Backend) -> ChatModel:
     """The agent's model in the `tools` format: a remote teacher's chat API natively (`tools=`), anything else (the
     student on every engine, a local teacher) through its chat template, completed as text and parsed by us."""
-    if agent == "teacher" and recipe.teacher.backend == "openai" and recipe.teacher.api == "chat":
+    if native_chat(recipe, agent):
         return model  # type: ignore[return-value]  # OpenAIBackend answers chat turns with tools itself
     name = recipe.teacher.model if agent == "teacher" else recipe.student.model
     return TemplateChat(model, model_template(name, recipe.student.chat_template if agent != "teacher" else None))
